@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv and install s2l2a with its test extras; as root also the Debian packages the tests need.
+# Idempotent: a stamp file skips the work when pyproject.toml has not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want="${1:-test}"   # extras to install: test | base
+stamp=".venv/.installed-$want"
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  pkgs=(libgfortran5)
+  [ "$want" = "test" ] && pkgs+=(slurmctld slurmd slurm-client munge)
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then exit 0; fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+if [ "$want" = "test" ]; then
+  .venv/bin/python -m pip install -q -e ".[test]"
+else
+  .venv/bin/python -m pip install -q -e ".[lutgen,fast]"
+fi
+touch "$stamp"

@@ -1,0 +1,3 @@
+from s2l2a.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""Command-line interface: one module per command, each thin over the library.
+
+Commands are imported lazily so ``s2l2a --help`` stays fast and one command's heavy
+imports (dask, rasterio) do not slow down the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from s2l2a import __version__
+
+# command name -> "module:attribute" (each module under s2l2a.cli owns one command or group)
+COMMANDS: dict[str, str] = {
+    "init": "s2l2a.cli.init:cmd",
+    "plan": "s2l2a.cli.plan:cmd",
+    "run": "s2l2a.cli.run:cmd",
+    "status": "s2l2a.cli.status:cmd",
+    "retry": "s2l2a.cli.retry:cmd",
+    "worker": "s2l2a.cli.worker:cmd",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="s2l2a")
+def main() -> None:
+    """Convert Sentinel-2 L1C products to L2A in batch: plan a campaign, run it, track it."""
