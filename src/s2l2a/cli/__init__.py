@@ -7,6 +7,7 @@ imports (dask, rasterio) do not slow down the others.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import click
 
@@ -25,11 +26,12 @@ COMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        # a command whose module is not installed (optional part) is simply not listed
+        return sorted(n for n, t in COMMANDS.items() if importlib.util.find_spec(t.split(":")[0]))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)
-        if target is None:
+        if target is None or importlib.util.find_spec(target.split(":")[0]) is None:
             return None
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
