@@ -1,0 +1,116 @@
+"""The human-readable progress log, ``<campaign>/progress.log``: one line per state change.
+
+It exists so people can ``tail -f`` a campaign without tools; the store writes it right after
+each committed state change, so its lines and the database always agree. Format (two spaces
+between fields; the detail may contain spaces)::
+
+    2026-11-25T14:40:01Z  S2A_MSIL1C_..._T56JMM_...  56JMM  running  attempt 1
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROGRESS_FILE = "progress.log"
+SEP = "  "
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One state change as it appears in the log."""
+
+    time: str        # ISO UTC, "2026-11-25T14:40:01Z"
+    product: str     # product name without .SAFE
+    tile: str
+    state: str
+    detail: str = ""
+
+    def line(self) -> str:
+        """The event as one log line (control characters escaped so it stays one line)."""
+        fields = [self.time, self.product, self.tile or "-", self.state]
+        if self.detail:
+            fields.append(self.detail)
+        return one_line(SEP.join(fields))
+
+
+def utcnow() -> str:
+    """Now as the ISO UTC string used in the store and the log (second precision, ``Z``)."""
+    return iso(datetime.now(UTC))
+
+
+def iso(t: datetime) -> str:
+    """A datetime as ISO UTC with ``Z`` (naive datetimes are taken as UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def one_line(text: str) -> str:
+    """Escape newlines/control characters so a message or a strange path never breaks a line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def parse_line(line: str) -> ProgressEvent:
+    """Inverse of :meth:`ProgressEvent.line` (for tests and tools)."""
+    parts = line.rstrip("\n").split(SEP, 4)
+    if len(parts) < 4:
+        raise ValueError(f"not a progress line: {line!r}")
+    time, product, tile, state = parts[:4]
+    return ProgressEvent(time, product, tile, state, parts[4] if len(parts) > 4 else "")
+
+
+class ProgressLog:
+    """Appends events to the log; one ``write`` + one ``fdatasync`` per batch of events."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def write(self, events: Iterable[ProgressEvent]) -> None:
+        """Append the events; a single O_APPEND write keeps concurrent writers' lines whole."""
+        data = "".join(e.line() + "\n" for e in events).encode()
+        if not data:
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> list[ProgressEvent]:
+        """All events in the log (empty when there is none yet)."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        return [parse_line(ln) for ln in text.splitlines() if ln.strip()]
+
+
+def tail_lines(path: Path | str | None, n: int = 5) -> list[str]:
+    """The last ``n`` lines of a (possibly large) log file; [] when it is missing."""
+    if path is None or n <= 0:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            block, data = 4096, b""
+            while size > 0 and data.count(b"\n") <= n:
+                step = min(block, size)
+                size -= step
+                f.seek(size)
+                data = f.read(step) + data
+                block *= 2
+    except OSError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return [one_line(ln) for ln in lines[-n:]]

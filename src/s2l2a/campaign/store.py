@@ -1,0 +1,595 @@
+"""The campaign store: one SQLite file (``<campaign>/campaign.sqlite``) holding products, jobs and attempts.
+
+Why SQLite: a campaign must survive kills and restarts and be inspected while it runs; WAL mode
+lets ``s2l2a status`` read while a run writes, and every state change is one short
+``BEGIN IMMEDIATE`` transaction, so a killed process never leaves half a change. Only the
+submitting side writes (cluster nodes write result files that it folds in), see DESIGN.md.
+
+API (stable; engines and ``campaign.execute`` code against it)::
+
+    store = CampaignStore.open(campaign_dir)           # CampaignError if not a campaign
+    store = CampaignStore.open(campaign_dir, create=True)   # used by `s2l2a init`
+    store.add_product(ProductRecord(...)) -> (job_id, created)
+    store.add_products(records) -> [(job_id, created), ...]   # bulk, one transaction
+    store.jobs(states=None, job_ids=None, tile=None) -> list[Job]   # ordered by job id
+    store.job(job_id) -> Job                           # CampaignError if unknown
+    store.job_by_path(path) -> Job | None
+    store.start_attempt(job_id, host, pid, log_path, start=None) -> attempt_no   # queued -> running
+    store.finish_attempt(job_id, outcome) -> Job       # running -> done | failed
+        # outcome: AttemptOutcome, any object with those attributes (e.g. execute.JobOutcome) or a dict:
+        # state ("done"/"failed"), failure_class, message, exit_status, end, output_path,
+        # processor, processor_version. Failed stays failed; retrying is explicit (requeue).
+    store.requeue(job_ids=None, failure_class=None, max_attempts=None) -> n   # failed -> queued
+    store.requeue_stale(reason, job_ids=None) -> [job_id]   # running -> queued; attempt closed "interrupted"
+    store.set_states([StateChange(job_id, state, reason, output_path)])   # planner: skip / unskip
+    store.attempts(job_id=None) -> list[Attempt]; store.last_attempt(job_id) -> Attempt | None
+    store.counts() -> {state: n}   (every state present, 0 when none)
+    store.summary(log_tail=5) -> dict   (what `s2l2a status --json` prints)
+    store.log_path(job_id) -> <campaign>/logs/<job_id>.log
+    store.close()  /  with CampaignStore.open(d) as store: ...
+
+Every committed state change is appended to ``progress.log`` (see :mod:`.progress`).
+Illegal state changes raise :class:`~s2l2a.campaign.states.IllegalTransition`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from s2l2a.campaign.progress import PROGRESS_FILE, ProgressEvent, ProgressLog, iso, tail_lines, utcnow
+from s2l2a.campaign.states import JobState, check_transition
+from s2l2a.errors import CampaignError
+
+DB_FILE = "campaign.sqlite"
+SCHEMA_VERSION = 1
+
+# (version, script): applied in order to bring an older file up to SCHEMA_VERSION
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+    CREATE TABLE products (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        tile TEXT NOT NULL,
+        sensing_time TEXT NOT NULL,
+        baseline TEXT,
+        generation_time TEXT,
+        mission TEXT,
+        cloud_cover REAL,
+        added_at TEXT NOT NULL
+    );
+    CREATE INDEX products_tile_time ON products (tile, sensing_time);
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        product_id INTEGER NOT NULL UNIQUE REFERENCES products (id) ON DELETE CASCADE,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'skipped')),
+        skip_reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        failure_class TEXT,
+        message TEXT,
+        output_path TEXT,
+        processor TEXT,
+        processor_version TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX jobs_state ON jobs (state);
+    CREATE TABLE attempts (
+        job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'running',
+        start TEXT NOT NULL,
+        "end" TEXT,
+        exit_status INTEGER,
+        failure_class TEXT,
+        message TEXT,
+        log_path TEXT,
+        host TEXT,
+        pid INTEGER,
+        PRIMARY KEY (job_id, n)
+    );
+    CREATE INDEX attempts_end ON attempts ("end");
+    """),
+]
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    """What the store keeps about one L1C product (filled from ``safe.L1CProduct``)."""
+
+    path: Path
+    name: str                 # product name without .SAFE
+    tile: str                 # "56JMM"
+    sensing_time: str         # ISO UTC
+    baseline: str | None = None          # "02.06"
+    generation_time: str | None = None   # ISO UTC
+    mission: str | None = None
+    cloud_cover: float | None = None
+
+    @classmethod
+    def from_l1c(cls, product: Any) -> ProductRecord:
+        """From an opened ``safe.L1CProduct`` (sensing time from the name: same across reprocessings)."""
+        pname = getattr(product, "name", None)
+        name = getattr(pname, "name", None) or Path(product.path).name.removesuffix(".SAFE")
+        sensing = getattr(pname, "sensing_time", None) or product.sensing_time
+        gen = product.generation_time or getattr(pname, "generation_time", None)
+        return cls(path=Path(product.path).resolve(), name=name, tile=product.tile,
+                   sensing_time=_iso(sensing), baseline=product.baseline,
+                   generation_time=_iso(gen) if gen is not None else None,
+                   mission=product.mission, cloud_cover=product.cloud_cover)
+
+
+@dataclass
+class Job:
+    """One job joined with its product."""
+
+    id: int
+    product_id: int
+    path: Path
+    name: str
+    tile: str
+    sensing_time: str
+    baseline: str | None
+    generation_time: str | None
+    mission: str | None
+    cloud_cover: float | None
+    added_at: str
+    state: JobState
+    skip_reason: str | None
+    attempts: int
+    failure_class: str | None
+    message: str | None
+    output_path: Path | None
+    processor: str | None
+    processor_version: str | None
+    updated_at: str
+
+
+@dataclass
+class Attempt:
+    """One try at running a job."""
+
+    job_id: int
+    n: int
+    state: str
+    start: str
+    end: str | None
+    exit_status: int | None
+    failure_class: str | None
+    message: str | None
+    log_path: str | None
+    host: str | None
+    pid: int | None
+
+
+@dataclass
+class AttemptOutcome:
+    """How an attempt ended (``execute.JobOutcome`` carries the same attributes)."""
+
+    state: str                          # "done" | "failed"
+    failure_class: str | None = None
+    message: str | None = None
+    exit_status: int | None = None
+    end: str | datetime | None = None
+    output_path: Path | str | None = None
+    processor: str | None = None
+    processor_version: str | None = None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A requested state change (planner: skip a duplicate, unskip a winner)."""
+
+    job_id: int
+    state: JobState | str
+    reason: str | None = None
+    output_path: Path | str | None = None
+
+
+_JOB_SELECT = """
+SELECT j.id, j.product_id, p.path, p.name, p.tile, p.sensing_time, p.baseline, p.generation_time,
+       p.mission, p.cloud_cover, p.added_at, j.state, j.skip_reason, j.attempts, j.failure_class,
+       j.message, j.output_path, j.processor, j.processor_version, j.updated_at
+FROM jobs j JOIN products p ON p.id = j.product_id
+"""
+
+
+def _iso(t: datetime | str) -> str:
+    return t if isinstance(t, str) else iso(t)
+
+
+def _job(row: tuple) -> Job:
+    r = list(row)
+    r[2] = Path(r[2])
+    r[11] = JobState(r[11])
+    r[16] = Path(r[16]) if r[16] else None
+    return Job(*r)
+
+
+def _get(outcome: Any, key: str, default: Any = None) -> Any:
+    if isinstance(outcome, Mapping):
+        return outcome.get(key, default)
+    return getattr(outcome, key, default)
+
+
+class CampaignStore:
+    """Products, jobs and attempts of one campaign; thread-safe (one connection, one lock)."""
+
+    def __init__(self, db_path: Path | str, progress_path: Path | str | None = None,
+                 campaign_dir: Path | str | None = None) -> None:
+        self.db_path = Path(db_path)
+        self.campaign_dir = Path(campaign_dir) if campaign_dir else self.db_path.parent
+        self.progress = ProgressLog(progress_path or self.campaign_dir / PROGRESS_FILE)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(self.db_path, isolation_level=None, timeout=60.0,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 60000")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            raise CampaignError(f"cannot open the campaign database: {e}", self.db_path) from None
+
+    @classmethod
+    def open(cls, campaign_dir: Path | str, create: bool = False) -> CampaignStore:
+        """Open the store of a campaign (``create``: make the database if it is missing)."""
+        d = Path(campaign_dir)
+        if not d.is_dir():
+            raise CampaignError("campaign directory does not exist", d)
+        db = d / DB_FILE
+        if not create and not db.exists():
+            if not (d / "s2l2a.toml").exists():
+                raise CampaignError("not a campaign (no s2l2a.toml); create one with 's2l2a init'", d)
+        return cls(db, campaign_dir=d)
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_path(self, job_id: int) -> Path:
+        """Where the log of a job goes: ``<campaign>/logs/<job_id>.log``."""
+        return self.campaign_dir / "logs" / f"{job_id}.log"
+
+    # -- internals ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        """One short write transaction; progress events are written after it commits."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise CampaignError(f"database schema {current} is newer than this s2l2a "
+                                    f"understands ({SCHEMA_VERSION}); upgrade s2l2a", self.db_path)
+            for version, script in MIGRATIONS:
+                if version > current:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            cur.execute(stmt)
+                    cur.execute("DELETE FROM schema_version")
+                    cur.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # -- products and jobs --------------------------------------------------------------------
+
+    def add_product(self, record: ProductRecord) -> tuple[int, bool]:
+        """Add one product and its queued job; ``(job_id, created)``, idempotent by path and name."""
+        return self.add_products([record])[0]
+
+    def add_products(self, records: Iterable[ProductRecord]) -> list[tuple[int, bool]]:
+        """Add products in one transaction. A path or product name already known is not added
+        again (same product → same job); when a known product's path vanished and it turns up
+        at a new path, the path is updated (data moved)."""
+        records = list(records)
+        now = utcnow()
+        out: list[tuple[int, bool]] = []
+        events: list[ProgressEvent] = []
+        with self._tx() as cur:
+            by_path: dict[str, int] = {}
+            by_name: dict[str, tuple[int, str, int]] = {}
+            for pid, path, name, jid in cur.execute(
+                    "SELECT p.id, p.path, p.name, j.id FROM products p JOIN jobs j ON j.product_id = p.id"):
+                by_path[path] = jid
+                by_name[name] = (pid, path, jid)
+            next_pid = (cur.execute("SELECT max(id) FROM products").fetchone()[0] or 0) + 1
+            next_jid = (cur.execute("SELECT max(id) FROM jobs").fetchone()[0] or 0) + 1
+            new_products: list[tuple] = []
+            new_jobs: list[tuple] = []
+            moved: list[tuple[str, int]] = []
+            for r in records:
+                path = str(r.path)
+                if path in by_path:
+                    out.append((by_path[path], False))
+                    continue
+                known = by_name.get(r.name)
+                if known is not None:
+                    pid, old_path, jid = known
+                    if not Path(old_path).exists() and Path(path).exists():
+                        moved.append((path, pid))
+                        del by_path[old_path]
+                        by_path[path] = jid
+                        by_name[r.name] = (pid, path, jid)
+                    out.append((jid, False))
+                    continue
+                pid, jid = next_pid, next_jid
+                next_pid += 1
+                next_jid += 1
+                new_products.append((pid, path, r.name, r.tile, r.sensing_time, r.baseline,
+                                     r.generation_time, r.mission, r.cloud_cover, now))
+                new_jobs.append((jid, pid, JobState.QUEUED.value, now))
+                by_path[path] = jid
+                by_name[r.name] = (pid, path, jid)
+                out.append((jid, True))
+                events.append(ProgressEvent(now, r.name, r.tile, JobState.QUEUED.value, "planned"))
+            cur.executemany("INSERT INTO products (id, path, name, tile, sensing_time, baseline, "
+                            "generation_time, mission, cloud_cover, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            new_products)
+            cur.executemany("INSERT INTO jobs (id, product_id, state, updated_at) VALUES (?,?,?,?)", new_jobs)
+            cur.executemany("UPDATE products SET path = ? WHERE id = ?", moved)
+        self.progress.write(events)
+        return out
+
+    def jobs(self, states: Iterable[JobState | str] | JobState | str | None = None,
+             job_ids: Iterable[int] | None = None, tile: str | None = None) -> list[Job]:
+        """Jobs (with their product), ordered by id, optionally filtered."""
+        where, params = [], []
+        if states is not None:
+            sts = [JobState(states)] if isinstance(states, str) else [JobState(s) for s in states]
+            where.append(f"j.state IN ({','.join('?' * len(sts))})")
+            params += [s.value for s in sts]
+        ids: list[int] | None = None
+        if job_ids is not None:
+            ids = [int(i) for i in job_ids]
+        if tile is not None:
+            where.append("p.tile = ?")
+            params.append(tile)
+        sql = _JOB_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY j.id"
+        rows = [_job(r) for r in self._read(sql, params)]
+        if ids is not None:
+            wanted = set(ids)
+            rows = [j for j in rows if j.id in wanted]
+        return rows
+
+    def job(self, job_id: int) -> Job:
+        """One job; CampaignError when there is no such job."""
+        rows = self._read(_JOB_SELECT + " WHERE j.id = ?", (int(job_id),))
+        if not rows:
+            raise CampaignError(f"no job {job_id} in this campaign", self.campaign_dir)
+        return _job(rows[0])
+
+    def job_by_path(self, path: Path | str) -> Job | None:
+        """The job of the product at ``path`` (resolved), or None."""
+        rows = self._read(_JOB_SELECT + " WHERE p.path = ?", (str(Path(path).resolve()),))
+        return _job(rows[0]) if rows else None
+
+    def attempts(self, job_id: int | None = None) -> list[Attempt]:
+        """Attempts of one job (or all), in order."""
+        cols = 'job_id, n, state, start, "end", exit_status, failure_class, message, log_path, host, pid'
+        if job_id is None:
+            rows = self._read(f"SELECT {cols} FROM attempts ORDER BY job_id, n")
+        else:
+            rows = self._read(f"SELECT {cols} FROM attempts WHERE job_id = ? ORDER BY n", (int(job_id),))
+        return [Attempt(*r) for r in rows]
+
+    def last_attempt(self, job_id: int) -> Attempt | None:
+        """The latest attempt of a job, or None when it never ran."""
+        a = self.attempts(job_id)
+        return a[-1] if a else None
+
+    # -- state changes ------------------------------------------------------------------------
+
+    def _state_of(self, cur: sqlite3.Cursor, job_id: int) -> tuple[JobState, int, str, str]:
+        row = cur.execute("SELECT j.state, j.attempts, p.name, p.tile FROM jobs j JOIN products p "
+                          "ON p.id = j.product_id WHERE j.id = ?", (int(job_id),)).fetchone()
+        if row is None:
+            raise CampaignError(f"no job {job_id} in this campaign", self.campaign_dir)
+        return JobState(row[0]), row[1], row[2], row[3]
+
+    def start_attempt(self, job_id: int, host: str, pid: int, log_path: Path | str | None,
+                      start: str | datetime | None = None) -> int:
+        """Mark a queued job running and open attempt number ``attempts + 1``; returns that number."""
+        now = utcnow()
+        start_s = _iso(start) if start is not None else now
+        with self._tx() as cur:
+            state, n, name, tile = self._state_of(cur, job_id)
+            check_transition(job_id, state, JobState.RUNNING)
+            n += 1
+            cur.execute("UPDATE jobs SET state = 'running', attempts = ?, failure_class = NULL, "
+                        "message = NULL, updated_at = ? WHERE id = ?", (n, now, job_id))
+            cur.execute("INSERT INTO attempts (job_id, n, state, start, log_path, host, pid) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        (job_id, n, "running", start_s, str(log_path) if log_path else None, host, pid))
+        self.progress.write([ProgressEvent(now, name, tile, "running", f"attempt {n} on {host} pid {pid}")])
+        return n
+
+    def finish_attempt(self, job_id: int, outcome: Any) -> Job:
+        """Close the running attempt with its outcome: running -> done | failed."""
+        now = utcnow()
+        state = JobState(_get(outcome, "state"))
+        if state not in (JobState.DONE, JobState.FAILED):
+            raise CampaignError(f"job {job_id}: an attempt ends done or failed, not {state}")
+        end = _get(outcome, "end")
+        end_s = _iso(end) if end is not None else now
+        fc = _get(outcome, "failure_class")
+        fc = str(fc.value if hasattr(fc, "value") else fc) if fc is not None else None
+        if state is JobState.FAILED and fc is None:
+            fc = "other"
+        if state is JobState.DONE:
+            fc = None
+        message = _get(outcome, "message")
+        out_path = _get(outcome, "output_path")
+        exit_status = _get(outcome, "exit_status")
+        with self._tx() as cur:
+            cur_state, n, name, tile = self._state_of(cur, job_id)
+            check_transition(job_id, cur_state, state)
+            cur.execute("UPDATE jobs SET state = ?, failure_class = ?, message = ?, output_path = ?, "
+                        "processor = coalesce(?, processor), processor_version = coalesce(?, processor_version), "
+                        "updated_at = ? WHERE id = ?",
+                        (state.value, fc, message, str(out_path) if out_path else None,
+                         _get(outcome, "processor"), _get(outcome, "processor_version"), now, job_id))
+            cur.execute('UPDATE attempts SET state = ?, "end" = ?, exit_status = ?, failure_class = ?, '
+                        "message = ? WHERE job_id = ? AND n = ?",
+                        (state.value, end_s, exit_status, fc, message, job_id, n))
+        detail = f"attempt {n}" + (f" {fc}: {message}" if state is JobState.FAILED else "")
+        if state is JobState.DONE and out_path:
+            detail += f" -> {out_path}"
+        self.progress.write([ProgressEvent(now, name, tile, state.value, detail)])
+        return self.job(job_id)
+
+    def requeue(self, job_ids: Iterable[int] | None = None, failure_class: str | None = None,
+                max_attempts: int | None = None) -> int:
+        """Failed -> queued (explicit retry); filter by ids, failure class, attempts < max_attempts.
+        Ids that are not failed are left alone (and not counted)."""
+        now = utcnow()
+        ids = None if job_ids is None else {int(i) for i in job_ids}
+        with self._tx() as cur:
+            rows = cur.execute("SELECT j.id, j.attempts, j.failure_class, p.name, p.tile FROM jobs j "
+                               "JOIN products p ON p.id = j.product_id WHERE j.state = 'failed' "
+                               "ORDER BY j.id").fetchall()
+            picked = [r for r in rows
+                      if (ids is None or r[0] in ids)
+                      and (failure_class is None or r[2] == failure_class)
+                      and (max_attempts is None or r[1] < max_attempts)]
+            cur.executemany("UPDATE jobs SET state = 'queued', failure_class = NULL, message = NULL, "
+                            "updated_at = ? WHERE id = ?", [(now, r[0]) for r in picked])
+        self.progress.write([ProgressEvent(now, r[3], r[4], "queued", f"retry after {r[2]}") for r in picked])
+        return len(picked)
+
+    def requeue_stale(self, reason: str, job_ids: Iterable[int] | None = None) -> list[int]:
+        """Running -> queued for jobs whose driver died; their open attempt is closed as
+        failure class "interrupted" with ``reason`` as message. Returns the requeued ids."""
+        now = utcnow()
+        ids = None if job_ids is None else {int(i) for i in job_ids}
+        with self._tx() as cur:
+            rows = cur.execute("SELECT j.id, j.attempts, p.name, p.tile FROM jobs j JOIN products p "
+                               "ON p.id = j.product_id WHERE j.state = 'running' ORDER BY j.id").fetchall()
+            picked = [r for r in rows if ids is None or r[0] in ids]
+            cur.executemany("UPDATE jobs SET state = 'queued', updated_at = ? WHERE id = ?",
+                            [(now, r[0]) for r in picked])
+            cur.executemany('UPDATE attempts SET state = \'failed\', "end" = ?, failure_class = \'interrupted\', '
+                            "message = ? WHERE job_id = ? AND n = ?",
+                            [(now, reason, r[0], r[1]) for r in picked])
+        self.progress.write([ProgressEvent(now, r[2], r[3], "queued", f"interrupted: {reason}") for r in picked])
+        return [r[0] for r in picked]
+
+    def set_states(self, changes: Iterable[StateChange]) -> int:
+        """Apply several checked state changes in one transaction (all or none)."""
+        changes = list(changes)
+        if not changes:
+            return 0
+        now = utcnow()
+        events: list[ProgressEvent] = []
+        with self._tx() as cur:
+            info = {r[0]: r for r in cur.execute(
+                "SELECT j.id, j.state, p.name, p.tile FROM jobs j JOIN products p ON p.id = j.product_id")}
+            params = []
+            for c in changes:
+                if c.job_id not in info:
+                    raise CampaignError(f"no job {c.job_id} in this campaign", self.campaign_dir)
+                _, src, name, tile = info[c.job_id]
+                dst = JobState(c.state)
+                check_transition(c.job_id, src, dst)
+                info[c.job_id] = (c.job_id, dst.value, name, tile)
+                params.append((dst.value, c.reason if dst is JobState.SKIPPED else None,
+                               str(c.output_path) if c.output_path else None, now, c.job_id))
+                events.append(ProgressEvent(now, name, tile, dst.value, c.reason or ""))
+            cur.executemany("UPDATE jobs SET state = ?, skip_reason = ?, output_path = coalesce(?, output_path), "
+                            "updated_at = ? WHERE id = ?", params)
+        self.progress.write(events)
+        return len(changes)
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per state (every state listed)."""
+        out = {s.value: 0 for s in JobState}
+        for state, n in self._read("SELECT state, count(*) FROM jobs GROUP BY state"):
+            out[state] = n
+        return out
+
+    def throughput(self, recent: int = 50) -> float | None:
+        """Jobs done per hour over the last ``recent`` successful attempts (None: too few to say)."""
+        rows = self._read('SELECT start, "end" FROM attempts WHERE state = \'done\' AND "end" IS NOT NULL '
+                          'ORDER BY "end" DESC LIMIT ?', (recent,))
+        if not rows:
+            return None
+        first = min(_parse(r[0]) for r in rows)
+        last = max(_parse(r[1]) for r in rows)
+        span = (last - first).total_seconds()
+        return len(rows) * 3600.0 / max(span, 1.0)
+
+    def summary(self, log_tail: int = 5) -> dict[str, Any]:
+        """Everything ``s2l2a status`` shows, as plain JSON-ready data."""
+        counts = self.counts()
+        tiles: dict[str, dict[str, int]] = {}
+        for tile, state, n in self._read("SELECT p.tile, j.state, count(*) FROM jobs j JOIN products p "
+                                         "ON p.id = j.product_id GROUP BY p.tile, j.state ORDER BY p.tile"):
+            tiles.setdefault(tile, {s.value: 0 for s in JobState})[state] = n
+        last = {(a.job_id): a for a in self.attempts()}  # ordered by n: the last one wins
+        failures = []
+        for j in self.jobs(JobState.FAILED):
+            a = last.get(j.id)
+            log = a.log_path if a and a.log_path else str(self.log_path(j.id))
+            failures.append({"job_id": j.id, "product": j.name, "tile": j.tile, "attempts": j.attempts,
+                             "failure_class": j.failure_class, "message": j.message,
+                             "exit_status": a.exit_status if a else None, "log_path": log,
+                             "log_tail": tail_lines(log, log_tail)})
+        running = []
+        for j in self.jobs(JobState.RUNNING):
+            a = last.get(j.id)
+            running.append({"job_id": j.id, "product": j.name, "tile": j.tile, "attempt": j.attempts,
+                            "start": a.start if a else None, "host": a.host if a else None,
+                            "pid": a.pid if a else None})
+        tp = self.throughput()
+        remaining = counts["queued"] + counts["running"]
+        eta_s = remaining * 3600.0 / tp if tp and remaining else (0.0 if not remaining else None)
+        return {
+            "campaign": str(self.campaign_dir),
+            "total": sum(counts.values()),
+            "counts": counts,
+            "tiles": tiles,
+            "failures": failures,
+            "running": running,
+            "throughput_per_hour": round(tp, 3) if tp is not None else None,
+            "eta_s": round(eta_s, 1) if eta_s is not None else None,
+            "eta": iso(datetime.fromtimestamp(time.time() + eta_s, UTC)) if eta_s is not None else None,
+        }
+
+
+def _parse(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+__all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "Job",
+           "ProductRecord", "StateChange"]
