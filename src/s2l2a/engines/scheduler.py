@@ -1,0 +1,160 @@
+"""What every batch scheduler has in common: render an array script, submit it, read states.
+
+One small module per scheduler (slurm.py, lsf.py, pbs.py) fills in the differences: the
+template, the argv of its commands and the parsing of its answers. Nothing here runs a
+shell: commands are argv lists, and the script is handed to the scheduler as a file (or on
+standard input for LSF's ``bsub < script``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from s2l2a.errors import S2L2AError
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("s2l2a.engines", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # noqa: S701 - shell scripts, values are quoted with shlex where they are paths
+)
+
+
+class SchedulerError(S2L2AError):
+    """A scheduler command failed or answered something we cannot read."""
+
+
+@dataclass
+class ClusterOptions:
+    """Site and queue settings for array submission (the campaign's ``[cluster]`` section)."""
+
+    queue: str | None = None
+    account: str | None = None           # Slurm --account, LSF -P, PBS -A
+    run_limit_s: int = 4 * 3600           # the queue's run limit (walltime)
+    memory_mb: int = 4096                 # per product
+    cores_per_job: int = 1
+    max_concurrent: int = 0               # %K throttle, 0 = none
+    max_array_size: int = 1000            # LSF MAX_JOB_ARRAY_SIZE / Slurm MaxArraySize - 1
+    placement: str = "per_product"        # per_product | whole_node
+    node_cores: int = 0
+    node_memory_mb: int = 0
+    exclusive: bool = False               # LSF -x, Slurm --exclusive, PBS place=excl
+    select: str | None = None             # LSF select[...] string
+    extra_directives: list[str] = field(default_factory=list)
+    lsf_unit: str | None = None           # LSF_UNIT_FOR_LIMITS; None = detect from lsf.conf, KB if unset
+    pbs_flavour: str = "pro"              # pro | torque
+    estimate_s: float = 1800.0            # per-product duration before history exists
+
+
+@dataclass
+class ElementState:
+    """One array element as the scheduler sees it, mapped to our vocabulary."""
+
+    index: int
+    state: str            # pending | running | done | failed | cancelled | unknown
+    raw_state: str
+    exit_code: str | None = None
+    reason: str | None = None
+
+
+def run_command(argv: list[str], *, stdin_path: Path | None = None, cwd: Path | None = None,
+                timeout: float = 120) -> str:
+    """Run a scheduler command; a non-zero exit becomes a one-line SchedulerError.
+
+    Submissions run with ``cwd`` = the campaign directory, so the scripts' log paths can be
+    relative: directive lines are not shell-parsed and cannot quote a path with spaces.
+    """
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.run(argv, stdin=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=cwd)
+    except FileNotFoundError as exc:
+        raise SchedulerError(f"{argv[0]} not found: is this a login node of the cluster?") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SchedulerError(f"{shlex.join(argv)} did not answer within {timeout:.0f} s") from exc
+    finally:
+        if stdin_path:
+            stdin.close()
+    if proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise SchedulerError(f"{shlex.join(argv)} failed ({proc.returncode}): {msg[-1] if msg else 'no output'}")
+    return proc.stdout
+
+
+class Scheduler(ABC):
+    """The differences between schedulers; the submission flow lives in ``cluster.py``."""
+
+    name: str
+    template: str
+    index_variable: str
+
+    def __init__(self, options: ClusterOptions) -> None:
+        self.options = options
+
+    def render(self, *, campaign_name: str, array_name: str, n_elements: int, products_per_element: int,
+               parallel: int, walltime_s: int, log_dir: str, worker_argv: list[str]) -> str:
+        """The array script. ``log_dir`` is relative to the campaign directory (the submit cwd)."""
+        if not re.fullmatch(r"[\w./-]+", log_dir) or log_dir.startswith("/"):
+            raise SchedulerError(f"log directory {log_dir!r} must be relative and free of spaces/quotes")
+        if not re.fullmatch(r"[\w.-]+", array_name):
+            raise SchedulerError(f"array name {array_name!r} may only hold letters, digits, '.', '_' and '-'")
+        o = self.options
+        cpus = o.cores_per_job * parallel
+        memory_mb = o.memory_mb * parallel
+        ctx = dict(
+            campaign_name=campaign_name, array_name=array_name, n_elements=n_elements,
+            products_per_element=products_per_element, cpus=cpus, memory_mb=memory_mb,
+            max_concurrent=o.max_concurrent, queue=o.queue, account=o.account,
+            exclusive=o.exclusive or o.placement == "whole_node", select=o.select,
+            extra_directives=o.extra_directives, log_dir=log_dir,
+            worker_command=shlex.join(worker_argv), walltime_s=walltime_s,
+            walltime_hms=_hms(walltime_s), walltime_slurm=_hms(walltime_s),
+            walltime_lsf=f"{walltime_s // 3600}:{(walltime_s % 3600) // 60:02d}",
+            flavour=o.pbs_flavour,
+        )
+        ctx.update(self.extra_context(memory_mb))
+        return TEMPLATES.get_template(self.template).render(**ctx)
+
+    def extra_context(self, memory_mb: int) -> dict[str, object]:
+        return {}
+
+    @abstractmethod
+    def submit(self, script: Path, cwd: Path) -> str:
+        """Submit the array script from ``cwd`` (the campaign directory), return the array job id."""
+
+    @abstractmethod
+    def parse_submit(self, stdout: str) -> str:
+        """The job id from the submit command's answer."""
+
+    @abstractmethod
+    def status_argv(self, job_id: str) -> list[str]:
+        ...
+
+    @abstractmethod
+    def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
+        """Element index -> state, for the elements the scheduler still remembers."""
+
+    def status(self, job_id: str) -> dict[int, ElementState]:
+        return self.parse_status(run_command(self.status_argv(job_id)), job_id)
+
+    @abstractmethod
+    def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
+        ...
+
+    def cancel(self, job_id: str, index: int | None = None) -> None:
+        run_command(self.cancel_argv(job_id, index))
+
+    @abstractmethod
+    def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
+        ...
+
+
+def _hms(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,104 @@
+"""Slurm: ``sbatch --array``, ``squeue --json``, ``scancel``, ``scontrol update TimeLimit``.
+
+Slurm forgets finished jobs after MinJobAge (300 s by default), so what squeue does not list
+any more is 'unknown' here; the campaign's result files are the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, run_command
+
+_STATES = {
+    "PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
+    "REQUEUE_FED": "pending", "RESV_DEL_HOLD": "pending", "SUSPENDED": "pending",
+    "RUNNING": "running", "COMPLETING": "running", "STAGE_OUT": "running", "SIGNALING": "running",
+    "RESIZING": "running",
+    "COMPLETED": "done",
+    "FAILED": "failed", "TIMEOUT": "failed", "OUT_OF_MEMORY": "failed", "NODE_FAIL": "failed",
+    "BOOT_FAIL": "failed", "DEADLINE": "failed", "PREEMPTED": "failed",
+    "CANCELLED": "cancelled", "REVOKED": "cancelled",
+}
+
+
+def _first(value: object) -> str:
+    """Slurm 22.05 gives a string, 23.02+ a list of flags."""
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return str(value or "")
+
+
+def _exit_code(value: object) -> str | None:
+    if isinstance(value, dict):  # 23.02+: {"status": [...], "return_code": {"number": N}, "signal": {...}}
+        rc = value.get("return_code")
+        rc = rc.get("number") if isinstance(rc, dict) else rc
+        sig = value.get("signal", {})
+        sig = sig.get("id", {}).get("number") if isinstance(sig, dict) and isinstance(sig.get("id"), dict) else None
+        return f"{rc or 0}:{sig or 0}"
+    return None if value is None else str(value)
+
+
+def _expand(task_string: str) -> list[int]:
+    """'2-4%1' / '1,3,5-7' -> indices (the pending remainder of an array)."""
+    out: list[int] = []
+    for part in task_string.split("%")[0].split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?(?::(\d+))?", part)
+        if not m:
+            continue
+        lo, hi, step = int(m[1]), int(m[2] or m[1]), int(m[3] or 1)
+        out.extend(range(lo, hi + 1, step))
+    return out
+
+
+class Slurm(Scheduler):
+    name = "slurm"
+    template = "slurm.sh.j2"
+    index_variable = "SLURM_ARRAY_TASK_ID"
+
+    def submit(self, script: Path, cwd: Path) -> str:
+        return self.parse_submit(run_command(["sbatch", "--parsable", str(script)], cwd=cwd))
+
+    def parse_submit(self, stdout: str) -> str:
+        line = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+        m = re.match(r"^(\d+)(?:;\S+)?$", line) or re.search(r"Submitted batch job (\d+)", stdout)
+        if not m:
+            raise SchedulerError(f"sbatch answered something unexpected: {stdout.strip()[:200]!r}")
+        return m.group(1)
+
+    def status_argv(self, job_id: str) -> list[str]:
+        # squeue --json in 22.05 ignores --jobs; we filter on array_job_id ourselves
+        return ["squeue", "--json", "--states=all", "--jobs", job_id]
+
+    def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
+        try:
+            doc = json.loads(stdout)
+        except json.JSONDecodeError as exc:
+            raise SchedulerError(f"squeue --json gave no JSON: {exc}") from exc
+        states: dict[int, ElementState] = {}
+        for job in doc.get("jobs", []):
+            array_id = job.get("array_job_id")
+            array_id = array_id.get("number") if isinstance(array_id, dict) else array_id
+            if str(array_id) != str(job_id):
+                continue
+            raw = _first(job.get("job_state"))
+            state = _STATES.get(raw, "unknown")
+            reason = str(job.get("state_reason") or "") or None
+            exit_code = _exit_code(job.get("exit_code"))
+            task = job.get("array_task_id")
+            task = task.get("number") if isinstance(task, dict) and task.get("set", True) else task
+            indices = [int(task)] if isinstance(task, int) else _expand(str(job.get("array_task_string") or ""))
+            for i in indices:
+                states[i] = ElementState(i, state, raw, exit_code, reason if reason != "None" else None)
+        return states
+
+    def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
+        return ["scancel", f"{job_id}_{index}" if index is not None else job_id]
+
+    def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
+        minutes = max(1, (walltime_s + 59) // 60)
+        return ["scontrol", "update", f"JobId={job_id}", f"TimeLimit={minutes}"]
