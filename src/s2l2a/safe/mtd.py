@@ -1,0 +1,394 @@
+"""Parsers for Sentinel-2 product metadata (MTD_MSIL1C/MTD_MSIL2A, old S2A_OPER_MTD_SAFL1C_*) and tile
+metadata (MTD_TL, old S2A_OPER_MTD_L1C_TL_*), independent of where the files sit on disk.
+
+Everything radiometric (offsets, quantification, irradiance) is read from the file, never inferred
+from dates or names: baseline 04.00 changed the offset and some mirrors rename products.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from lxml import etree
+from shapely.geometry import Polygon
+
+from s2l2a.safe.bands import BANDS, RESOLUTIONS, band_from_index, normalize_band
+from s2l2a.safe.errors import MetadataError
+from s2l2a.safe.names import tile_from_identifier
+from s2l2a.safe.xml import (
+    child_text,
+    children,
+    first,
+    iter_local,
+    local,
+    optional_float,
+    parse_xml,
+    require_float,
+    text,
+)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO timestamp of the metadata (``...Z``, 0-6 fraction digits) as an aware UTC datetime."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.endswith("Z"):
+        v = v[:-1]
+    if "." in v:
+        head, frac = v.split(".", 1)
+        v = f"{head}.{(frac + '000000')[:6]}"
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- product metadata
+
+
+@dataclass
+class GranuleEntry:
+    """One granule as the product metadata lists it."""
+
+    identifier: str
+    datastrip: str | None
+    image_format: str | None
+    image_files: list[str] = field(default_factory=list)  # relative paths without extension, or IMAGE_IDs
+    image_ids_only: bool = False  # old format: bare IMAGE_ID names, not paths
+
+    @property
+    def tile(self) -> str | None:
+        """MGRS tile named in the granule identifier."""
+        return tile_from_identifier(self.identifier)
+
+
+@dataclass
+class ProductMetadata:
+    """What a product-level metadata file says (L1C and L2A share most fields)."""
+
+    path: Path
+    level: str  # "L1C" | "L2A"
+    product_type: str | None
+    product_uri: str | None
+    baseline: str | None
+    start_time: datetime | None
+    generation_time: datetime | None
+    spacecraft: str | None
+    product_format: str | None
+    cloud_cover: float | None
+    footprint: Polygon | None
+    sun_earth_u: float | None
+    solar_irradiance: dict[str, float]
+    band_index: dict[int, str]
+    granules: list[GranuleEntry]
+    # L1C radiometry
+    quantification_value: float | None = None
+    radio_add_offset: dict[str, float] = field(default_factory=dict)
+    # L2A radiometry
+    boa_quantification_value: float | None = None
+    boa_add_offset: dict[str, float] = field(default_factory=dict)
+    aot_quantification_value: float | None = None
+    wvp_quantification_value: float | None = None
+    product_uri_l1c: str | None = None
+
+
+_LEVEL_BY_ROOT = {"Level-1C_User_Product": "L1C", "Level-2A_User_Product": "L2A"}
+_TILE_ROOTS = {"Level-1C_Tile_ID", "Level-2A_Tile_ID"}
+
+
+def _level(root: etree._Element, product_type: str | None, path: Path) -> str:
+    name = local(root.tag)
+    if name in _LEVEL_BY_ROOT:
+        return _LEVEL_BY_ROOT[name]
+    if name in _TILE_ROOTS:
+        raise MetadataError(f"is tile metadata ({name}), not product metadata", path)
+    pt = (product_type or "").upper()
+    if "1C" in pt:
+        return "L1C"
+    if "2A" in pt:
+        return "L2A"
+    raise MetadataError(f"not Sentinel-2 L1C/L2A product metadata (root element {name!r})", path)
+
+
+def _band_index(root: etree._Element) -> dict[int, str]:
+    """bandId → band name from Spectral_Information; instrument order when the list is absent."""
+    mapping: dict[int, str] = {}
+    for el in iter_local(root, "Spectral_Information"):
+        bid, phys = el.get("bandId"), el.get("physicalBand")
+        if bid is None or phys is None:
+            continue
+        try:
+            mapping[int(bid)] = normalize_band(phys)
+        except ValueError:
+            continue
+    return mapping or dict(enumerate(BANDS))
+
+
+def _per_band(root: etree._Element, tag: str, attr: str, index: dict[int, str], path: Path) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for el in iter_local(root, tag):
+        key = el.get(attr) if el.get(attr) is not None else el.get("bandId")
+        if key is None:
+            continue
+        try:
+            band = index.get(int(key)) or band_from_index(key)
+        except ValueError:
+            raise MetadataError(f"invalid {tag} {attr}={key!r}", path) from None
+        out[band] = require_float(el.text.strip() if el.text else None, f"{tag} for {band}", path)
+    return out
+
+
+def _footprint(root: etree._Element, path: Path) -> Polygon | None:
+    raw = text(root, "EXT_POS_LIST")
+    if raw is None:
+        return None
+    try:
+        nums = [float(v) for v in raw.split()]
+    except ValueError:
+        raise MetadataError("invalid EXT_POS_LIST footprint", path) from None
+    if len(nums) < 6 or len(nums) % 2:
+        raise MetadataError(f"EXT_POS_LIST has {len(nums)} numbers, expected lat/lon pairs", path)
+    lat, lon = nums[0::2], nums[1::2]
+    return Polygon(list(zip(lon, lat, strict=True)))
+
+
+def _granules(root: etree._Element) -> list[GranuleEntry]:
+    merged: dict[str, GranuleEntry] = {}
+    for el in iter_local(root, "Granule", "Granules"):
+        gid = el.get("granuleIdentifier")
+        if not gid:
+            continue
+        entry = merged.setdefault(
+            gid, GranuleEntry(gid, el.get("datastripIdentifier"), el.get("imageFormat"))
+        )
+        for c in children(el, "IMAGE_FILE", "IMAGE_FILE_2A", "IMAGE_ID", "IMAGE_ID_2A"):
+            if c.text and c.text.strip() and c.text.strip() not in entry.image_files:
+                entry.image_files.append(c.text.strip())
+                entry.image_ids_only = local(c.tag).startswith("IMAGE_ID")
+    return list(merged.values())
+
+
+def read_product_metadata(path: Path | str) -> ProductMetadata:
+    """Parse a product metadata file of any known L1C/L2A format."""
+    p = Path(path)
+    root = parse_xml(p)
+    ptype = text(root, "PRODUCT_TYPE")
+    level = _level(root, ptype, p)
+    index = _band_index(root)
+    md = ProductMetadata(
+        path=p,
+        level=level,
+        product_type=ptype,
+        product_uri=text(root, "PRODUCT_URI", "PRODUCT_URI_2A"),
+        baseline=text(root, "PROCESSING_BASELINE"),
+        start_time=parse_time(text(root, "PRODUCT_START_TIME")),
+        generation_time=parse_time(text(root, "GENERATION_TIME")),
+        spacecraft=text(root, "SPACECRAFT_NAME"),
+        product_format=text(root, "PRODUCT_FORMAT"),
+        cloud_cover=optional_float(text(root, "Cloud_Coverage_Assessment", "CLOUD_COVERAGE_ASSESSMENT")),
+        footprint=_footprint(root, p),
+        sun_earth_u=optional_float(text(root, "U")),
+        solar_irradiance=_per_band(root, "SOLAR_IRRADIANCE", "bandId", index, p),
+        band_index=index,
+        granules=_granules(root),
+    )
+    if level == "L1C":
+        md.quantification_value = require_float(text(root, "QUANTIFICATION_VALUE"), "QUANTIFICATION_VALUE", p)
+        md.radio_add_offset = _per_band(root, "RADIO_ADD_OFFSET", "band_id", index, p)
+    else:
+        md.boa_quantification_value = require_float(
+            text(root, "BOA_QUANTIFICATION_VALUE", "L2A_BOA_QUANTIFICATION_VALUE"), "BOA_QUANTIFICATION_VALUE", p
+        )
+        md.aot_quantification_value = optional_float(
+            text(root, "AOT_QUANTIFICATION_VALUE", "L2A_AOT_QUANTIFICATION_VALUE")
+        )
+        md.wvp_quantification_value = optional_float(
+            text(root, "WVP_QUANTIFICATION_VALUE", "L2A_WVP_QUANTIFICATION_VALUE")
+        )
+        md.boa_add_offset = _per_band(root, "BOA_ADD_OFFSET", "band_id", index, p)
+        md.product_uri_l1c = text(root, "PRODUCT_URI_1C")
+    return md
+
+
+# --------------------------------------------------------------------------- tile metadata
+
+
+@dataclass(frozen=True)
+class GeoPosition:
+    """Upper-left corner, pixel size and raster size of a tile at one resolution."""
+
+    ulx: float
+    uly: float
+    xdim: float
+    ydim: float
+    nrows: int
+    ncols: int
+
+    @property
+    def transform(self) -> Affine:
+        """Affine pixel→map transform, as rasterio expects."""
+        return Affine(self.xdim, 0.0, self.ulx, 0.0, self.ydim, self.uly)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the tile's CRS."""
+        right = self.ulx + self.xdim * self.ncols
+        bottom = self.uly + self.ydim * self.nrows
+        return (min(self.ulx, right), min(bottom, self.uly), max(self.ulx, right), max(bottom, self.uly))
+
+
+@dataclass
+class AngleGrids:
+    """Sun and viewing angle grids (degrees) on the coarse ``step_m`` grid anchored at the tile's UL corner."""
+
+    step_m: float
+    sun_zenith: np.ndarray
+    sun_azimuth: np.ndarray
+    view_zenith: dict[str, np.ndarray] = field(default_factory=dict)
+    view_azimuth: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class TileMetadata:
+    """What a tile metadata file (MTD_TL) says."""
+
+    path: Path
+    tile_id: str
+    tile: str | None
+    sensing_time: datetime | None
+    epsg: int
+    cs_name: str | None
+    geoposition: dict[int, GeoPosition]
+    angles: AngleGrids
+    mean_sun_zenith: float | None
+    mean_sun_azimuth: float | None
+    mean_view_zenith: dict[str, float]
+    mean_view_azimuth: dict[str, float]
+    cloudy_pixel_percentage: float | None
+
+
+def _grid(el: etree._Element | None, what: str, path: Path) -> tuple[np.ndarray, float]:
+    if el is None:
+        raise MetadataError(f"missing {what} angle grid", path)
+    step = optional_float(child_text(el, "COL_STEP")) or optional_float(child_text(el, "ROW_STEP"))
+    values = first(el, "Values_List")
+    rows = [] if values is None else [v.text.split() for v in children(values, "VALUES") if v.text]
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise MetadataError(f"{what} angle grid is empty or ragged", path)
+    try:
+        arr = np.array(rows, dtype=np.float64)
+    except ValueError:
+        raise MetadataError(f"{what} angle grid has non-numeric values", path) from None
+    return arr, float(step or 5000.0)
+
+
+def _merge_detectors(grids: list[np.ndarray], azimuth: bool) -> np.ndarray:
+    """Combine per-detector grids: mean where footprints overlap, NaN where no detector sees the point.
+
+    Azimuths are averaged on the circle so 359° and 1° give 0°, not 180°.
+    """
+    stack = np.stack(grids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if not azimuth:
+            return np.nanmean(stack, axis=0)
+        rad = np.deg2rad(stack)
+        s, c = np.nanmean(np.sin(rad), axis=0), np.nanmean(np.cos(rad), axis=0)
+        return np.mod(np.rad2deg(np.arctan2(s, c)), 360.0)
+
+
+def _geocoding(root: etree._Element, path: Path) -> tuple[int, str | None, dict[int, GeoPosition]]:
+    code = text(root, "HORIZONTAL_CS_CODE")
+    if code is None or not code.upper().startswith("EPSG:") or not code[5:].strip().isdigit():
+        raise MetadataError(f"missing or invalid HORIZONTAL_CS_CODE: {code!r}", path)
+    sizes: dict[int, tuple[int, int]] = {}
+    for el in iter_local(root, "Size"):
+        res = el.get("resolution")
+        nr, nc = child_text(el, "NROWS"), child_text(el, "NCOLS")
+        if res and nr and nc:
+            sizes[int(res)] = (int(nr), int(nc))
+    geo: dict[int, GeoPosition] = {}
+    for el in iter_local(root, "Geoposition"):
+        res = el.get("resolution")
+        if not res:
+            continue
+        r = int(res)
+        nrows, ncols = sizes.get(r, (0, 0))
+        geo[r] = GeoPosition(
+            ulx=require_float(child_text(el, "ULX"), f"ULX at {r} m", path),
+            uly=require_float(child_text(el, "ULY"), f"ULY at {r} m", path),
+            xdim=require_float(child_text(el, "XDIM"), f"XDIM at {r} m", path),
+            ydim=require_float(child_text(el, "YDIM"), f"YDIM at {r} m", path),
+            nrows=nrows, ncols=ncols,
+        )
+    missing = [r for r in RESOLUTIONS if r not in geo]
+    if missing:
+        raise MetadataError(f"missing Geoposition for {missing} m", path)
+    return int(code[5:].strip()), text(root, "HORIZONTAL_CS_NAME"), geo
+
+
+def read_tile_metadata(path: Path | str, band_index: dict[int, str] | None = None) -> TileMetadata:
+    """Parse a tile metadata file: identity, CRS, geoposition, angle grids (detectors merged)."""
+    p = Path(path)
+    root = parse_xml(p)
+    if local(root.tag) not in _TILE_ROOTS:
+        raise MetadataError(f"not Sentinel-2 tile metadata (root element {local(root.tag)!r})", p)
+    index = band_index or dict(enumerate(BANDS))
+    tile_id = text(root, "TILE_ID", "TILE_ID_2A")
+    if tile_id is None:
+        raise MetadataError("missing TILE_ID", p)
+    epsg, cs_name, geo = _geocoding(root, p)
+
+    sun = first(root, "Sun_Angles_Grid")
+    sun_zen, step = _grid(None if sun is None else first(sun, "Zenith"), "sun zenith", p)
+    sun_az, _ = _grid(None if sun is None else first(sun, "Azimuth"), "sun azimuth", p)
+
+    per_band: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    for el in iter_local(root, "Viewing_Incidence_Angles_Grids"):
+        bid = el.get("bandId")
+        if bid is None:
+            continue
+        band = index.get(int(bid)) or band_from_index(bid)
+        zen, _ = _grid(first(el, "Zenith"), f"view zenith {band}", p)
+        az, _ = _grid(first(el, "Azimuth"), f"view azimuth {band}", p)
+        if zen.shape != sun_zen.shape or az.shape != sun_zen.shape:
+            raise MetadataError(f"view angle grid of {band} has shape {zen.shape}, sun grid {sun_zen.shape}", p)
+        zs, azs = per_band.setdefault(band, ([], []))
+        zs.append(zen)
+        azs.append(az)
+    angles = AngleGrids(
+        step_m=step, sun_zenith=sun_zen, sun_azimuth=sun_az,
+        view_zenith={b: _merge_detectors(z, False) for b, (z, _) in per_band.items()},
+        view_azimuth={b: _merge_detectors(a, True) for b, (_, a) in per_band.items()},
+    )
+
+    mean_sun = first(root, "Mean_Sun_Angle")
+    mvz: dict[str, float] = {}
+    mva: dict[str, float] = {}
+    for el in iter_local(root, "Mean_Viewing_Incidence_Angle"):
+        bid = el.get("bandId")
+        if bid is None:
+            continue
+        band = index.get(int(bid)) or band_from_index(bid)
+        z, a = optional_float(child_text(el, "ZENITH_ANGLE")), optional_float(child_text(el, "AZIMUTH_ANGLE"))
+        if z is not None and not math.isnan(z):
+            mvz[band] = z
+        if a is not None and not math.isnan(a):
+            mva[band] = a
+    return TileMetadata(
+        path=p, tile_id=tile_id, tile=tile_from_identifier(tile_id),
+        sensing_time=parse_time(text(root, "SENSING_TIME")),
+        epsg=epsg, cs_name=cs_name, geoposition=geo, angles=angles,
+        mean_sun_zenith=None if mean_sun is None else optional_float(child_text(mean_sun, "ZENITH_ANGLE")),
+        mean_sun_azimuth=None if mean_sun is None else optional_float(child_text(mean_sun, "AZIMUTH_ANGLE")),
+        mean_view_zenith=mvz, mean_view_azimuth=mva,
+        cloudy_pixel_percentage=optional_float(text(root, "CLOUDY_PIXEL_PERCENTAGE")),
+    )
