@@ -282,6 +282,10 @@ class CampaignStore:
             cur.execute("COMMIT")
 
     def _migrate(self) -> None:
+        with self._lock:  # fast path without a write lock: `status` must work beside a busy run
+            has = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+            if has and self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION:
+                return
         with self._tx() as cur:
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -519,7 +523,8 @@ class CampaignStore:
                     raise CampaignError(f"no job {c.job_id} in this campaign", self.campaign_dir)
                 _, src, name, tile = info[c.job_id]
                 dst = JobState(c.state)
-                check_transition(c.job_id, src, dst)
+                if src != dst.value or dst is not JobState.SKIPPED:  # skipped->skipped: new reason only
+                    check_transition(c.job_id, src, dst)
                 info[c.job_id] = (c.job_id, dst.value, name, tile)
                 params.append((dst.value, c.reason if dst is JobState.SKIPPED else None,
                                str(c.output_path) if c.output_path else None, now, c.job_id))

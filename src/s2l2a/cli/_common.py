@@ -1,0 +1,61 @@
+"""Helpers shared by the campaign commands: one-line user errors, argument types, formatting."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from s2l2a.errors import S2L2AError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+campaign_argument = click.argument(
+    "campaign", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+
+
+def user_errors(func: F) -> F:
+    """Turn S2L2AError into one line on stderr and exit code 1 (no traceback for user errors)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except S2L2AError as e:
+            raise click.ClickException(str(e)) from None
+    return wrapper  # type: ignore[return-value]
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Duration(click.ParamType):
+    """Seconds, or a number with s/m/h/d ("3h", "90m")."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        m = _DURATION_RE.match(str(value))
+        if not m or float(m.group(1)) <= 0:
+            self.fail(f"{value!r} is not a duration (e.g. 10800, 90m, 3h)", param, ctx)
+        return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def human_duration(seconds: float | None) -> str:
+    """3725 -> "1h 02m"; None -> "-"."""
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"

@@ -1,0 +1,30 @@
+"""``s2l2a retry DIR``: put failed jobs back in the queue (all, by failure class, or by id)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from s2l2a.cli._common import campaign_argument, user_errors
+from s2l2a.processors.base import FailureClass
+
+
+@click.command("retry")
+@campaign_argument
+@click.option("--class", "failure_class", type=click.Choice([c.value for c in FailureClass]),
+              help="Only jobs that failed with this class.")
+@click.option("--job", "job_ids", type=int, multiple=True, metavar="ID", help="Only this job (repeatable).")
+@user_errors
+def cmd(campaign: Path, failure_class: str | None, job_ids: tuple[int, ...]) -> None:
+    """Requeue failed jobs; the next `s2l2a run` picks them up."""
+    from s2l2a.campaign.states import JobState
+    from s2l2a.campaign.store import CampaignStore
+
+    with CampaignStore.open(campaign) as store:
+        for jid in job_ids:
+            job = store.job(jid)  # unknown id: one-line error
+            if job.state is not JobState.FAILED:
+                click.echo(f"job {jid}: is {job.state}, not failed; left alone", err=True)
+        n = store.requeue(job_ids=job_ids or None, failure_class=failure_class)
+    click.echo(f"requeued {n} failed job{'s' if n != 1 else ''}")

@@ -1,0 +1,67 @@
+"""``s2l2a status DIR``: where a campaign stands (counts, tiles, failures, throughput, ETA)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s2l2a.cli._common import campaign_argument, human_duration, user_errors
+
+STATES = ("queued", "running", "done", "failed", "skipped")
+STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red", "skipped": "dim"}
+
+
+@click.command("status")
+@campaign_argument
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON document.")
+@click.option("--log-lines", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Lines of each failed job's log to show.")
+@user_errors
+def cmd(campaign: Path, as_json: bool, log_lines: int) -> None:
+    """Show job counts per state and per tile, failures with their log tail, throughput and ETA."""
+    from s2l2a.campaign.store import CampaignStore
+
+    with CampaignStore.open(campaign) as store:
+        summary = store.summary(log_tail=log_lines)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    _print(summary)
+
+
+def _print(s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    counts = s["counts"]
+    console.print(f"[bold]{s['campaign']}[/]: {s['total']} jobs  " + "  ".join(
+        f"[{STYLE[k]}]{k} {counts[k]}[/]" for k in STATES))
+    tp, eta = s["throughput_per_hour"], s["eta_s"]
+    console.print(f"throughput: {f'{tp:.1f} done/hour' if tp else '-'}   "
+                  f"ETA: {human_duration(eta) if eta is not None else '-'}"
+                  + (f" ({s['eta']})" if s.get("eta") and eta else ""))
+    if s["tiles"]:
+        table = Table(title="per tile", title_justify="left")
+        table.add_column("tile")
+        for k in STATES:
+            table.add_column(k, justify="right", style=STYLE[k])
+        for tile, c in s["tiles"].items():
+            table.add_row(tile, *(str(c[k]) for k in STATES))
+        console.print(table)
+    if s["running"]:
+        console.print("[bold yellow]running[/]")
+        for r in s["running"]:
+            console.print(f"  job {r['job_id']}  {r['product']}  attempt {r['attempt']}  since {r['start']}"
+                          f"  on {r['host']} pid {r['pid']}", markup=False)
+    if s["failures"]:
+        console.print(f"[bold red]failed ({len(s['failures'])})[/]  retry: s2l2a retry DIR [--class CLASS]")
+        for f in s["failures"]:
+            console.print(f"  job {f['job_id']}  {f['product']}  [{f['failure_class']}] "
+                          f"after {f['attempts']} attempt(s): {f['message']}", markup=False)
+            console.print(f"    log: {f['log_path']}", markup=False, style="dim")
+            for line in f["log_tail"]:
+                console.print(f"    | {line}", markup=False, style="dim")
