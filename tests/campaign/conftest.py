@@ -1,6 +1,7 @@
 """Fixtures for campaign tests: campaigns in tmp_path and cheap clones of the real sample L1C.
 
-A clone copies the small metadata files of the bundled real product and symlinks its image files,
+A clone copies the small metadata files of the bundled real product,
+hard-links its image files (``safe`` refuses symlinks leading out of a product),
 then edits MTD_MSIL1C.xml (baseline, generation time, PRODUCT_URI) so it reads as a reprocessing
 of the same acquisition.
 """
@@ -42,7 +43,7 @@ def clone_product(dest_root: Path, baseline: str = "02.06", generation: str = "2
         for f in filenames:
             s, d = Path(dirpath) / f, dest / rel / f
             if f.endswith(".jp2"):
-                d.symlink_to(s.resolve())
+                _link_or_copy(s, d)
             else:
                 shutil.copyfile(s, d)
     mtd = dest / "MTD_MSIL1C.xml"
@@ -53,6 +54,14 @@ def clone_product(dest_root: Path, baseline: str = "02.06", generation: str = "2
     text = re.sub(r"<GENERATION_TIME>[^<]*<", f"<GENERATION_TIME>{gen_iso}<", text)
     mtd.write_text(text)
     return dest
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link the image (symlinks out of a product are refused by ``safe``); copy across devices."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def make_campaign(path: Path, **settings: object) -> Path:

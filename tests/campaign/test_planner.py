@@ -1,0 +1,150 @@
+"""Planning real (cloned) products: idempotence, the duplicate rule, done outputs, broken inputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from s2l2a.campaign.planner import PlanReport, plan, plan_records
+from s2l2a.campaign.progress import ProgressLog
+from s2l2a.campaign.states import JobState
+from s2l2a.campaign.store import AttemptOutcome, CampaignStore, ProductRecord
+
+from .conftest import SAMPLE, clone_product, product_name
+
+
+def jobs_by_name(campaign: Path) -> dict[str, object]:
+    with CampaignStore.open(campaign) as s:
+        return {j.name: j for j in s.jobs()}
+
+
+def test_plan_is_idempotent(campaign: Path, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    p = clone_product(root / "a")
+    r1 = plan(campaign, [root])
+    assert (r1.found, r1.added, r1.already_planned, r1.rejected) == (1, 1, 0, [])
+    # again, with the product also given directly and via a second root spelling: still one job
+    r2 = plan(campaign, [root, p, root / "a" / ".." / "a"])
+    assert (r2.added, r2.already_planned, r2.rejected) == (0, 1, [])
+    (job,) = jobs_by_name(campaign).values()
+    assert job.path == p.resolve() and job.tile == "56JMM" and job.baseline == "02.06"
+    assert job.sensing_time == "2018-06-29T00:02:41Z" and job.generation_time == "2018-06-29T01:20:42Z"
+    assert job.state is JobState.QUEUED and job.mission == "S2A" and job.cloud_cover == 0.0
+    events = ProgressLog(campaign / "progress.log").read()
+    assert [(e.product, e.state, e.tile) for e in events] == [(job.name, "queued", "56JMM")]
+
+
+def test_same_product_in_two_folders_is_one_job(campaign: Path, tmp_path: Path) -> None:
+    clone_product(tmp_path / "mirror1")
+    clone_product(tmp_path / "mirror2")
+    r = plan(campaign, [tmp_path / "mirror1", tmp_path / "mirror2"])
+    assert (r.found, r.added, r.already_planned) == (2, 1, 1)
+    assert len(jobs_by_name(campaign)) == 1
+
+
+def test_duplicates_keep_highest_baseline_then_latest_generation(campaign: Path, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    clone_product(root, "02.06", "20180629T012042")
+    clone_product(root, "05.00", "20210101T000000")
+    clone_product(root, "05.00", "20220101T000000")   # winner: highest baseline, latest generation
+    clone_product(root, "04.00", "20230101T000000")   # newest, but a lower baseline
+    r = plan(campaign, [root])
+    assert (r.added, r.skipped_duplicate, r.rejected) == (4, 3, [])
+    jobs = jobs_by_name(campaign)
+    winner = product_name("05.00", "20220101T000000")
+    assert jobs[winner].state is JobState.QUEUED
+    for name, job in jobs.items():
+        if name != winner:
+            assert job.state is JobState.SKIPPED
+            assert job.skip_reason.startswith(f"duplicate of {winner}")
+    # the progress log says the same as the database
+    last = {e.product: e for e in ProgressLog(campaign / "progress.log").read()}
+    assert {n: e.state for n, e in last.items()} == {n: j.state.value for n, j in jobs.items()}
+
+
+def test_a_later_reprocessing_displaces_a_planned_job(campaign: Path, tmp_path: Path) -> None:
+    clone_product(tmp_path / "old", "02.06")
+    plan(campaign, [tmp_path / "old"])
+    old = product_name("02.06")
+    assert jobs_by_name(campaign)[old].state is JobState.QUEUED
+    clone_product(tmp_path / "new", "05.10", "20240101T000000")
+    r = plan(campaign, [tmp_path / "old", tmp_path / "new"])
+    assert (r.added, r.already_planned, r.skipped_duplicate) == (1, 1, 1)
+    jobs = jobs_by_name(campaign)
+    assert jobs[old].state is JobState.SKIPPED
+    assert jobs[product_name("05.10", "20240101T000000")].state is JobState.QUEUED
+    # re-planning changes nothing more
+    r = plan(campaign, [tmp_path / "old", tmp_path / "new"])
+    assert (r.added, r.skipped_duplicate, r.requeued_winner) == (0, 0, 0)
+
+
+def test_done_and_running_jobs_are_not_displaced(campaign: Path) -> None:
+    def record(i: int, baseline: str) -> ProductRecord:
+        return ProductRecord(path=Path(f"/x/{i}"), name=f"P{i}", tile="56JMM", sensing_time="2020-01-01T00:00:00Z",
+                             baseline=baseline, generation_time="2020-01-01T00:00:00Z")
+
+    with CampaignStore.open(campaign) as store:
+        plan_records(store, [record(1, "02.06")], None)
+        store.start_attempt(1, "h", 1, None)
+        store.finish_attempt(1, AttemptOutcome("done", output_path="/o"))
+        r = plan_records(store, [record(2, "05.00")], None)
+        assert r.skipped_duplicate == 0
+        assert [j.state for j in store.jobs()] == [JobState.DONE, JobState.QUEUED]
+
+
+def test_verified_output_skips_the_job(campaign: Path, tmp_path: Path, standin_l2a: Path) -> None:
+    out = campaign / "L2A" / "56JMM"
+    out.mkdir(parents=True)
+    incomplete = out / standin_l2a.name.replace("N9999", "N9998")
+    shutil.copytree(standin_l2a, incomplete)      # an incomplete copy must not count
+    next(incomplete.glob("GRANULE/*/IMG_DATA/R60m/*SCL*")).unlink()
+    r = plan(campaign, [SAMPLE])
+    assert (r.added, r.skipped_done) == (1, 0)
+    shutil.copytree(standin_l2a, out / standin_l2a.name)
+    r = plan(campaign, [SAMPLE])
+    assert (r.added, r.already_planned, r.skipped_done) == (0, 1, 1)
+    (job,) = jobs_by_name(campaign).values()
+    assert job.state is JobState.SKIPPED
+    assert job.skip_reason == f"output exists: {out / standin_l2a.name}"
+    assert job.output_path == out / standin_l2a.name
+
+
+def test_each_broken_input_is_one_line_and_the_plan_goes_on(campaign: Path, tmp_path: Path,
+                                                             standin_l2a: Path) -> None:
+    root = tmp_path / "in"
+    odd = root / "with space" / "it's \"quoted\""
+    good = clone_product(odd, "05.00", "20200101T000000")               # valid, in an awkward path
+    not_product = root / "notes.SAFE"
+    not_product.mkdir(parents=True)
+    (not_product / "README.txt").write_text("not a product")
+    shutil.copytree(standin_l2a, root / standin_l2a.name)                 # an L2A given
+    truncated = clone_product(root / "trunc", "05.00", "20200102T000000")
+    mtd = truncated / "MTD_MSIL1C.xml"
+    mtd.write_bytes(mtd.read_bytes()[:3000])
+    entity = clone_product(root / "xxe", "05.00", "20200103T000000")
+    mtd = entity / "MTD_MSIL1C.xml"
+    mtd.write_text('<!DOCTYPE x [<!ENTITY boom "boom">]>\n' + mtd.read_text().replace("S2MSI1C", "&boom;", 1))
+    missing = clone_product(root / "miss", "05.00", "20200104T000000")
+    next(missing.glob("GRANULE/*/IMG_DATA/*_B05.jp2")).unlink()
+    broken_odd = clone_product(root / "odd 'name'\ttab", "05.00", "20200105T000000")
+    (broken_odd / "MTD_MSIL1C.xml").write_text("<oops")
+
+    r = plan(campaign, [root, tmp_path / "no such root"])
+    assert r.added == 1 and r.found == 7
+    assert len(r.rejected) == 7
+    for line in r.rejected:
+        assert "\n" not in line and line.count(": ") >= 1
+    text = "\n".join(r.rejected)
+    for path in (not_product, root / standin_l2a.name, truncated, entity, missing, tmp_path / "no such root"):
+        assert sum(str(path) in ln for ln in r.rejected) == 1, (path, text)
+    assert "L2A" in next(ln for ln in r.rejected if standin_l2a.name in ln)
+    assert sum("odd 'name'" in ln for ln in r.rejected) == 1
+    (job,) = jobs_by_name(campaign).values()
+    assert job.path == good.resolve() and job.state is JobState.QUEUED
+
+
+def test_report_counts_are_consistent() -> None:
+    r = PlanReport(found=3, added=1, already_planned=1, rejected=["a: b"])
+    d = r.to_dict()
+    assert d["rejected"] == 1 and d["rejected_lines"] == ["a: b"]
+    assert r.summary_line().startswith("1 added, 1 already planned")
