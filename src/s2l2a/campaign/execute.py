@@ -1,0 +1,315 @@
+"""Running one job, the same way everywhere: the local engine and ``s2l2a worker`` both call
+:func:`run_job`, so a product converted on a laptop and one converted on a cluster node went
+through exactly the same staging, verification and publication steps.
+
+Publication is the only step that makes an output visible, and it is a rename: a product in
+``L2A/`` is always complete and verified; anything half-written lives in ``staging/`` or under a
+hidden ``.partial-*`` / ``.replaced-*`` name that :func:`clean_leftovers` removes.
+
+This module never opens the SQLite store (cluster nodes must not write it); the submitting side
+folds outcomes into the store, see :func:`fold_results`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from s2l2a.campaign.jobspec import (
+    RESULTS_DIR,
+    JobOutcome,
+    JobSpec,
+    fsync_dir,
+    read_result,
+    write_result,
+)
+from s2l2a.errors import CampaignError, ProductError
+from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+
+LOGS_DIR = "logs"
+STAGING_DIR = "staging"
+OUTPUT_DIR = "L2A"
+FOLDED_DIR = "folded"
+PARTIAL_PREFIX = ".partial-"
+REPLACED_PREFIX = ".replaced-"
+
+
+def _utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one_line(text: str) -> str:
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def staging_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
+    if spec is not None and spec.staging_dir:
+        return Path(spec.staging_dir)
+    return Path(campaign_dir) / STAGING_DIR
+
+
+def output_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
+    if spec is not None and spec.output_dir:
+        return Path(spec.output_dir)
+    return Path(campaign_dir) / OUTPUT_DIR
+
+
+def job_log_path(campaign_dir: Path, job_id: int | str) -> Path:
+    return Path(campaign_dir) / LOGS_DIR / f"{job_id}.log"
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a directory tree (or a file or link) if present; never follows a link out."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _append_log(log_path: Path, text: str) -> None:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _verify_resolutions(settings: JobSettings) -> tuple[int, ...] | None:
+    """Which resolutions a finished product must have (Sen2Cor at 20 m writes no R10m)."""
+    if settings.resolution in (None, 10):
+        return None
+    return tuple(r for r in (20, 60) if r >= int(settings.resolution))
+
+
+@dataclass
+class _Phase:
+    """Which step is running, so a ProductError can be blamed on the input or the output."""
+
+    name: str = "prepare"
+
+
+def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
+    """Run one conversion end to end and return (and write) its outcome; never raises for a job
+    failure: every exception becomes a failed outcome with a FailureClass and a one-line message.
+    """
+    campaign_dir = Path(campaign_dir)
+    t0 = time.monotonic()
+    log_path = job_log_path(campaign_dir, spec.job_id)
+    staging = staging_root(campaign_dir, spec) / str(spec.job_id)
+    label = spec.product_name or Path(spec.product_path).name
+    outcome = JobOutcome(job_id=spec.job_id, state="failed", attempt=spec.attempt, start=_utc(),
+                         log_path=str(log_path), processor=spec.processor, host=socket.gethostname(),
+                         pid=os.getpid())
+    settings = spec.job_settings()
+    phase = _Phase()
+    try:
+        _append_log(log_path, f"==== {outcome.start} attempt {spec.attempt} of job {spec.job_id}: {label} "
+                              f"(processor {spec.processor}, host {outcome.host}, pid {outcome.pid}) ====\n")
+        from s2l2a import safe
+        from s2l2a.processors import get_processor
+
+        phase.name = "open L1C"
+        product = safe.open_l1c(Path(spec.product_path))
+        label = str(product.name)
+        phase.name = "start processor"
+        processor = get_processor(spec.processor, spec.processor_options)
+        outcome.processor = processor.name
+        outcome.processor_version = processor.version()
+        _rmtree(staging)  # a previous attempt's debris must not be mistaken for output
+        staging.mkdir(parents=True)
+        phase.name = f"{processor.name} processing"
+        result = processor.process(product, staging, settings, log_path)
+        outcome.processor_version = result.processor_version or outcome.processor_version
+        product_dir = Path(result.product_dir)
+        phase.name = "verify L2A"
+        if staging.resolve() not in product_dir.resolve().parents:
+            raise ProcessingFailed(f"processor returned {product_dir}, which is not inside {staging}",
+                                   FailureClass.OTHER)
+        if not product_dir.is_dir():
+            raise ProcessingFailed(f"processor reported {product_dir.name} but wrote no such directory",
+                                   FailureClass.EMPTY_OUTPUT)
+        if settings.extra.get("verify", True):
+            resolutions = _verify_resolutions(settings)
+            if resolutions is None:
+                safe.verify_l2a(product_dir)
+            else:
+                safe.verify_l2a(product_dir, resolutions=resolutions)
+        phase.name = "publish"
+        tile = spec.tile or product.tile
+        final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id))
+        outcome.state = "done"
+        outcome.output_path = str(final)
+        outcome.message = f"{label} -> {final}"
+    except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
+        outcome.state = "failed"
+        outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
+        outcome.message = _one_line(f"{phase.name} failed for {label}: {e}")
+    finally:
+        if outcome.state == "done" or not settings.extra.get("keep_failed_staging", False):
+            try:
+                _rmtree(staging)
+            except OSError:
+                pass  # removed at the next run's start
+        outcome.end = _utc()
+        outcome.duration_s = round(time.monotonic() - t0, 3)
+    try:
+        _append_log(log_path, f"==== {outcome.end} job {spec.job_id} {outcome.state}"
+                              f"{' (' + outcome.failure_class + ')' if outcome.failure_class else ''}: "
+                              f"{outcome.message} ====\n")
+    except OSError:
+        pass
+    write_result(campaign_dir, outcome)
+    return outcome
+
+
+def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:
+    """FailureClass value and exit status for an exception raised in ``phase``."""
+    if isinstance(e, ProcessingFailed):
+        return e.failure_class.value, e.exit_status
+    if isinstance(e, MemoryError):
+        return FailureClass.OUT_OF_MEMORY.value, None
+    try:
+        from s2l2a.safe import IncompleteProductError
+    except ImportError:  # pragma: no cover - safe is part of the package
+        IncompleteProductError = ()  # type: ignore[assignment]  # noqa: N806
+    if isinstance(e, IncompleteProductError) or (isinstance(e, ProductError) and phase == "verify L2A"):
+        return FailureClass.EMPTY_OUTPUT.value, None
+    if isinstance(e, ProductError):
+        return FailureClass.BAD_INPUT.value, None
+    return FailureClass.OTHER.value, None
+
+
+# -- publication ---------------------------------------------------------------------------------
+
+def _same_source(a: str, b: str) -> bool:
+    """Two L2A names made from the same acquisition (Sen2Cor names differ in generation time)."""
+    from s2l2a.safe import parse_product_name
+    try:
+        na, nb = parse_product_name(a), parse_product_name(b)
+    except ProductError:
+        return a == b
+    return (na.mission, na.sensing_time, na.relative_orbit, na.tile) == \
+        (nb.mission, nb.sensing_time, nb.relative_orbit, nb.tile)
+
+
+def publish(product_dir: Path, tile_dir: Path, tag: str) -> Path:
+    """Move a verified product into ``tile_dir`` so that it appears complete or not at all.
+
+    Earlier outputs of the same acquisition (a previous run's product, possibly under another
+    generation-time name) are renamed aside first, the new product renamed in, then the old ones
+    deleted: at every instant at most one complete product of that acquisition is visible.
+    Across file systems the product is first copied under a hidden ``.partial-`` name.
+    """
+    tile_dir.mkdir(parents=True, exist_ok=True)
+    name = product_dir.name if product_dir.name.endswith(".SAFE") else f"{product_dir.name}.SAFE"
+    final = tile_dir / name
+    src = product_dir
+    if os.stat(product_dir).st_dev != os.stat(tile_dir).st_dev:
+        partial = tile_dir / f"{PARTIAL_PREFIX}{tag}-{name}"
+        _rmtree(partial)
+        shutil.copytree(product_dir, partial, symlinks=True)
+        src = partial
+    previous = [p for p in tile_dir.iterdir()
+                if not p.name.startswith(".") and p.name.endswith(".SAFE") and _same_source(p.name, name)]
+    aside: list[Path] = []
+    for old in previous:
+        target = tile_dir / f"{REPLACED_PREFIX}{tag}-{old.name}"
+        _rmtree(target)
+        os.rename(old, target)
+        aside.append(target)
+    os.rename(src, final)
+    fsync_dir(tile_dir)
+    for old in aside:
+        _rmtree(old)
+    if src is not product_dir:
+        _rmtree(product_dir)
+    return final
+
+
+# -- recovery helpers used by `s2l2a run` --------------------------------------------------------
+
+def clean_leftovers(campaign_dir: Path | str, staging: Path | None = None, output: Path | None = None) -> list[Path]:
+    """Remove everything a killed run may have left half-done: ``staging/*`` and hidden
+    ``.partial-*`` / ``.replaced-*`` directories in the output tiles. Only safe while holding
+    the run lock (no job of this campaign is running). Returns what was removed.
+    """
+    campaign_dir = Path(campaign_dir)
+    staging = staging or campaign_dir / STAGING_DIR
+    output = output or campaign_dir / OUTPUT_DIR
+    removed: list[Path] = []
+    if staging.is_dir():
+        for p in staging.iterdir():
+            _rmtree(p)
+            removed.append(p)
+    if output.is_dir():
+        for tile_dir in output.iterdir():
+            if not tile_dir.is_dir() or tile_dir.is_symlink():
+                continue
+            for p in tile_dir.iterdir():
+                if p.name.startswith((PARTIAL_PREFIX, REPLACED_PREFIX)):
+                    _rmtree(p)
+                    removed.append(p)
+    return removed
+
+
+def pending_results(campaign_dir: Path | str) -> Iterator[tuple[Path, JobOutcome | None]]:
+    """Result files not yet folded, oldest first; an unreadable one comes with ``None``."""
+    rdir = Path(campaign_dir) / RESULTS_DIR
+    if not rdir.is_dir():
+        return
+    files = [p for p in rdir.glob("*.json") if p.is_file()]
+    for path in sorted(files, key=lambda p: p.stat().st_mtime_ns):
+        try:
+            yield path, read_result(path)
+        except CampaignError:
+            yield path, None
+
+
+def mark_folded(path: Path) -> Path:
+    """Move a folded result file to ``results/folded/`` (kept for audit, never folded again)."""
+    dest_dir = path.parent / FOLDED_DIR
+    dest_dir.mkdir(exist_ok=True)
+    dest = dest_dir / path.name
+    if dest.exists():
+        dest = dest_dir / f"{path.stem}.{int(time.time() * 1000)}{path.suffix}"
+    os.replace(path, dest)
+    return dest
+
+
+def fold_outcome(store: Any, outcome: JobOutcome) -> bool:
+    """Record one outcome in the store if it is news: the job must still be running the very
+    attempt the outcome reports. A repeat (folded before, or the attempt was since closed as
+    interrupted) changes nothing. Returns whether it was recorded.
+    """
+    try:
+        job = store.job(int(outcome.job_id))
+    except (CampaignError, ValueError):
+        return False
+    if str(job.state) != "running" or int(job.attempts) != int(outcome.attempt):
+        return False
+    store.finish_attempt(job.id, outcome)
+    return True
+
+
+def fold_results(campaign_dir: Path | str, store: Any) -> int:
+    """Fold every pending ``results/*.json`` into ``store`` (only through its public methods; this
+    module never opens SQLite itself), then move each file to ``results/folded/``. Idempotent: a
+    crash between the two steps re-reads a file whose attempt is already closed, which
+    :func:`fold_outcome` ignores. Unreadable files go to ``results/bad/``. Returns how many
+    outcomes were recorded.
+    """
+    n = 0
+    for path, outcome in pending_results(campaign_dir):
+        if outcome is None:
+            bad = path.parent / "bad"
+            bad.mkdir(exist_ok=True)
+            os.replace(path, bad / path.name)
+            continue
+        n += fold_outcome(store, outcome)
+        mark_folded(path)
+    return n

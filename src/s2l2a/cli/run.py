@@ -1,0 +1,200 @@
+"""``s2l2a run DIR``: convert every queued product of a campaign on this machine.
+
+Safe to re-run at any time: the run lock guarantees a single run per campaign, so whatever a
+killed run left behind (jobs marked running, staging directories, unfolded result files) is
+recognisably stale and is cleaned up before new work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s2l2a.cli._common import campaign_argument, human_duration, user_errors
+
+EXIT_FAILURES = 3      # the run finished but some jobs failed
+EXIT_INTERRUPTED = 130
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: stop like on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Stop()
+
+
+@click.command("run")
+@campaign_argument
+@click.option("--processor", type=click.Choice(["auto", "builtin", "sen2cor", "noop"]), default=None,
+              help="Processor for this run (default: the campaign's setting; noop is for tests).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="At most this many conversions at once (default: as many as cores and memory allow).")
+@click.option("--memory-mb", type=click.IntRange(min=256), default=None,
+              help="Memory per conversion in MB (default: [resources] memory_mb).")
+@click.option("--job", "job_ids", type=int, multiple=True, metavar="ID", help="Only this job (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Run at most N jobs.")
+@user_errors
+def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: int | None,
+        job_ids: tuple[int, ...], limit: int | None) -> None:
+    """Run the campaign's queued jobs in parallel on this machine; Ctrl-C stops cleanly."""
+    from s2l2a.campaign.lock import RunLock
+
+    campaign = campaign.resolve()
+    from s2l2a.campaign.settings import CampaignSettings
+    from s2l2a.campaign.store import CampaignStore
+
+    settings = CampaignSettings.load(campaign)  # not a campaign: one line, before taking a lock
+    lock = RunLock(campaign).acquire()
+    try:
+        with CampaignStore.open(campaign) as store:
+            code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit)
+    finally:
+        lock.release()
+    sys.exit(code)
+
+
+def _run(campaign: Path, store: Any, settings: Any, processor: str | None, workers: int | None,
+         memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None) -> int:
+    from s2l2a.campaign.execute import clean_leftovers, fold_outcome, fold_results, mark_folded
+    from s2l2a.campaign.jobspec import JobSpec, result_path
+    from s2l2a.engines.base import plan_capacity
+    from s2l2a.errors import ConfigError
+    from s2l2a.processors import ProcessingFailed, resolve_processor
+
+    staging, output = settings.scratch_root(campaign), settings.output_root(campaign)
+    # 1. recovery: we hold the lock, so nothing else runs jobs of this campaign right now
+    folded = fold_results(campaign, store)
+    stale = store.requeue_stale("the run driving this attempt stopped (found at the next run's start)")
+    cleaned = clean_leftovers(campaign, staging, output)
+    if folded or stale or cleaned:
+        click.echo(f"recovered from an earlier run: {folded} finished result(s) recorded, "
+                   f"{len(stale)} interrupted job(s) requeued, {len(cleaned)} leftover(s) removed", err=True)
+
+    # 2. what to run, with what
+    name = processor or settings.processor
+    options = dict(settings.extra.get("noop", {})) if name == "noop" else settings.processor_options(name)
+    try:
+        resolved = resolve_processor(name, settings.sen2cor if name == "auto" else options)
+    except ProcessingFailed as e:
+        raise ConfigError(str(e)) from None
+    if name == "auto":
+        options = settings.processor_options(resolved)
+    job_settings = settings.job_settings(resolved if resolved != "noop" else "builtin")
+    job_settings.extra = options
+    if memory_mb:
+        job_settings.memory_mb = memory_mb
+    jobs = store.jobs(states="queued", job_ids=job_ids or None)
+    if job_ids:
+        missing = set(job_ids) - {j.id for j in jobs}
+        for jid in sorted(missing):
+            store.job(jid)  # unknown id: one-line error
+            click.echo(f"job {jid}: not queued; left alone (use 's2l2a retry' for failed jobs)", err=True)
+    if limit:
+        jobs = jobs[:limit]
+    if not jobs:
+        counts = store.counts()
+        click.echo(f"nothing to run: {counts['done']} done, {counts['failed']} failed, "
+                   f"{counts['skipped']} skipped; L2A products are in {output}")
+        return 0
+    specs = [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, product_name=j.name,
+                     processor=resolved, processor_options=options, settings=asdict(job_settings),
+                     output_dir=str(output), staging_dir=str(staging)) for j in jobs]
+    cap = plan_capacity(job_settings.cores, job_settings.memory_mb,
+                        workers=workers or settings.workers or None, n_jobs=len(specs))
+    click.echo(f"running {len(specs)} job(s) with {resolved}, {cap.describe()}", err=True)
+
+    # 3. run, folding each outcome as it arrives (this process is the store's only writer)
+    from s2l2a.engines.local import LocalEngine
+
+    host, pid = socket.gethostname(), os.getpid()
+    in_flight: dict[int | str, JobSpec] = {}
+    done = failed = 0
+    t0 = time.monotonic()
+
+    def on_start(spec: JobSpec) -> None:
+        spec.attempt = store.start_attempt(int(spec.job_id), host, pid, store.log_path(int(spec.job_id)))
+
+    previous_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    engine = LocalEngine(cap, log_file=campaign / "logs" / "engine.log")
+    interrupted = False
+    try:
+        with _Progress(len(specs)) as bar:
+            engine.start()
+            for outcome in engine.run(campaign, specs, on_start=on_start, in_flight=in_flight):
+                fold_outcome(store, outcome)
+                rp = result_path(campaign, outcome.job_id)
+                if rp.exists():
+                    mark_folded(rp)
+                if outcome.ok:
+                    done += 1
+                else:
+                    failed += 1
+                bar.update(done, failed, outcome)
+    except (KeyboardInterrupt, _Stop):
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        try:
+            engine.close()
+            if interrupted:
+                fold_results(campaign, store)  # jobs that finished just before the stop count
+                store.requeue_stale("interrupted (Ctrl-C or SIGTERM)", job_ids=[int(i) for i in in_flight])
+                clean_leftovers(campaign, staging, output)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, previous_term)
+    took = human_duration(time.monotonic() - t0)
+    counts = store.counts()
+    if interrupted:
+        click.echo(f"interrupted after {took}: {done} done, {failed} failed in this run; "
+                   f"{counts['queued']} queued for the next 's2l2a run {campaign}'", err=True)
+        return EXIT_INTERRUPTED
+    where = f"L2A products are in {output}"
+    tail = f"; see 's2l2a status {campaign}'" if failed else ""
+    click.echo(f"run finished in {took}: {done} done, {failed} failed of {len(specs)}; {where}{tail}")
+    return EXIT_FAILURES if failed else 0
+
+
+class _Progress:
+    """A rich progress bar on a terminal; silent otherwise (progress.log records everything)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
+                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("run", total=self.total, done=0, failed=0)
+        return self
+
+    def update(self, done: int, failed: int, outcome: Any) -> None:
+        if self._progress is None:
+            return
+        if not outcome.ok:
+            from rich.markup import escape
+
+            self._progress.console.print(f"[red]failed[/] ({outcome.failure_class}) {escape(outcome.message)}",
+                                         highlight=False)
+        self._progress.update(self._task, completed=done + failed, done=done, failed=failed)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,94 @@
+"""The engine contract: an engine only knows how to start jobs and say what became of them.
+
+Retry policy, state bookkeeping and the SQLite store live in ``campaign/``; engines take ready
+:class:`~s2l2a.campaign.jobspec.JobSpec` objects (the caller turns job ids into specs, so an
+engine never opens the store) and every job they start runs
+:func:`s2l2a.campaign.execute.run_job`, locally or as ``s2l2a worker`` on a cluster node.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from s2l2a.campaign.jobspec import JobSpec
+
+#: states poll() may report; the same words as the store's JobState
+POLL_STATES = ("queued", "running", "done", "failed")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Starts jobs somewhere and reports on them."""
+
+    name: str
+
+    def submit(self, campaign_dir: Path, specs: Sequence[JobSpec]) -> Any:
+        """Start (or enqueue) the jobs; returns an opaque handle for poll/cancel."""
+        ...
+
+    def poll(self, handle: Any) -> dict[int | str, str]:
+        """``{job_id: state}`` with states from POLL_STATES, as far as the engine knows."""
+        ...
+
+    def cancel(self, handle: Any) -> None:
+        """Stop every job of the handle that has not finished."""
+        ...
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many conversions run at once on one machine, and why (shown to the user)."""
+
+    slots: int
+    machine_cores: int
+    machine_memory_mb: int
+    job_cores: int
+    job_memory_mb: int
+    limited_by: str          # "cores" | "memory" | "--workers" | "jobs"
+
+    def describe(self) -> str:
+        return (f"{self.slots} at a time ({self.machine_cores} cores, {self.machine_memory_mb} MB; "
+                f"{self.job_cores} core(s) and {self.job_memory_mb} MB per job; limited by {self.limited_by})")
+
+
+def machine_resources() -> tuple[int, int]:
+    """Cores this process may use and total memory in MB (cgroup limits respected where set)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    import psutil
+
+    memory_mb = int(psutil.virtual_memory().total // 2**20)
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            memory_mb = min(memory_mb, int(text) // 2**20)
+        break
+    return max(cores, 1), max(memory_mb, 1)
+
+
+def plan_capacity(job_cores: int, job_memory_mb: int, *, workers: int | None = None, n_jobs: int | None = None,
+                  machine: tuple[int, int] | None = None) -> Capacity:
+    """Parallel conversions = min(cores / cores per job, memory / memory per job), never more.
+
+    ``workers`` can only lower that; a job bigger than the machine still runs, one at a time
+    (refusing would leave the campaign stuck; the OOM killer's verdict is then recorded).
+    """
+    cores, memory_mb = machine or machine_resources()
+    by_cores = cores // max(job_cores, 1)
+    by_memory = memory_mb // max(job_memory_mb, 1)
+    slots, why = (by_cores, "cores") if by_cores <= by_memory else (by_memory, "memory")
+    if workers and workers < slots:
+        slots, why = workers, "--workers"
+    if n_jobs is not None and 0 < n_jobs < slots:
+        slots, why = n_jobs, "jobs"
+    return Capacity(slots=max(slots, 1), machine_cores=cores, machine_memory_mb=memory_mb,
+                    job_cores=job_cores, job_memory_mb=job_memory_mb, limited_by=why)

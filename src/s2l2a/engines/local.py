@@ -1,0 +1,229 @@
+"""The local engine: conversions in parallel on this machine with a Dask ``LocalCluster``.
+
+Each worker is a separate process (a crashing or leaking conversion takes down one worker, not
+the run) declaring a share of the machine as Dask resources; each job asks for its cores and
+memory, so Dask never starts more conversions than the machine holds. Jobs are fed through a
+window of as many futures as there are slots: a job is "running" in the store exactly when it has
+been handed to a worker, and on Ctrl-C nothing beyond the window needs cancelling.
+
+Outcomes come back to the submitting process, which is the only writer of the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from s2l2a.campaign.execute import run_job
+from s2l2a.campaign.jobspec import JobOutcome, JobSpec
+from s2l2a.engines.base import Capacity
+from s2l2a.processors.base import FailureClass
+
+_DASK_LOGGERS = ("distributed", "distributed.scheduler", "distributed.worker", "distributed.nanny",
+                 "distributed.core", "distributed.comm", "distributed.batched", "tornado", "bokeh")
+
+
+def _utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class LocalHandle:
+    """Futures of one submit() call, by job id."""
+
+    futures: dict[int | str, Any] = field(default_factory=dict)
+
+
+class LocalEngine:
+    """Runs jobs on a LocalCluster sized by :func:`plan_capacity`; use as a context manager."""
+
+    name = "local"
+
+    def __init__(self, capacity: Capacity, log_file: Path | None = None) -> None:
+        self.capacity = capacity
+        self.log_file = log_file
+        self._cluster: Any = None
+        self._client: Any = None
+        self._log_handler: logging.Handler | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalEngine:
+        """Start the cluster quietly: Dask's logs go to ``log_file``, never to the terminal."""
+        if self._client is not None:
+            return self
+        import dask
+        from distributed import Client, LocalCluster
+
+        self._route_logs()
+        cap = self.capacity
+        # worker processes start with a fresh interpreter; they read their config from the env
+        os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
+        os.environ.setdefault("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
+        dask.config.set({
+            "distributed.scheduler.allowed-failures": 0,      # a job that kills its worker fails once
+            "distributed.worker.daemon": False,                # processors may start processes
+            "distributed.admin.tick.limit": "1h",             # no "event loop unresponsive" chatter
+        })
+        # workers must not see the terminal's Ctrl-C: the submitting process stops them in order
+        # (an ignored SIGINT is inherited by the worker processes and by processors they start)
+        previous = signal.getsignal(signal.SIGINT)
+        try:
+            if previous is not None:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._cluster = LocalCluster(
+                n_workers=cap.slots, threads_per_worker=cap.job_cores, processes=True,
+                dashboard_address=None, memory_limit=0, silence_logs=logging.CRITICAL,
+                resources={"memory_mb": max(cap.machine_memory_mb // cap.slots, cap.job_memory_mb),
+                           "cores": max(cap.machine_cores // cap.slots, cap.job_cores)},
+                host="127.0.0.1",
+            )
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        self._client = Client(self._cluster, set_as_default=False)
+        return self
+
+    def close(self) -> None:
+        """Stop workers and scheduler (running conversions are killed with their worker)."""
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        for thing in (client, cluster):
+            if thing is None:
+                continue
+            try:
+                thing.close(timeout=10)
+            except Exception:  # noqa: BLE001 - shutting down; nothing useful to report
+                pass
+        if self._log_handler is not None:
+            for name in _DASK_LOGGERS:
+                logging.getLogger(name).removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def __enter__(self) -> LocalEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _route_logs(self) -> None:
+        handler: logging.Handler
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(self.log_file, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        else:
+            handler = logging.NullHandler()
+        self._log_handler = handler
+        for name in _DASK_LOGGERS:
+            lg = logging.getLogger(name)
+            for h in list(lg.handlers):
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                    lg.removeHandler(h)
+            lg.addHandler(handler)
+            lg.propagate = False
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    # -- Engine contract --------------------------------------------------------------------------
+
+    def _submit_one(self, campaign_dir: Path, spec: JobSpec) -> Any:
+        cap = self.capacity
+        return self._client.submit(
+            run_job, str(campaign_dir), spec, key=f"s2l2a-job-{spec.job_id}-a{spec.attempt}-{os.urandom(3).hex()}",
+            pure=False, resources={"memory_mb": cap.job_memory_mb, "cores": cap.job_cores})
+
+    def submit(self, campaign_dir: Path, specs: Sequence[JobSpec]) -> LocalHandle:
+        """Submit all jobs at once (Dask queues what does not fit); see :meth:`run` for the
+        windowed, store-friendly way the ``run`` command uses."""
+        self.start()
+        return LocalHandle({s.job_id: self._submit_one(Path(campaign_dir), s) for s in specs})
+
+    def poll(self, handle: LocalHandle) -> dict[int | str, str]:
+        states: dict[int | str, str] = {}
+        for job_id, fut in handle.futures.items():
+            if fut.status == "finished":
+                states[job_id] = fut.result().state
+            elif fut.status == "error":
+                states[job_id] = "failed"
+            elif fut.status == "cancelled":
+                states[job_id] = "queued"
+            else:
+                states[job_id] = "running"
+        return states
+
+    def cancel(self, handle: LocalHandle) -> None:
+        pending = [f for f in handle.futures.values() if not f.done()]
+        if pending and self._client is not None:
+            self._client.cancel(pending, force=True)
+
+    # -- blocking run -----------------------------------------------------------------------------
+
+    def run(self, campaign_dir: Path, specs: Sequence[JobSpec],
+            on_start: Callable[[JobSpec], None] | None = None,
+            in_flight: dict[int | str, JobSpec] | None = None) -> Iterator[JobOutcome]:
+        """Run ``specs`` with at most ``slots`` in flight, yielding each outcome as it arrives.
+
+        ``on_start(spec)`` is called just before a job is handed to a worker (the caller marks it
+        running). ``in_flight`` (if given) is kept up to date with the jobs handed out and not
+        yet yielded, so an interrupted caller knows which jobs to requeue.
+        """
+        from distributed import as_completed
+
+        self.start()
+        campaign_dir = Path(campaign_dir)
+        todo = list(reversed(specs))
+        flying: dict[Any, JobSpec] = {}
+        if in_flight is None:
+            in_flight = {}
+        ac = as_completed()
+
+        def feed() -> None:
+            while todo and len(flying) < self.capacity.slots:
+                spec = todo.pop()
+                if on_start is not None:
+                    on_start(spec)
+                fut = self._submit_one(campaign_dir, spec)
+                flying[fut] = spec
+                in_flight[spec.job_id] = spec
+                ac.add(fut)
+
+        try:
+            feed()
+            while flying:
+                fut = next(ac)
+                spec = flying.pop(fut)
+                outcome = _outcome_of(fut, spec, campaign_dir)
+                feed()  # hand out the next job before the caller spends time on this one
+                in_flight.pop(spec.job_id, None)
+                yield outcome
+        finally:
+            if flying and self._client is not None:
+                self._client.cancel(list(flying), force=True)
+
+
+def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path) -> JobOutcome:
+    """The job's outcome, or a failed one when the worker died under it (OOM killer, signal)."""
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - the worker, not the job, failed
+        from distributed import KilledWorker
+
+        from s2l2a.campaign.execute import job_log_path
+
+        now = _utc()
+        if isinstance(e, KilledWorker):
+            cls, msg = FailureClass.KILLED, "the worker process died while converting (killed by a signal or the OOM killer)"
+        else:
+            cls, msg = FailureClass.OTHER, f"{type(e).__name__}: {e}"
+        label = spec.product_name or Path(spec.product_path).name
+        return JobOutcome(job_id=spec.job_id, state="failed", attempt=spec.attempt, failure_class=cls.value,
+                          message=" ".join(f"{label}: {msg}".split()), start=now, end=now,
+                          log_path=str(job_log_path(campaign_dir, spec.job_id)), processor=spec.processor,
+                          host=socket.gethostname())
