@@ -1,0 +1,59 @@
+"""``s2l2a dem CAMPAIGN``: the elevation model every planned product needs, in the layout Sen2Cor reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from s2l2a.cli.sen2cor import _sen2cor_section, one_line_errors
+
+DEM_SUBDIR = Path("aux") / "dem"
+
+
+@click.command("dem")
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--source", type=click.Choice(["srtm90", "cop30", "cop90"]),
+              help="DEM source (default: srtm90 for Sen2Cor < 2.11, cop90 for 2.11+).")
+@click.option("--cache", type=click.Path(path_type=Path), help="Shared tile cache (default ~/.cache/s2l2a/dem).")
+@click.option("--base-url", help="Download base URL of the source (a mirror).")
+@click.option("--products", "roots", multiple=True, type=click.Path(path_type=Path),
+              help="Product paths/roots (default: the products planned in the campaign).")
+@click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install to lay out for.")
+@click.option("--sen2cor-version", "version", help="Sen2Cor version to lay out for, e.g. 2.9 (instead of --sen2cor).")
+@one_line_errors
+def cmd(campaign: Path, source: str | None, cache: Path | None, base_url: str | None, roots: tuple[Path, ...],
+        sen2cor_path: Path | None, version: str | None) -> None:
+    """Select, download, merge and lay out DEM tiles; refuse when a product is not covered."""
+    from s2l2a.aux.dem import footprints_of, prepare_dem
+    from s2l2a.errors import CampaignError
+
+    if version is None:
+        from s2l2a.sen2cor.layout import describe
+
+        configured = sen2cor_path or _sen2cor_section(campaign).get("l2a_process")
+        version = describe(configured).version
+    if roots:
+        from s2l2a.safe import find_products
+
+        paths = list(find_products(roots))
+    else:
+        paths = _planned_products(campaign)
+    if not paths:
+        raise CampaignError("no products found; plan the campaign or give --products", campaign)
+    footprints = footprints_of(paths)
+    layout = prepare_dem(footprints, campaign / DEM_SUBDIR, version=version, source=source, cache=cache,
+                         base_url=base_url)
+    sea = sum(1 for v in layout.tiles.values() if v is None)
+    click.echo(f"DEM for Sen2Cor {version}: {layout.kind} layout from {layout.source}, {len(layout.tiles)} tile(s)"
+               + (f" ({sea} absent on the server: sea, height 0)" if sea else ""))
+    click.echo(f"DEM_Directory {layout.directory}/")
+    click.echo(f"DEM_Reference {layout.dem_reference}")
+    click.echo(f"all {len(footprints)} product footprint(s) covered by valid DEM data")
+
+
+def _planned_products(campaign: Path) -> list[Path]:
+    from s2l2a.campaign.store import CampaignStore
+
+    with CampaignStore.open(campaign) as store:
+        return [j.path for j in store.jobs() if j.state.value != "skipped"]

@@ -1,0 +1,167 @@
+"""``s2l2a sen2cor install|check|aux|gipp``: the Sen2Cor set-up people otherwise do by hand."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s2l2a.errors import S2L2AError
+
+GIPP_SUBDIR = Path("sen2cor") / "gipp"
+INSTALL_RECORD = Path("sen2cor") / "install.json"
+
+
+def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """User-facing errors: one line on stderr, exit status 1, no traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except S2L2AError as e:
+            click.echo(f"error: {e}", err=True)
+            raise SystemExit(1) from None
+    return wrapper
+
+
+@click.group("sen2cor")
+def cmd() -> None:
+    """Install Sen2Cor, check an installation, add ESA-CCI aux data, write per-campaign GIPP files."""
+
+
+@cmd.command("install")
+@click.argument("run_file", type=click.Path(path_type=Path))
+@click.option("--prefix", type=click.Path(path_type=Path), help="Install directory (default ./Sen2Cor-xx-Linux64).")
+@one_line_errors
+def install_cmd(run_file: Path, prefix: Path | None) -> None:
+    """Run ESA's Sen2Cor-02.xx.yy-Linux64.run installer non-interactively (makeself archives only)."""
+    from s2l2a.sen2cor.install import install
+
+    inst = install(run_file, prefix)
+    for line in inst.report_lines():
+        click.echo(line)
+
+
+@cmd.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--campaign", type=click.Path(path_type=Path), help="Compare with the install the campaign recorded.")
+@one_line_errors
+def check_cmd(path: Path | None, campaign: Path | None) -> None:
+    """Find L2A_Process, read its version, list cfg/aux_data locations and what is missing (exit 1 if any)."""
+    from s2l2a.sen2cor.layout import describe
+
+    inst = describe(_install_path(path, campaign))
+    for line in inst.report_lines():
+        click.echo(line)
+    if campaign is not None:
+        note = _version_change(campaign, inst)
+        if note:
+            click.echo(note)
+    if inst.missing:
+        raise SystemExit(1)
+
+
+@cmd.command("aux")
+@click.option("--esacci", "package", required=True, type=click.Path(path_type=Path),
+              help="ESA-CCI land-cover package for Sen2Cor (zip, tar or tar.gz).")
+@click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install (default: PATH).")
+@one_line_errors
+def aux_cmd(package: Path, sen2cor_path: Path | None) -> None:
+    """Extract the ESA-CCI package safely and put its files where this Sen2Cor version reads them."""
+    from s2l2a.sen2cor.esacci import install_esacci
+    from s2l2a.sen2cor.layout import describe
+
+    inst = describe(sen2cor_path)
+    for p in install_esacci(package, inst):
+        click.echo(f"ok {p}")
+
+
+@cmd.command("gipp")
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install (default: "
+              "[sen2cor] l2a_process of the campaign, else PATH).")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="GIPP setting, e.g. nr_threads=1.")
+@click.option("--ac", "include_ac", is_flag=True, help="Also write a copy of L2A_CAL_AC_GIPP.xml.")
+@one_line_errors
+def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], include_ac: bool) -> None:
+    """Write the campaign's GIPP copies from the install's templates, validate them, print their hashes.
+
+    Settings come from ``[sen2cor.parameters]`` and ``processing_baseline`` in s2l2a.toml, the DEM
+    prepared by ``s2l2a dem`` and ``--set`` (last wins). The installed templates are never edited.
+    """
+    from s2l2a.errors import ConfigError
+    from s2l2a.sen2cor.gipp import write_for_install
+    from s2l2a.sen2cor.layout import describe
+
+    inst = describe(_install_path(sen2cor_path, campaign))
+    note = _version_change(campaign, inst)
+    if note:
+        click.echo(note)
+    settings: dict[str, Any] = {}
+    section = _sen2cor_section(campaign)
+    dem_manifest = campaign / "aux" / "dem" / "dem.json"
+    if dem_manifest.is_file():
+        from s2l2a.aux.dem import DemLayout
+
+        settings.update(DemLayout.load(dem_manifest.parent).gipp_settings())
+    params = section.get("parameters", {})
+    if not isinstance(params, dict):
+        raise ConfigError("[sen2cor.parameters] must be a table", campaign / "s2l2a.toml")
+    settings.update(params)
+    if section.get("processing_baseline") and "L2A_PB_GIPP" in inst.templates:
+        settings.setdefault("processing_baseline", section["processing_baseline"])
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        settings[key.strip()] = value.strip()
+    gipps = write_for_install(inst, campaign / GIPP_SUBDIR, settings, include_ac=include_ac)
+    record = gipps.to_dict() | {"install": str(inst.root), "l2a_process": str(inst.l2a_process)}
+    _write_json(campaign / GIPP_SUBDIR / "gipp.json", record)
+    _write_json(campaign / INSTALL_RECORD, {"root": str(inst.root), "version": inst.version,
+                                            "l2a_process": str(inst.l2a_process)})
+    for stem, path in gipps.files.items():
+        click.echo(f"{path}  sha256:{gipps.hashes[stem]}  (valid against {stem}.xsd)")
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _sen2cor_section(campaign: Path | None) -> dict[str, Any]:
+    if campaign is None or not (campaign / "s2l2a.toml").is_file():
+        return {}
+    from s2l2a.campaign.settings import CampaignSettings
+
+    return dict(CampaignSettings.load(campaign).sen2cor)
+
+
+def _install_path(path: Path | None, campaign: Path | None) -> Path | None:
+    if path is not None:
+        return path
+    configured = _sen2cor_section(campaign).get("l2a_process")
+    return Path(configured) if configured else None
+
+
+def _version_change(campaign: Path, inst: Any) -> str | None:
+    rec = campaign / INSTALL_RECORD
+    if not rec.is_file():
+        return None
+    try:
+        old = json.loads(rec.read_text())
+    except (OSError, ValueError):
+        return None
+    if old.get("version") != inst.version or old.get("root") != str(inst.root):
+        return (f"note: Sen2Cor changed since this campaign's GIPP files were written: "
+                f"{old.get('version')} at {old.get('root')} -> {inst.version} at {inst.root}")
+    return None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,246 @@
+"""What a Sen2Cor installation looks like, version by version, and what it lacks.
+
+ESA ships every Sen2Cor 2.x/3.x for Linux as a self-extracting tree: ``bin/L2A_Process`` (a shell
+wrapper), a bundled Python (2.7 up to 2.12, 3.x for Sen2Cor 3), and the package under
+``lib/python*/site-packages/sen2cor`` holding ``cfg/`` (GIPP templates + XSDs) and ``aux_data/``
+(where the ESA-CCI land-cover files must be put by hand). Users get the locations wrong, so this
+module knows them and says exactly what is missing, instead of Sen2Cor failing an hour into a job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from s2l2a.errors import ConfigError
+
+GIPP_NAMES = ("L2A_GIPP", "L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP", "L2A_PB_GIPP")
+
+# ESA-CCI aux file names, as the versions' L2A_CAL_SC_GIPP.xml reference them
+LAND_COVER = "ESACCI-LC-L4-LCCS-Map-300m-P1Y-2015-v2.0.7.tif"
+WATER_BODIES = "ESACCI-LC-L4-WB-Map-150m-P13Y-2000-v4.0.tif"
+SNOW_COND_OLD = "ESACCI-LC-L4-Snow-Cond-500m-P13Y7D-2000-2012-v2.0"      # 2.5.5 .. 2.9
+SNOW_COND_NEW = "ESACCI-LC-L4-Snow-Cond-500m-MONTHLY-2000-2012-v2.4"     # 2.10 and later
+
+_VERSION_RE = re.compile(r"Version:\s*0?(\d+)\.0?(\d+)(?:\.0?(\d+))?")
+
+
+@dataclass(frozen=True)
+class VersionTraits:
+    """What differs between Sen2Cor versions for set-up purposes."""
+
+    python: str                  # bundled interpreter family: "2.7" or "3"
+    has_pb_gipp: bool            # L2A_PB_GIPP.xml + --GIP_L2A_PB exist (2.8+)
+    esacci: bool                 # uses ESA-CCI aux data (2.5+)
+    snow_condition_dir: str      # which ESA-CCI snow package it reads
+    dem: str                     # "srtm" (CGIAR zips) or "copernicus"
+    srtm_merge_bug: bool         # 2.9 merges multi-tile SRTM wrongly (lab workaround needed)
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """``"02.09.00"``/``"2.9"`` -> (2, 9, 0); raises ConfigError for anything else."""
+    parts = version.strip().split(".")
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"not a Sen2Cor version: {version!r}") from None
+    if not 1 <= len(nums) <= 3:
+        raise ConfigError(f"not a Sen2Cor version: {version!r}")
+    nums += [0] * (3 - len(nums))
+    return nums[0], nums[1], nums[2]
+
+
+def traits(version: str) -> VersionTraits:
+    """The set-up facts for one version (2.1 .. 3.x)."""
+    v = version_tuple(version)
+    return VersionTraits(
+        python="3" if v >= (3, 0, 0) else "2.7",
+        has_pb_gipp=v >= (2, 8, 0),
+        esacci=v >= (2, 5, 0),
+        snow_condition_dir=SNOW_COND_NEW if v >= (2, 10, 0) else SNOW_COND_OLD,
+        dem="copernicus" if v >= (2, 11, 0) else "srtm",
+        srtm_merge_bug=(2, 9, 0) <= v < (2, 10, 0),
+    )
+
+
+def home_name(version: str) -> str:
+    """Sen2Cor's per-user home folder name (``~/sen2cor/2.8``)."""
+    major, minor, _ = version_tuple(version)
+    return f"{major}.{minor}"
+
+
+def parse_banner(text: str) -> str | None:
+    """Version "2.8.0" from an ``L2A_Process --help`` text (teammate's parser preferred when present)."""
+    try:  # the command/version owner's parser is the reference; this is only a fallback
+        from s2l2a.sen2cor import version as _version  # type: ignore[attr-defined]
+    except ImportError:
+        _version = None
+    if _version is not None:
+        for name in ("parse_help_version", "parse_version", "version_from_help"):
+            fn = getattr(_version, name, None)
+            if callable(fn):
+                try:
+                    v = fn(text)
+                except Exception:  # noqa: BLE001 - fall back to the local pattern below
+                    v = None
+                if v:
+                    return str(v)
+    m = _VERSION_RE.search(text)
+    if not m:
+        return None
+    return f"{int(m.group(1))}.{int(m.group(2))}.{int(m.group(3) or 0)}"
+
+
+def read_version(l2a_process: Path, timeout_s: float = 60.0) -> str:
+    """Run ``L2A_Process --help`` (argv list, own process group, killed on timeout) and parse it."""
+    try:
+        proc = subprocess.Popen([str(l2a_process), "--help"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError as e:
+        raise ConfigError(f"cannot run: {e.strerror}", l2a_process) from None
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ConfigError(f"'--help' did not finish within {timeout_s:.0f} s", l2a_process) from None
+    text = out.decode("utf-8", "replace")
+    version = parse_banner(text)
+    if version is None:
+        raise ConfigError("no 'Version:' in its --help banner; is this Sen2Cor?", l2a_process)
+    return version
+
+
+def locate(path: Path | str | None = None) -> Path:
+    """Find ``L2A_Process``: a given file, ``<dir>/bin/L2A_Process``, or the one on PATH."""
+    if path is None:
+        found = shutil.which("L2A_Process")
+        if found is None:
+            raise ConfigError("L2A_Process not found on PATH; give the Sen2Cor install directory")
+        return Path(found)
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        for cand in (p / "bin" / "L2A_Process", p / "L2A_Process"):
+            if cand.is_file():
+                return cand
+        subs = sorted(p.glob("Sen2Cor-*/bin/L2A_Process"))
+        if len(subs) == 1:
+            return subs[0]
+        raise ConfigError("no bin/L2A_Process in this directory", p)
+    raise ConfigError("no such file or directory", p)
+
+
+@dataclass
+class Sen2CorInstall:
+    """One Sen2Cor installation as found on disk."""
+
+    root: Path
+    l2a_process: Path
+    version: str
+    package_dir: Path | None
+    python: str | None
+    templates: dict[str, Path] = field(default_factory=dict)   # "L2A_GIPP" -> .xml
+    schemas: dict[str, Path] = field(default_factory=dict)     # "L2A_GIPP" -> .xsd
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def traits(self) -> VersionTraits:
+        return traits(self.version)
+
+    @property
+    def cfg_dir(self) -> Path | None:
+        return self.package_dir / "cfg" if self.package_dir else None
+
+    @property
+    def aux_data_dir(self) -> Path | None:
+        return self.package_dir / "aux_data" if self.package_dir else None
+
+    @property
+    def user_home(self) -> Path:
+        """Where Sen2Cor keeps per-user state when SEN2COR_HOME is not set."""
+        return Path.home() / "sen2cor" / home_name(self.version)
+
+    def esacci_missing(self) -> list[str]:
+        """ESA-CCI files this version reads that are absent from aux_data."""
+        if not self.traits.esacci or self.aux_data_dir is None:
+            return []
+        names = [LAND_COVER, WATER_BODIES, self.traits.snow_condition_dir]
+        return [n for n in names if not (self.aux_data_dir / n).exists()]
+
+    def report_lines(self) -> list[str]:
+        """Human-readable lines for ``s2l2a sen2cor check``."""
+        t = self.traits
+        lines = [
+            f"Sen2Cor {self.version} at {self.root}",
+            f"  L2A_Process: {self.l2a_process}",
+            f"  bundled Python: {self.python or 'not found'} (expected {t.python})",
+            f"  package: {self.package_dir or 'not found'}",
+            f"  cfg: {self.cfg_dir or 'not found'}",
+        ]
+        for name in GIPP_NAMES:
+            if name in self.templates:
+                xsd = "with XSD" if name in self.schemas else "NO XSD"
+                lines.append(f"    {name}.xml ({xsd})")
+        lines.append(f"  aux_data: {self.aux_data_dir or 'not found'}")
+        lines.append(f"  DEM: {'Copernicus DEM' if t.dem == 'copernicus' else 'SRTM 90 m (CGIAR zips)'}"
+                     + (" - 2.9 multi-tile merge bug: use 's2l2a dem' (one mosaic per tile name)"
+                        if t.srtm_merge_bug else ""))
+        lines.append(f"  user home (SEN2COR_HOME default): {self.user_home}")
+        if self.missing:
+            lines.append("missing:")
+            lines.extend(f"  - {m}" for m in self.missing)
+        else:
+            lines.append("nothing missing")
+        return lines
+
+
+def _find_package(root: Path) -> tuple[Path | None, str | None]:
+    cands = sorted(root.glob("lib/python*/site-packages/sen2cor"))
+    if not cands:
+        return None, None
+    pkg = cands[-1]
+    py = pkg.parent.parent.name.removeprefix("python")
+    return pkg, py
+
+
+def describe(path: Path | str | None = None, version: str | None = None) -> Sen2CorInstall:
+    """Inspect an installation: version (from the help banner unless given), layout, what is missing."""
+    exe = locate(path)
+    root = exe.resolve().parent.parent if exe.resolve().parent.name == "bin" else exe.resolve().parent
+    if version is None:
+        version = read_version(exe)
+    t = traits(version)
+    pkg, py = _find_package(root)
+    inst = Sen2CorInstall(root=root, l2a_process=exe, version=version, package_dir=pkg, python=py)
+    if pkg is None:
+        inst.missing.append(f"package tree lib/python{t.python}*/site-packages/sen2cor under {root}")
+        return inst
+    if py is not None and not py.startswith(t.python.split(".")[0]):
+        inst.missing.append(f"bundled Python {py} does not match Sen2Cor {version} (expects {t.python})")
+    cfg = pkg / "cfg"
+    wanted = [n for n in GIPP_NAMES if n != "L2A_PB_GIPP" or t.has_pb_gipp]
+    for name in wanted:
+        xml, xsd = cfg / f"{name}.xml", cfg / f"{name}.xsd"
+        if xml.is_file():
+            inst.templates[name] = xml
+        else:
+            inst.missing.append(f"GIPP template {xml}")
+        if xsd.is_file():
+            inst.schemas[name] = xsd
+        else:
+            inst.missing.append(f"GIPP schema {xsd}")
+    if t.esacci:
+        aux = pkg / "aux_data"
+        if not aux.is_dir():
+            inst.missing.append(f"aux_data directory {aux}")
+        for n in inst.esacci_missing():
+            inst.missing.append(f"ESA-CCI {n} in {aux} (install with 's2l2a sen2cor aux --esacci FILE')")
+    return inst
