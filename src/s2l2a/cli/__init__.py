@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "status": "s2l2a.cli.status:cmd",
     "retry": "s2l2a.cli.retry:cmd",
     "worker": "s2l2a.cli.worker:cmd",
+    "search": "s2l2a.cli.search:cmd",
+    "fetch": "s2l2a.cli.fetch:cmd",
     "sen2cor": "s2l2a.cli.sen2cor:cmd",
     "dem": "s2l2a.cli.dem:cmd",
 }

@@ -1,0 +1,283 @@
+"""Copernicus Data Space Ecosystem: OData search, token handling, resumable archive download, safe unzip.
+
+Credentials come from ``CDSE_USERNAME``/``CDSE_PASSWORD`` or ``~/.netrc`` (machine = the identity
+host) and are never logged or shown in errors. Tokens are refreshed before they expire and after a
+401, so a download longer than a token's life (10 minutes on CDSE) resumes instead of restarting.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import shutil
+import stat
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import shapely
+
+from s2l2a.acquire.download import Checksum, Http, TransferError
+from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match
+from s2l2a.acquire.staging import finish, product_files
+from s2l2a.errors import ConfigError, ProductError, S2L2AError
+from s2l2a.safe.errors import ProductNameError
+
+log = logging.getLogger(__name__)
+SOURCE = "cdse"
+_TILES_PER_QUERY = 20
+
+
+class AuthError(S2L2AError):
+    """CDSE refused the credentials or the token endpoint failed."""
+
+
+class UnsafeArchiveError(ProductError):
+    """An archive entry would land outside the extraction folder (``..``, absolute path, link)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def load_credentials(token_url: str, env: dict[str, str] | None = None, netrc_file: Path | None = None) -> Credentials:
+    """From the environment, else ``~/.netrc`` (``NETRC`` honoured); ConfigError saying how to set them."""
+    env = dict(os.environ) if env is None else env
+    user, pwd = env.get("CDSE_USERNAME"), env.get("CDSE_PASSWORD")
+    if user and pwd:
+        return Credentials(user, pwd)
+    path = netrc_file or Path(env.get("NETRC") or Path.home() / ".netrc")
+    host = urlsplit(token_url).hostname or ""
+    if path.is_file():
+        try:
+            auth = netrc.netrc(str(path)).authenticators(host)
+        except (netrc.NetrcParseError, OSError) as exc:
+            raise ConfigError(f"cannot read: {getattr(exc, 'msg', exc)}", path) from None
+        if auth and auth[0] and auth[2]:
+            return Credentials(auth[0], auth[2])
+    raise ConfigError(f"CDSE credentials missing: set CDSE_USERNAME and CDSE_PASSWORD, or add 'machine {host} "
+                      f"login … password …' to {path}")
+
+
+class Tokens:
+    """OAuth2 password grant with refresh; thread-safe, shared by parallel downloads."""
+
+    def __init__(self, http: Http, credentials: Credentials, margin_s: float = 60.0) -> None:
+        self.http = http
+        self._creds = credentials
+        self._lock = threading.Lock()
+        self._access: str | None = None
+        self._refresh: str | None = None
+        self._expires = 0.0
+        self._refresh_expires = 0.0
+        self.margin = margin_s
+        self.grants: list[str] = []  # grant types used, for diagnostics and tests
+
+    def token(self) -> str:
+        with self._lock:
+            if self._access is None or time.monotonic() >= self._expires - self.margin:
+                self._renew()
+            assert self._access is not None
+            return self._access
+
+    def refresh(self, rejected: str) -> str:
+        with self._lock:
+            if self._access == rejected:  # another thread may have refreshed already
+                self._renew(force=True)
+            assert self._access is not None
+            return self._access
+
+    def _renew(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._refresh and now < self._refresh_expires - self.margin:
+            try:
+                self._grant({"grant_type": "refresh_token", "refresh_token": self._refresh})
+                return
+            except AuthError:
+                log.info("CDSE refresh token refused; logging in again")
+        self._grant({"grant_type": "password", "username": self._creds.username, "password": self._creds.password})
+
+    def _grant(self, form: dict[str, str]) -> None:
+        s = self.http.settings
+        data = {**form, "client_id": s.cdse_client_id}
+        try:
+            resp = self.http.open("POST", s.cdse_token_url, data=data)
+        except TransferError as exc:
+            raise AuthError(f"CDSE login failed ({form['grant_type']}): {exc.message}") from None
+        try:
+            doc = resp.read() and resp.json()
+        except ValueError:
+            doc = None
+        finally:
+            resp.close()
+        if not isinstance(doc, dict) or "access_token" not in doc:
+            raise AuthError("CDSE token endpoint answered without an access token")
+        now = time.monotonic()
+        self.grants.append(form["grant_type"])
+        self._access = doc["access_token"]
+        self._expires = now + float(doc.get("expires_in", 600))
+        self._refresh = doc.get("refresh_token")
+        self._refresh_expires = now + float(doc.get("refresh_expires_in", 3600))
+
+
+def _attr(att_type: str, name: str, op: str, value: str) -> str:
+    return (f"Attributes/OData.CSC.{att_type}/any(att:att/Name eq '{name}' and "
+            f"att/OData.CSC.{att_type}/Value {op} {value})")
+
+
+def _odata_time(t: Any) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def build_filters(query: Query) -> list[str]:
+    """OData ``$filter`` expressions for a query (one per group of tiles, or one AOI intersection)."""
+    base = ["Collection/Name eq 'SENTINEL-2'", _attr("StringAttribute", "productType", "eq", "'S2MSI1C'")]
+    if query.start:
+        base.append(f"ContentDate/Start ge {_odata_time(query.start)}")
+    if query.end:
+        base.append(f"ContentDate/Start le {_odata_time(query.end)}")
+    if query.max_cloud is not None:
+        base.append(_attr("DoubleAttribute", "cloudCover", "le", f"{query.max_cloud:.2f}"))
+    if query.platforms:
+        ors = " or ".join(_attr("StringAttribute", "platformSerialIdentifier", "eq", f"'{p[-1]}'")
+                          for p in query.platforms)
+        base.append(f"({ors})")
+    if query.orbits:
+        ors = " or ".join(_attr("IntegerAttribute", "relativeOrbitNumber", "eq", str(o)) for o in query.orbits)
+        base.append(f"({ors})")
+    if query.aoi is not None:
+        geom = shapely.simplify(query.aoi, 0.01) if len(shapely.get_coordinates(query.aoi)) > 200 else query.aoi
+        wkt = shapely.to_wkt(geom, rounding_precision=6)
+        return [" and ".join([*base, f"OData.CSC.Intersects(area=geography'SRID=4326;{wkt}')"])]
+    out = []
+    for i in range(0, len(query.tiles), _TILES_PER_QUERY):
+        group = query.tiles[i:i + _TILES_PER_QUERY]
+        ors = " or ".join(_attr("StringAttribute", "tileId", "eq", f"'{t}'") for t in group)
+        out.append(" and ".join([*base, f"({ors})"]))
+    return out
+
+
+def candidate_from_entry(entry: dict[str, Any]) -> Candidate | None:
+    """A Candidate from one OData ``Products`` entry (None for anything that is not an L1C product)."""
+    name = str(entry.get("Name", ""))
+    if not is_l1c(name):
+        return None
+    attrs = {a.get("Name"): a.get("Value") for a in entry.get("Attributes") or []}
+    md5 = next((c.get("Value") for c in entry.get("Checksum") or [] if str(c.get("Algorithm")).upper() == "MD5"), None)
+    try:
+        c = Candidate.from_name(name, SOURCE, str(entry["Id"]), size=entry.get("ContentLength"), checksum=md5,
+                                online=bool(entry.get("Online", True)))
+    except (KeyError, ProductNameError):
+        return None
+    if attrs.get("cloudCover") is not None:
+        c.cloud_cover = float(attrs["cloudCover"])
+    if c.tile is None and attrs.get("tileId"):
+        c.tile = str(attrs["tileId"])
+    if c.baseline is None and attrs.get("processorVersion"):
+        c.baseline = str(attrs["processorVersion"])
+    return c
+
+
+class CdseSource:
+    """Search the CDSE catalogue and download product archives (anonymous search, authenticated download)."""
+
+    name = SOURCE
+
+    def __init__(self, http: Http, credentials: Credentials | None = None) -> None:
+        self.http = http
+        self.settings = http.settings
+        self._credentials = credentials
+        self._tokens: Tokens | None = None
+
+    @property
+    def tokens(self) -> Tokens:
+        if self._tokens is None:
+            creds = self._credentials or load_credentials(self.settings.cdse_token_url)
+            self._tokens = Tokens(self.http, creds)
+        return self._tokens
+
+    def search(self, query: Query) -> list[Candidate]:
+        url = f"{self.settings.cdse_catalogue_url.rstrip('/')}/Products"
+        found: dict[str, Candidate] = {}
+        for flt in build_filters(query):
+            params: dict[str, Any] | None = {
+                "$filter": flt, "$top": str(self.settings.page_size), "$expand": "Attributes",
+                "$orderby": "ContentDate/Start asc",
+            }
+            next_url: str | None = url
+            while next_url:
+                page = self.http.get_json(next_url, params=params)
+                for entry in page.get("value", []):
+                    c = candidate_from_entry(entry)
+                    if c is not None and metadata_match(c, query):
+                        found.setdefault(c.name, c)
+                next_url = page.get("@odata.nextLink")
+                params = None  # the next link carries the whole query
+        offline = [c.name for c in found.values() if not c.online]
+        if offline:
+            log.warning("%d product(s) offline at CDSE (ordering needed): %s", len(offline), ", ".join(offline[:3]))
+        return list(found.values())
+
+    def download(self, cand: Candidate, dest_dir: Path, stage_root: Path) -> Path:
+        """Archive with resume and MD5 check, then safe extraction, then the move into place."""
+        if not cand.online:
+            raise TransferError("product is offline at CDSE (order it first)", cand.name)
+        url = f"{self.settings.cdse_download_url.rstrip('/')}/Products({cand.ref})/$value"
+        archive = stage_root / f"{cand.name}.zip"
+        checksum = Checksum.from_hex("md5", cand.checksum) if cand.checksum else None
+        self.http.download(url, archive, size=cand.size, checksum=checksum, auth=self.tokens)
+        unpack = stage_root / f"{cand.name}.unzip"
+        shutil.rmtree(unpack, ignore_errors=True)
+        safe_extract(archive, unpack)
+        product = _find_safe(unpack, cand.name)
+        final = finish(product, dest_dir, cand, product_files(product))
+        shutil.rmtree(unpack, ignore_errors=True)
+        archive.unlink(missing_ok=True)
+        return final
+
+
+def _find_safe(root: Path, name: str) -> Path:
+    for p in (root / f"{name}.SAFE", root / name):
+        if p.is_dir():
+            return p
+    subdirs = [p for p in root.iterdir() if p.is_dir()]
+    if len(subdirs) == 1:
+        return subdirs[0]
+    raise ProductError(f"archive does not hold {name}.SAFE", root)
+
+
+def safe_extract(archive: Path, dest: Path) -> list[Path]:
+    """Extract a zip refusing absolute paths, ``..`` components and links; checks every entry first."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise ProductError(f"not a zip archive: {exc}", archive) from None
+    with zf:
+        members = zf.infolist()
+        for m in members:
+            name = m.filename
+            p = PurePosixPath(name.replace("\\", "/"))
+            mode = m.external_attr >> 16
+            if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
+                raise UnsafeArchiveError(f"refusing archive entry {name!r} (outside the extraction folder)", archive)
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchiveError(f"refusing archive entry {name!r} (symbolic link)", archive)
+        out = []
+        dest.mkdir(parents=True, exist_ok=True)
+        for m in members:
+            target = dest.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts)
+            if m.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(m) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            out.append(target)
+        return out

@@ -1,0 +1,70 @@
+"""Where downloads are assembled and how a finished product is recognised.
+
+A product is built under ``<dest>/.s2l2a-staging/`` and renamed into ``<dest>/<name>.SAFE`` only when
+every file is verified; then a completion record ``<dest>/.s2l2a-fetched/<name>.json`` lists its files
+and sizes. A product folder without a record is treated as partial (the lab's interrupted copies
+were later taken as complete). Both helper folders start with a dot so product scans skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from s2l2a.acquire.query import Candidate
+
+STAGING = ".s2l2a-staging"
+RECORDS = ".s2l2a-fetched"
+
+
+def stage_root(dest: Path) -> Path:
+    return dest / STAGING
+
+
+def record_path(dest: Path, name: str) -> Path:
+    return dest / RECORDS / f"{name}.json"
+
+
+def product_files(product: Path) -> dict[str, int]:
+    """Relative path → size of every file of a product folder."""
+    return {p.relative_to(product).as_posix(): p.stat().st_size for p in sorted(product.rglob("*")) if p.is_file()}
+
+
+def is_complete(dest: Path, name: str) -> bool:
+    """True when the product was completed by a fetch and every recorded file is still there, whole."""
+    final = dest / f"{name}.SAFE"
+    rec = record_path(dest, name)
+    if not final.is_dir() or not rec.is_file():
+        return False
+    try:
+        files = json.loads(rec.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for rel, size in files.items():
+        p = final / rel
+        if not p.is_file() or p.stat().st_size != size:
+            return False
+    return True
+
+
+def finish(stage: Path, dest: Path, cand: Candidate, files: dict[str, int]) -> Path:
+    """Move a verified staging folder into place (replacing a partial one) and record completion."""
+    final = dest / f"{cand.name}.SAFE"
+    rec = record_path(dest, cand.name)
+    rec.unlink(missing_ok=True)
+    if final.exists():
+        trash = stage.parent / f"{cand.name}.old"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(stage, final)
+    doc = {"name": cand.name, "source": cand.source, "ref": cand.ref,
+           "fetched": datetime.now(UTC).isoformat(timespec="seconds"), "files": files}
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    tmp = rec.with_name(f".{rec.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, rec)
+    return final
