@@ -182,7 +182,7 @@ class LocalEngine:
         flying: dict[Any, JobSpec] = {}
         if in_flight is None:
             in_flight = {}
-        ac = as_completed()
+        ac = as_completed(loop=self._client.loop)
 
         def feed() -> None:
             while todo and len(flying) < self.capacity.slots:

@@ -30,20 +30,16 @@ def find_sen2cor(options: dict[str, Any] | None = None) -> Path | None:
     """The L2A_Process to use: the configured one if it exists, else one on PATH, else None.
 
     Prefers the Sen2Cor package's own locator when it has one (it knows install layouts);
-    falls back to ``[sen2cor] l2a_process`` and ``PATH`` so "auto" works without it.
+    falls back to ``[sen2cor] l2a_process``, ``$SEN2COR_BIN`` and ``PATH``.
     """
     options = options or {}
     try:
-        from s2l2a.sen2cor import locate  # type: ignore[attr-defined]
-    except ImportError:
-        locate = None
-    if locate is not None and hasattr(locate, "find_l2a_process"):
-        try:
-            found = locate.find_l2a_process(options.get("l2a_process"))
-        except Exception:  # a broken configured path is reported by the processor itself
-            found = None
-        return Path(found) if found else None
-    configured = options.get("l2a_process")
+        from s2l2a.sen2cor.command import find_l2a_process
+    except ImportError:  # the Sen2Cor package is optional at this level
+        find_l2a_process = None
+    if find_l2a_process is not None:
+        return find_l2a_process(options.get("l2a_process"))
+    configured = options.get("l2a_process") or os.environ.get("SEN2COR_BIN")
     if configured:
         path = Path(str(configured)).expanduser()
         return path if path.is_file() and os.access(path, os.X_OK) else None

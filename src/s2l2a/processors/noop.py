@@ -4,7 +4,7 @@ It exists so the job machinery (staging, verification, atomic publish, engines, 
 can be tested and benchmarked without paying for an atmospheric correction. Every image file is
 the same tiny GeoTIFF, so the product is readable but its pixels mean nothing. Options (from the
 ``[noop]`` section or a test): ``sleep_s`` per job, ``fail`` (a FailureClass value) to fail every
-job, ``fail_tiles`` to fail only jobs of those tiles, ``write_product = false`` to return an empty
+job, or only the products whose name contains one of ``fail_matching``, ``write_product = false`` to return an empty
 staging dir (the "exit 0 but no output" case).
 """
 
@@ -53,11 +53,11 @@ class NoopProcessor:
 
     name = "noop"
 
-    def __init__(self, sleep_s: float = 0.0, fail: str | None = None, fail_tiles: list[str] | None = None,
+    def __init__(self, sleep_s: float = 0.0, fail: str | None = None, fail_matching: list[str] | None = None,
                  write_product: bool = True, **_ignored: Any) -> None:
         self.sleep_s = float(sleep_s)
         self.fail = FailureClass(fail) if fail else None
-        self.fail_tiles = {t.removeprefix("T") for t in (fail_tiles or [])}
+        self.fail_matching = list(fail_matching or [])
         self.write_product = bool(write_product)
 
     def version(self) -> str:
@@ -69,7 +69,8 @@ class NoopProcessor:
             log.write(f"noop: {product.name} sleep {self.sleep_s} s\n")
         if self.sleep_s > 0:
             time.sleep(self.sleep_s)
-        if self.fail is not None or (self.fail_tiles and product.tile in self.fail_tiles):
+        chosen = any(m in str(product.name) for m in self.fail_matching) if self.fail_matching else True
+        if (self.fail is not None or self.fail_matching) and chosen:
             raise ProcessingFailed(f"noop: failing {product.name} on purpose",
                                    self.fail or FailureClass.OTHER, exit_status=1, log_path=log_path)
         l2a_name = str(product.name).replace("_MSIL1C_", "_MSIL2A_")
