@@ -147,6 +147,7 @@ def _per_band(root: etree._Element, tag: str, attr: str, index: dict[int, str], 
 
 
 def _footprint(root: etree._Element, path: Path) -> Polygon | None:
+    """Product footprint as a (lon, lat) polygon; longitudes exceed 180 for antimeridian-crossing tiles."""
     raw = text(root, "EXT_POS_LIST")
     if raw is None:
         return None
@@ -154,9 +155,20 @@ def _footprint(root: etree._Element, path: Path) -> Polygon | None:
         nums = [float(v) for v in raw.split()]
     except ValueError:
         raise MetadataError("invalid EXT_POS_LIST footprint", path) from None
-    if len(nums) < 6 or len(nums) % 2:
+    # Some reprocessed products write "lat lon height" triples (height 0), sometimes with a trailing pair.
+    heights = nums[2 : len(nums) - 1 : 3]
+    if len(nums) >= 6 and len(nums) % 3 in (0, 2) and heights and all(h == 0.0 for h in heights):
+        pairs = [(nums[i], nums[i + 1]) for i in range(0, len(nums) - 1, 3)]
+    elif len(nums) % 2 == 0:
+        pairs = [(nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
+    else:
         raise MetadataError(f"EXT_POS_LIST has {len(nums)} numbers, expected lat/lon pairs", path)
-    lat, lon = nums[0::2], nums[1::2]
+    if len(pairs) < 3 or not all(-90 <= la <= 90 and -180 <= lo <= 180 for la, lo in pairs):
+        raise MetadataError("EXT_POS_LIST is not a lat/lon polygon", path)
+    lat, lon = [la for la, _ in pairs], [lo for _, lo in pairs]
+    if any(abs(b - a) > 180.0 for a, b in zip(lon, lon[1:], strict=False)):
+        # crosses the antimeridian: unwrap to 0..360 so the polygon stays one valid shape
+        lon = [lo + 360.0 if lo < 0 else lo for lo in lon]
     return Polygon(list(zip(lon, lat, strict=True)))
 
 
@@ -273,12 +285,15 @@ class TileMetadata:
     mean_view_zenith: dict[str, float]
     mean_view_azimuth: dict[str, float]
     cloudy_pixel_percentage: float | None
+    warnings: list[str] = field(default_factory=list)  # oddities tolerated while parsing
 
 
 def _grid(el: etree._Element | None, what: str, path: Path) -> tuple[np.ndarray, float]:
     if el is None:
         raise MetadataError(f"missing {what} angle grid", path)
-    step = optional_float(child_text(el, "COL_STEP")) or optional_float(child_text(el, "ROW_STEP"))
+    step = optional_float(child_text(el, "COL_STEP"))
+    if step is None:
+        step = optional_float(child_text(el, "ROW_STEP"))
     values = first(el, "Values_List")
     rows = [] if values is None else [v.text.split() for v in children(values, "VALUES") if v.text]
     if not rows or len({len(r) for r in rows}) != 1:
@@ -287,7 +302,7 @@ def _grid(el: etree._Element | None, what: str, path: Path) -> tuple[np.ndarray,
         arr = np.array(rows, dtype=np.float64)
     except ValueError:
         raise MetadataError(f"{what} angle grid has non-numeric values", path) from None
-    return arr, float(step or 5000.0)
+    return arr, 5000.0 if step is None else float(step)
 
 
 def _merge_detectors(grids: list[np.ndarray], azimuth: bool) -> np.ndarray:
@@ -350,17 +365,22 @@ def read_tile_metadata(path: Path | str, band_index: dict[int, str] | None = Non
     sun = first(root, "Sun_Angles_Grid")
     sun_zen, step = _grid(None if sun is None else first(sun, "Zenith"), "sun zenith", p)
     sun_az, _ = _grid(None if sun is None else first(sun, "Azimuth"), "sun azimuth", p)
+    if step <= 0 or sun_az.shape != sun_zen.shape:
+        raise MetadataError(f"sun angle grids are inconsistent (step {step}, shapes {sun_zen.shape}/{sun_az.shape})", p)
 
     per_band: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    notes: list[str] = []
     for el in iter_local(root, "Viewing_Incidence_Angles_Grids"):
         bid = el.get("bandId")
         if bid is None:
             continue
         band = index.get(int(bid)) or band_from_index(bid)
-        zen, _ = _grid(first(el, "Zenith"), f"view zenith {band}", p)
+        zen, zstep = _grid(first(el, "Zenith"), f"view zenith {band}", p)
         az, _ = _grid(first(el, "Azimuth"), f"view azimuth {band}", p)
-        if zen.shape != sun_zen.shape or az.shape != sun_zen.shape:
-            raise MetadataError(f"view angle grid of {band} has shape {zen.shape}, sun grid {sun_zen.shape}", p)
+        if zen.shape != sun_zen.shape or az.shape != sun_zen.shape or zstep != step:
+            # seen in a real (trimmed) file: a 2x1 grid with step 0; it cannot be placed on the tile
+            notes.append(f"ignored view grid band {band} detector {el.get('detectorId')}: shape {zen.shape}")
+            continue
         zs, azs = per_band.setdefault(band, ([], []))
         zs.append(zen)
         azs.append(az)
@@ -391,4 +411,5 @@ def read_tile_metadata(path: Path | str, band_index: dict[int, str] | None = Non
         mean_sun_azimuth=None if mean_sun is None else optional_float(child_text(mean_sun, "AZIMUTH_ANGLE")),
         mean_view_zenith=mvz, mean_view_azimuth=mva,
         cloudy_pixel_percentage=optional_float(text(root, "CLOUDY_PIXEL_PERCENTAGE")),
+        warnings=notes,
     )

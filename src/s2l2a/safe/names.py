@@ -84,15 +84,15 @@ def _baseline(n: str) -> str:
 
 def parse_product_name(name: str) -> ProductName:
     """Parse a compact or OPER product name (with or without ``.SAFE``); raise ProductNameError."""
-    base = strip_suffix(str(name).rsplit("/", 1)[-1])
-    m = _COMPACT.match(base)
+    base = strip_suffix(str(name).strip().rstrip("/").rsplit("/", 1)[-1])
+    m = _COMPACT.fullmatch(base)
     if m:
         return ProductName(
             name=base, mission=m["mission"], level=m["level"], fmt="compact",
             sensing_time=_time(m["sensing"]), baseline=_baseline(m["baseline"]),
             relative_orbit=int(m["orbit"]), tile=m["tile"], generation_time=_time(m["generation"]),
         )
-    m = _OPER.match(base)
+    m = _OPER.fullmatch(base)
     if m:
         return ProductName(
             name=base, mission=m["mission"], level=m["level"], fmt="oper",
@@ -114,13 +114,13 @@ def is_product_name(name: str) -> bool:
 def parse_granule_name(name: str) -> GranuleName:
     """Parse a granule folder name: ``L1C_T46QEL_A001234_20151116T043131`` or the OPER ``..._TL_...`` form."""
     base = str(name).rstrip("/").rsplit("/", 1)[-1]
-    m = _GRANULE_COMPACT.match(base)
+    m = _GRANULE_COMPACT.fullmatch(base)
     if m:
         return GranuleName(
             name=base, level=m["level"], fmt="compact", tile=m["tile"], absolute_orbit=int(m["abs_orbit"]),
             sensing_time=_time(m["sensing"]), generation_time=None, mission=None, baseline=None,
         )
-    m = _GRANULE_OPER.match(base)
+    m = _GRANULE_OPER.fullmatch(base)
     if m:
         return GranuleName(
             name=base, level=m["level"], fmt="oper", tile=m["tile"], absolute_orbit=int(m["abs_orbit"]),
