@@ -1,0 +1,184 @@
+"""The Sen2Cor processor: runs an installed ``L2A_Process`` on one L1C inside a staging directory.
+
+Sen2Cor's exit status is not enough to trust a run: it can exit 0 with an empty ``IMG_DATA``, and
+its output name (baseline N9999 or from the GIPP, processing timestamp) cannot be predicted. So a
+run counts as done only when it exited 0, printed its success line, and left exactly one new
+``*MSIL2A*.SAFE`` that passes :func:`s2l2a.safe.verify_l2a`. Any other outcome raises
+ProcessingFailed with a FailureClass and one line naming the log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from s2l2a.errors import ProductError, S2L2AError
+from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.sen2cor.classify import classify_failure, describe_exit, succeeded, telling_line
+from s2l2a.sen2cor.command import build_command, find_l2a_process, thread_env
+from s2l2a.sen2cor.runner import read_log_tail, run_logged
+from s2l2a.sen2cor.version import Sen2CorInfo, Sen2CorVersionError, parse_help
+
+if TYPE_CHECKING:
+    from s2l2a.safe import L1CProduct
+
+#: how long ``L2A_Process --help`` may take (Sen2Cor imports a lot before it prints anything)
+HELP_TIMEOUT_S = 180.0
+
+_INFO_CACHE: dict[tuple[str, int, int], Sen2CorInfo] = {}
+
+
+def missing_message() -> str:
+    """One line saying no Sen2Cor was found and how to point s2l2a at one."""
+    return ("no Sen2Cor L2A_Process was found (not configured, no $SEN2COR_BIN, not on PATH); point to one "
+            "with 's2l2a init --sen2cor PATH' or 'l2a_process = \"PATH\"' under [sen2cor] in s2l2a.toml")
+
+
+def read_info(l2a_process: Path) -> Sen2CorInfo:
+    """Version and flags of ``l2a_process`` from its ``--help`` (cached per file and mtime).
+
+    Runs with a throw-away SEN2COR_HOME so that asking for help never writes into the user's home.
+    """
+    st = l2a_process.stat()
+    key = (str(l2a_process), st.st_mtime_ns, st.st_size)
+    if key in _INFO_CACHE:
+        return _INFO_CACHE[key]
+    with tempfile.TemporaryDirectory(prefix="s2l2a-sen2cor-help-") as home:
+        env = {**os.environ, "SEN2COR_HOME": home, **thread_env(1)}
+        try:
+            proc = subprocess.run([str(l2a_process), "--help"], stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, errors="replace", env=env,
+                                  timeout=HELP_TIMEOUT_S, start_new_session=True, check=False)
+        except subprocess.TimeoutExpired:
+            raise ProcessingFailed(f"{l2a_process}: '--help' did not answer within {HELP_TIMEOUT_S:g} s; "
+                                   "is this a working Sen2Cor?") from None
+        except OSError as exc:
+            raise ProcessingFailed(f"{l2a_process}: cannot be started: {exc.strerror or exc}") from None
+    try:
+        info = parse_help(proc.stdout + "\n" + proc.stderr)
+    except Sen2CorVersionError:
+        raise ProcessingFailed(f"{l2a_process}: '--help' printed no Sen2Cor version banner (exit "
+                               f"{proc.returncode}); is this Sen2Cor's L2A_Process?") from None
+    _INFO_CACHE[key] = info
+    return info
+
+
+def expected_resolutions(resolution: int | None) -> tuple[int, ...]:
+    """Which R<res>m folders a run fills: Sen2Cor derives 60 m from 20 m and does 20 m before 10 m."""
+    if resolution in (None, 10):
+        return (10, 20, 60)
+    if resolution == 20:
+        return (20, 60)
+    return (60,)
+
+
+def _new_products(out_dir: Path, before: set[str]) -> list[Path]:
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.iterdir()
+                  if "MSIL2A" in p.name and p.name.endswith(".SAFE") and p.is_dir() and not p.is_symlink()
+                  and p.name not in before)
+
+
+class Sen2CorProcessor:
+    """Processor protocol implementation around an installed Sen2Cor."""
+
+    name = "sen2cor"
+
+    def __init__(self, l2a_process: str | Path | None = None, resolution: int | None = None,
+                 processing_baseline: str | None = None,
+                 gipp: str | Path | Mapping[str, str | Path] | None = None,
+                 kill_grace_s: float = 10.0, **_ignored: Any) -> None:
+        self.configured = l2a_process
+        self.resolution = int(resolution) if resolution not in (None, "") else None
+        self.processing_baseline = str(processing_baseline) if processing_baseline else None
+        self.gipp = gipp or None
+        self.kill_grace_s = float(kill_grace_s)
+        self._exe: Path | None = None
+        self._info: Sen2CorInfo | None = None
+
+    @property
+    def executable(self) -> Path:
+        """The L2A_Process used; ProcessingFailed (one line) when there is none."""
+        if self._exe is None:
+            found = find_l2a_process(self.configured)
+            if found is None:
+                if self.configured:
+                    raise ProcessingFailed(f"{self.configured}: no executable Sen2Cor L2A_Process there; "
+                                           "fix 'l2a_process' under [sen2cor] in s2l2a.toml or run "
+                                           "'s2l2a init --sen2cor PATH'")
+                raise ProcessingFailed(missing_message())
+            self._exe = found
+        return self._exe
+
+    def info(self) -> Sen2CorInfo:
+        if self._info is None:
+            self._info = read_info(self.executable)
+        return self._info
+
+    def version(self) -> str:
+        """Sen2Cor's version in ESA's zero-padded form, e.g. "02.08.00"."""
+        return self.info().version
+
+    def process(self, product: L1CProduct, staging_dir: Path, settings: JobSettings,
+                log_path: Path) -> L2AResult:
+        """Run Sen2Cor on ``product`` into ``staging_dir/out``; return the one verified new L2A."""
+        info = self.info()
+        staging_dir = Path(staging_dir)
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        product_dir = Path(getattr(product, "path", product))
+        resolution = settings.resolution if settings.resolution is not None else self.resolution
+        baseline = settings.processing_baseline or self.processing_baseline
+        gipp = settings.extra.get("gipp") or self.gipp
+        try:
+            cmd = build_command(self.executable, info, product_dir, staging_dir, resolution=resolution,
+                                processing_baseline=baseline, gipp=gipp, cores=settings.cores)
+        except S2L2AError as exc:
+            raise ProcessingFailed(str(exc), FailureClass.OTHER, log_path=log_path) from None
+        before = {p.name for p in cmd.output_dir.iterdir()} if cmd.output_dir.is_dir() else set()
+
+        run = run_logged(cmd.argv, env=cmd.env, log_path=log_path, timeout_s=settings.timeout_s,
+                         cwd=staging_dir, grace_s=self.kill_grace_s)
+        text = read_log_tail(log_path, run.log_offset)
+        where = f"see {log_path}"
+        how = describe_exit(run.returncode, run.timed_out, run.duration_s, settings.timeout_s)
+
+        def failed(cls: FailureClass, what: str) -> ProcessingFailed:
+            return ProcessingFailed(f"Sen2Cor {info.version} {what}; {where}", cls,
+                                    exit_status=run.returncode, log_path=log_path)
+
+        if run.timed_out or run.returncode != 0:
+            cls = classify_failure(run.returncode, text, timed_out=run.timed_out)
+            line = "" if run.timed_out else telling_line(text, cls)
+            raise failed(cls, f"{how}" + (f": {line}" if line else ""))
+        if not succeeded(text):
+            cls = classify_failure(0, text)
+            line = telling_line(text, cls)
+            raise failed(cls, "exited 0 without 'Application terminated successfully'"
+                         + (f": {line}" if line else ""))
+        new = _new_products(cmd.output_dir, before)
+        if not new:
+            raise failed(FailureClass.EMPTY_OUTPUT, f"exited 0 but wrote no *MSIL2A*.SAFE into {cmd.output_dir}")
+        if len(new) > 1:
+            names = ", ".join(p.name for p in new)
+            raise failed(FailureClass.EMPTY_OUTPUT, f"wrote {len(new)} L2A products, expected one: {names}")
+        out = new[0]
+        from s2l2a.safe import verify_l2a
+
+        resolutions = expected_resolutions(resolution)
+        try:
+            verify_l2a(out, resolutions=resolutions)
+        except ProductError as exc:
+            raise failed(FailureClass.EMPTY_OUTPUT, f"exited 0 but its output is incomplete: {exc}") from None
+        shutil.rmtree(cmd.work_dir, ignore_errors=True)  # Sen2Cor's scratch can be gigabytes
+        return L2AResult(product_dir=out, processor=self.name, processor_version=info.version,
+                         log_path=Path(log_path),
+                         details={"argv": run.argv, "duration_s": round(run.duration_s, 3),
+                                  "exit_status": run.returncode, "sen2cor_home": str(cmd.sen2cor_home),
+                                  "staged_input": cmd.staged_input, "resolutions": list(resolutions),
+                                  "executable": str(self.executable), "banner": info.banner})

@@ -1,0 +1,134 @@
+"""The argv and environment of one Sen2Cor run, per release (exact lists, no shell)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from s2l2a.sen2cor.command import (
+    Sen2CorOptionError,
+    build_command,
+    find_l2a_process,
+    stage_input,
+)
+from s2l2a.sen2cor.version import info_for
+
+V23 = info_for((2, 3, 0))
+V28 = info_for((2, 8, 0))
+V302 = info_for((3, 2, 0))
+EXE = "/opt/Sen2Cor-02.08.00-Linux64/bin/L2A_Process"
+
+
+@pytest.fixture
+def l1c(tmp_path: Path) -> Path:
+    p = tmp_path / "in" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
+    p.mkdir(parents=True)
+    return p
+
+
+def test_2_8_minimal(tmp_path: Path, l1c: Path) -> None:
+    st = tmp_path / "staging"
+    cmd = build_command(EXE, V28, l1c, st, cores=3, base_env={"PATH": "/usr/bin", "HOME": "/home/u"})
+    assert cmd.argv == [EXE, str(l1c), "--output_dir", f"{st}/out", "--work_dir", f"{st}/work"]
+    assert cmd.env["SEN2COR_HOME"] == f"{st}/sen2cor_home"
+    assert cmd.env["OMP_NUM_THREADS"] == "3" and cmd.env["OPENBLAS_NUM_THREADS"] == "3"
+    assert cmd.env["PATH"] == "/usr/bin" and cmd.env["HOME"] == "/home/u"
+    assert (st / "out").is_dir() and (st / "work").is_dir() and (st / "sen2cor_home" / "log").is_dir()
+    assert not cmd.staged_input
+
+
+def test_2_8_all_settings(tmp_path: Path, l1c: Path) -> None:
+    st = tmp_path / "staging"
+    gipp = tmp_path / "L2A_GIPP.xml"
+    sc = tmp_path / "L2A_CAL_SC_GIPP.xml"
+    gipp.write_text("<x/>")
+    sc.write_text("<x/>")
+    cmd = build_command(EXE, V28, l1c, st, resolution=20, processing_baseline="05.10",
+                        gipp={"GIP_L2A": gipp, "GIP_L2A_SC": sc}, base_env={})
+    assert cmd.argv == [EXE, str(l1c), "--output_dir", f"{st}/out", "--work_dir", f"{st}/work",
+                        "--resolution", "20", "--processing_baseline", "05.10",
+                        "--GIP_L2A", str(gipp), "--GIP_L2A_SC", str(sc)]
+    # a plain path means the main user GIPP
+    assert build_command(EXE, V28, l1c, st, gipp=gipp, base_env={}).argv[-2:] == ["--GIP_L2A", str(gipp)]
+
+
+def test_3_02_resolution_30(tmp_path: Path, l1c: Path) -> None:
+    st = tmp_path / "s"
+    cmd = build_command(EXE, V302, l1c, st, resolution=30, base_env={})
+    assert cmd.argv == [EXE, str(l1c), "--output_dir", f"{st}/out", "--work_dir", f"{st}/work",
+                        "--resolution", "30"]
+    with pytest.raises(Sen2CorOptionError, match="cannot process resolution 30"):
+        build_command(EXE, V28, l1c, st, resolution=30, base_env={})
+
+
+def test_2_3_links_input_into_out(tmp_path: Path, l1c: Path) -> None:
+    st = tmp_path / "s"
+    cmd = build_command(EXE, V23, l1c, st, resolution=60, base_env={})
+    link = st / "out" / l1c.name
+    assert cmd.argv == [EXE, str(link), "--resolution", "60"]
+    assert link.is_symlink() and link.resolve() == l1c.resolve()
+    assert cmd.output_dir == st / "out"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"processing_baseline": "05.10"}, "has no --processing_baseline"),
+    ({"gipp": {"GIP_L2A_PB": "PB"}}, "has no --GIP_L2A_PB"),
+])
+def test_2_3_refuses_what_it_cannot_do(tmp_path: Path, l1c: Path, kwargs: dict, match: str) -> None:
+    if "gipp" in kwargs:
+        f = tmp_path / "PB"
+        f.write_text("<x/>")
+        kwargs = {"gipp": {"GIP_L2A_PB": f}}
+    with pytest.raises(Sen2CorOptionError, match=match) as err:
+        build_command(EXE, V23, l1c, tmp_path / "s", base_env={}, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_settings(tmp_path: Path, l1c: Path) -> None:
+    with pytest.raises(Sen2CorOptionError, match="dd.dd"):
+        build_command(EXE, V28, l1c, tmp_path / "s", processing_baseline="5.1", base_env={})
+    with pytest.raises(Sen2CorOptionError, match="does not exist"):
+        build_command(EXE, V28, l1c, tmp_path / "s", gipp=tmp_path / "nope.xml", base_env={})
+    with pytest.raises(Sen2CorOptionError, match="unknown GIPP kind"):
+        build_command(EXE, V28, l1c, tmp_path / "s", gipp={"FOO": tmp_path}, base_env={})
+
+
+def test_input_with_spaces_is_staged_under_a_link(tmp_path: Path) -> None:
+    src = tmp_path / "my data" / "S2B_MSIL1C_20220413T150759_N0400_R025_T33XWJ_20220413T170000.SAFE"
+    src.mkdir(parents=True)
+    st = tmp_path / "staging"
+    cmd = build_command(EXE, V28, src, st, base_env={})
+    link = st / "input" / src.name
+    assert cmd.argv[1] == str(link) and " " not in cmd.argv[1]
+    assert link.is_symlink() and link.resolve() == src.resolve()
+    assert cmd.staged_input
+    # idempotent (a retried job reuses its staging dir)
+    assert stage_input(src, st) == (link, True)
+    with pytest.raises(Sen2CorOptionError, match="spaces"):
+        stage_input(src, tmp_path / "staging dir")
+
+
+def _exe(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_find_l2a_process(tmp_path: Path) -> None:
+    root = tmp_path / "Sen2Cor-02.11.00-Linux64"
+    exe = _exe(root / "bin" / "L2A_Process")
+    pkg = root / "lib" / "python3.8" / "site-packages" / "sen2cor"
+    pkg.mkdir(parents=True)
+    other = _exe(tmp_path / "path" / "L2A_Process")
+    env = {"PATH": str(other.parent)}
+    assert find_l2a_process(exe, env) == exe
+    assert find_l2a_process(root, env) == exe                  # an install folder
+    assert find_l2a_process(tmp_path / "missing", env) is None  # configured but wrong: no fallback
+    assert find_l2a_process(None, {**env, "SEN2COR_BIN": str(pkg)}) == exe  # L2A_Bashrc's SEN2COR_BIN
+    assert find_l2a_process(None, env) == other                # PATH
+    assert find_l2a_process(None, {"PATH": str(tmp_path / "empty")}) is None
+    os.chmod(exe, 0o644)
+    assert find_l2a_process(exe, env) is None                  # not executable
