@@ -10,7 +10,6 @@ module knows them and says exactly what is missing, instead of Sen2Cor failing a
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -26,8 +25,6 @@ LAND_COVER = "ESACCI-LC-L4-LCCS-Map-300m-P1Y-2015-v2.0.7.tif"
 WATER_BODIES = "ESACCI-LC-L4-WB-Map-150m-P13Y-2000-v4.0.tif"
 SNOW_COND_OLD = "ESACCI-LC-L4-Snow-Cond-500m-P13Y7D-2000-2012-v2.0"      # 2.5.5 .. 2.9
 SNOW_COND_NEW = "ESACCI-LC-L4-Snow-Cond-500m-MONTHLY-2000-2012-v2.4"     # 2.10 and later
-
-_VERSION_RE = re.compile(r"Version:\s*0?(\d+)\.0?(\d+)(?:\.0?(\d+))?")
 
 
 @dataclass(frozen=True)
@@ -75,25 +72,14 @@ def home_name(version: str) -> str:
 
 
 def parse_banner(text: str) -> str | None:
-    """Version "2.8.0" from an ``L2A_Process --help`` text (teammate's parser preferred when present)."""
-    try:  # the command/version owner's parser is the reference; this is only a fallback
-        from s2l2a.sen2cor import version as _version  # type: ignore[attr-defined]
-    except ImportError:
-        _version = None
-    if _version is not None:
-        for name in ("parse_help_version", "parse_version", "version_from_help"):
-            fn = getattr(_version, name, None)
-            if callable(fn):
-                try:
-                    v = fn(text)
-                except Exception:  # noqa: BLE001 - fall back to the local pattern below
-                    v = None
-                if v:
-                    return str(v)
-    m = _VERSION_RE.search(text)
-    if not m:
+    """Version "2.8.0" from an ``L2A_Process --help`` text (parsing itself lives in ``sen2cor.version``)."""
+    from s2l2a.sen2cor.version import Sen2CorVersionError, parse_version
+
+    try:
+        major, minor, patch = parse_version(text)
+    except Sen2CorVersionError:
         return None
-    return f"{int(m.group(1))}.{int(m.group(2))}.{int(m.group(3) or 0)}"
+    return f"{major}.{minor}.{patch}"
 
 
 def read_version(l2a_process: Path, timeout_s: float = 60.0) -> str:

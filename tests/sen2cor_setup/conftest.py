@@ -1,0 +1,84 @@
+"""Fixtures for the Sen2Cor set-up tests: fake install trees per version, small real-format rasters."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_bounds
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "sen2cor_setup"
+HELP_28 = (DATA / "help" / "L2A_Process-help-2.8.0.txt").read_text()
+HELP_3 = (DATA / "help" / "L2A_Process-help-3.02.00.txt").read_text()
+
+# version -> (cfg templates folder, xsd folder or None, L2A_GIPP variant replacing the template or None)
+CFG = {
+    "2.5.5": (DATA / "cfg-2.8.0", None, DATA / "gipp-variants/bdc-sen2cor-docker/2.5.5/L2A_GIPP.xml"),
+    "2.8.0": (DATA / "cfg-2.8.0", DATA / "cfg-2.8.0", None),
+    "2.9.0": (DATA / "cfg-2.8.0", None, DATA / "gipp-variants/bdc-sen2cor-docker/2.9.0/L2A_GIPP.xml"),
+    "2.10.1": (DATA / "cfg-2.8.0", DATA / "xsd-2.11", DATA / "gipp-variants/bdc-sen2cor-docker/2.10.0/L2A_GIPP.xml"),
+    "2.11.0": (DATA / "cfg-2.8.0", DATA / "xsd-2.11", DATA / "gipp-variants/bdc-sen2cor-docker/2.11.0/L2A_GIPP.xml"),
+    "2.12.3": (DATA / "cfg-2.8.0", DATA / "xsd-2.11", DATA / "gipp-variants/bdc-sen2cor-docker/2.12.0/L2A_GIPP.xml"),
+    "3.2.0": (DATA / "cfg-2.8.0", DATA / "xsd-2.11", DATA / "gipp-variants/bdc-sen2cor-docker/2.12.0/L2A_GIPP.xml"),
+}
+
+
+def banner(version: str) -> str:
+    """A help text with the version's banner: the real 2.8.0/3.02.00 texts, the 2.8 one re-versioned."""
+    if version.startswith("3."):
+        major, minor, patch = version.split(".")
+        return HELP_3.replace("Version: 03.02.00", f"Version: 0{major}.{int(minor):02d}.{int(patch):02d}")
+    return HELP_28.replace("Version: 2.8.0", f"Version: {version}")
+
+
+def make_install(root: Path, version: str, *, python: str | None = None, aux: bool = True,
+                 xsd: bool = True) -> Path:
+    """A Sen2Cor tree as ESA's installer leaves it: bin/L2A_Process + lib/pythonX/site-packages/sen2cor."""
+    py = python or ("3.9" if version.startswith("3.") else "2.7")
+    pkg = root / "lib" / f"python{py}" / "site-packages" / "sen2cor"
+    cfg = pkg / "cfg"
+    cfg.mkdir(parents=True)
+    if aux:
+        (pkg / "aux_data").mkdir()
+    src, xsd_dir, variant = CFG[version]
+    for f in src.glob("L2A_*GIPP.xml"):
+        shutil.copy(f, cfg / f.name)
+    if variant is not None:
+        shutil.copy(variant, cfg / "L2A_GIPP.xml")
+    if xsd and xsd_dir is not None:
+        for f in xsd_dir.glob("L2A_*GIPP.xsd"):
+            shutil.copy(f, cfg / f.name)
+    binp = root / "bin"
+    binp.mkdir()
+    (binp / "help.txt").write_text(banner(version))
+    exe = binp / "L2A_Process"
+    exe.write_text('#!/bin/sh\ncat "$(dirname "$0")/help.txt"\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return root
+
+
+def write_raster(path: Path, bounds: tuple[float, float, float, float], size: int = 60,
+                 value: float | None = None, nodata: float | None = -32768, dtype: str = "int16",
+                 void: tuple[slice, slice] | None = None) -> Path:
+    """A small EPSG:4326 GeoTIFF (heights rising eastwards unless ``value``)."""
+    arr = np.empty((size, size), dtype=dtype)
+    arr[:] = value if value is not None else (np.arange(size) * 10)[None, :]
+    if void is not None:
+        arr[void] = nodata
+    profile = dict(driver="GTiff", width=size, height=size, count=1, dtype=dtype, crs="EPSG:4326",
+                   transform=from_bounds(*bounds, size, size), nodata=nodata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(arr, 1)
+    return path
+
+
+@pytest.fixture
+def install_factory(tmp_path: Path):
+    def make(version: str, **kw: object) -> Path:
+        return make_install(tmp_path / f"Sen2Cor-{version}-Linux64", version, **kw)  # type: ignore[arg-type]
+    return make
