@@ -17,7 +17,7 @@ class SafeProductError(ProductError):
 
     def __init__(self, message: str, path: Path | str | None = None) -> None:
         shown: Path | str | None = path
-        if path is not None and _one_line(str(path)) != str(path):
+        if path is not None and len((str(path) + "x").splitlines()) > 1:
             shown = ascii(str(path))  # a newline in a file name must not split the message
         super().__init__(_one_line(message), shown)
 
