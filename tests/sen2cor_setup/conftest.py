@@ -49,6 +49,11 @@ def make_install(root: Path, version: str, *, python: str | None = None, aux: bo
         shutil.copy(f, cfg / f.name)
     if variant is not None:
         shutil.copy(variant, cfg / "L2A_GIPP.xml")
+    if tuple(int(x) for x in version.split(".")[:2]) >= (2, 10):
+        # 2.10+ templates name the monthly snow-condition product (as in public 2.10+ CAL_SC GIPPs)
+        sc = cfg / "L2A_CAL_SC_GIPP.xml"
+        sc.write_text(sc.read_text().replace("Snow-Cond-500m-P13Y7D-2000-2012-v2.0",
+                                             "Snow-Cond-500m-MONTHLY-2000-2012-v2.4"))
     if xsd and xsd_dir is not None:
         for f in xsd_dir.glob("L2A_*GIPP.xsd"):
             shutil.copy(f, cfg / f.name)
