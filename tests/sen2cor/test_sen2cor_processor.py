@@ -1,0 +1,155 @@
+"""Sen2CorProcessor end to end against the stand-in: success, every failure mode, staging rules."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed, Processor
+from s2l2a.processors.sen2cor import Sen2CorProcessor
+from s2l2a.safe import open_l1c, verify_l2a
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / \
+    "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
+NAME = re.compile(r"^S2A_MSIL2A_20180629T000241_N9999_R030_T56JMM_\d{8}T\d{6}\.SAFE$")
+
+
+@pytest.fixture(scope="module")
+def l1c():
+    return open_l1c(SAMPLE)
+
+
+def _settings(**kw) -> JobSettings:
+    return JobSettings(**{"cores": 2, "timeout_s": 60, **kw})
+
+
+def test_success_returns_one_verified_product(standin: Path, tmp_path: Path, l1c) -> None:
+    proc = Sen2CorProcessor(l2a_process=standin)
+    assert isinstance(proc, Processor)
+    assert proc.version() == "02.08.00"
+    staging, log = tmp_path / "staging", tmp_path / "logs" / "1.log"
+    res = proc.process(l1c, staging, _settings(), log)
+    assert NAME.match(res.product_dir.name), res.product_dir.name
+    assert res.product_dir.parent == staging / "out"
+    assert res.processor == "sen2cor" and res.processor_version == "02.08.00" and res.log_path == log
+    product = verify_l2a(res.product_dir)
+    assert product.granules[0].images[10]["B04"].stat().st_size > 0
+    argv = res.details["argv"]
+    assert argv[:6] == [str(standin), str(SAMPLE.absolute()), "--output_dir", str((staging / "out").absolute()),
+                        "--work_dir", str((staging / "work").absolute())]
+    # Sen2Cor's own log went to the per-job SEN2COR_HOME, threads were pinned to the job's cores
+    assert list((staging / "sen2cor_home" / "log").glob("L2A_*.log"))
+    text = log.read_text()
+    assert "Number of threads: 2" in text and text.rstrip().endswith("Application terminated successfully.")
+    assert not (staging / "work").exists()
+
+
+def test_resolution_20_and_baseline(standin: Path, tmp_path: Path, l1c) -> None:
+    proc = Sen2CorProcessor(l2a_process=standin, resolution=20)
+    res = proc.process(l1c, tmp_path / "st", _settings(processing_baseline="05.10"), tmp_path / "l.log")
+    assert "_N0510_" in res.product_dir.name
+    assert res.details["resolutions"] == [20, 60]
+    assert not (next((res.product_dir / "GRANULE").iterdir()) / "IMG_DATA" / "R10m").exists()
+    assert res.details["argv"][-4:] == ["--resolution", "20", "--processing_baseline", "05.10"]
+
+
+def test_input_path_with_spaces_is_staged(standin: Path, tmp_path: Path) -> None:
+    src = tmp_path / "my products" / SAMPLE.name
+    shutil.copytree(SAMPLE, src)
+    staging = tmp_path / "staging"
+    res = Sen2CorProcessor(l2a_process=standin).process(src, staging, _settings(), tmp_path / "l.log")
+    assert res.details["staged_input"] is True
+    assert res.details["argv"][1] == str((staging / "input" / SAMPLE.name).absolute())
+    verify_l2a(res.product_dir)
+
+
+@pytest.mark.parametrize("mode,expected,words", [
+    ("exit", FailureClass.OTHER, "exit 1: Product S2A_MSIL1C"),
+    ("empty", FailureClass.EMPTY_OUTPUT, "output is incomplete"),
+    ("dem", FailureClass.DEM_ERROR, "L2A_DEM: error: DEM tile"),
+    ("aux", FailureClass.MISSING_AUX, "ESACCI-LC-L4-WB-Map"),
+    ("kill", FailureClass.KILLED, "killed by SIGKILL"),
+    ("oom", FailureClass.OUT_OF_MEMORY, "MemoryError"),
+])
+def test_failure_modes(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l1c,
+                       mode: str, expected: FailureClass, words: str) -> None:
+    monkeypatch.setenv("STANDIN_FAIL", mode)
+    log = tmp_path / "job.log"
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor(l2a_process=standin).process(l1c, tmp_path / "st", _settings(), log)
+    exc = err.value
+    assert exc.failure_class == expected
+    msg = str(exc)
+    assert "\n" not in msg and words in msg and str(log) in msg, msg
+    assert exc.log_path == log
+    assert exc.exit_status == {"empty": 0, "kill": -9}.get(mode, 1)
+
+
+def test_timeout(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l1c) -> None:
+    monkeypatch.setenv("STANDIN_FAIL", "hang")
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor(l2a_process=standin, kill_grace_s=1).process(
+            l1c, tmp_path / "st", _settings(timeout_s=1.0), tmp_path / "job.log")
+    assert err.value.failure_class == FailureClass.TIMEOUT
+    assert "timed out after 1 s (limit 1 s), process group killed" in str(err.value)
+
+
+def test_only_selected_tiles_fail(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l1c) -> None:
+    monkeypatch.setenv("STANDIN_FAIL_TILES", "33XWJ:exit,56JMM:dem")
+    monkeypatch.setenv("STANDIN_STATE_DIR", str(tmp_path / "state"))
+    proc = Sen2CorProcessor(l2a_process=standin)
+    with pytest.raises(ProcessingFailed) as err:
+        proc.process(l1c, tmp_path / "a", _settings(), tmp_path / "a.log")
+    assert err.value.failure_class == FailureClass.DEM_ERROR
+    # with STANDIN_STATE_DIR each product fails once: the retry succeeds
+    assert verify_l2a(proc.process(l1c, tmp_path / "b", _settings(), tmp_path / "b.log").product_dir)
+
+
+def test_unsupported_setting_is_one_line(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         l1c) -> None:
+    monkeypatch.setenv("STANDIN_VERSION", "2.8.0")
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor(l2a_process=standin, resolution=30).process(l1c, tmp_path / "s", _settings(),
+                                                                     tmp_path / "l.log")
+    assert "Sen2Cor 02.08.00 cannot process resolution 30 m" in str(err.value)
+
+
+@pytest.mark.parametrize("selected,expected", [("2.10", "02.10.01"), ("2.11", "02.11.00"),
+                                               ("3.02", "03.02.00"), ("2.3.0", "02.03.00")])
+def test_version_from_banner(standin: Path, monkeypatch: pytest.MonkeyPatch, selected: str,
+                             expected: str) -> None:
+    monkeypatch.setenv("STANDIN_VERSION", selected)
+    proc = Sen2CorProcessor(l2a_process=standin)
+    assert proc.version() == expected
+    assert proc.info().supports("--output_dir") == (selected != "2.3.0")
+
+
+def test_2_3_writes_into_staging(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l1c) -> None:
+    monkeypatch.setenv("STANDIN_VERSION", "2.3.0")
+    res = Sen2CorProcessor(l2a_process=standin).process(l1c, tmp_path / "st", _settings(), tmp_path / "l.log")
+    assert res.product_dir.parent == (tmp_path / "st" / "out").absolute()
+    assert res.details["argv"] == [str(standin), str((tmp_path / "st" / "out" / SAMPLE.name).absolute())]
+
+
+def test_no_sen2cor_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEN2COR_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor().version()
+    msg = str(err.value)
+    assert "\n" not in msg and "no Sen2Cor" in msg and "s2l2a init --sen2cor PATH" in msg
+    assert "l2a_process" in msg and "s2l2a.toml" in msg
+    with pytest.raises(ProcessingFailed, match="no executable Sen2Cor"):
+        Sen2CorProcessor(l2a_process=tmp_path / "nope").version()
+
+
+def test_found_via_sen2cor_bin_and_path(standin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEN2COR_BIN", str(standin.parent))
+    assert Sen2CorProcessor().executable == standin
+    monkeypatch.delenv("SEN2COR_BIN")
+    monkeypatch.setenv("PATH", f"{standin.parent}{os.pathsep}{os.environ['PATH']}")
+    assert Sen2CorProcessor().executable == standin
