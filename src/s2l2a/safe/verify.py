@@ -7,6 +7,7 @@ non-empty and decodable.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def _check_raster(path: Path) -> None:
     from rasterio.windows import Window
 
     try:
-        with rasterio.open(path) as ds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. NotGeoreferencedWarning on a damaged header
+            ds = rasterio.open(path)
+        with ds:
             if ds.width < 1 or ds.height < 1 or ds.count < 1:
                 raise IncompleteProductError("raster has no pixels", path)
             ds.read(1, window=Window(ds.width - 1, ds.height - 1, 1, 1))
