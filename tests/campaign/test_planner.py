@@ -148,3 +148,19 @@ def test_report_counts_are_consistent() -> None:
     d = r.to_dict()
     assert d["rejected"] == 1 and d["rejected_lines"] == ["a: b"]
     assert r.summary_line().startswith("1 added, 1 already planned")
+
+
+def test_many_products_are_opened_in_worker_processes(campaign: Path, tmp_path: Path, monkeypatch) -> None:
+    from s2l2a.campaign import planner
+
+    monkeypatch.setattr(planner, "POOL_THRESHOLD", 2)
+    root = tmp_path / "in"
+    for i in range(3):
+        clone_product(root, "05.00", f"2022010{i + 1}T000000")
+    bad = clone_product(root, "05.00", "20220109T000000")
+    (bad / "MTD_MSIL1C.xml").write_text("<truncated")
+    r = plan(campaign, [root], workers=2)
+    assert (r.found, r.added, r.skipped_duplicate, len(r.rejected)) == (4, 3, 2, 1)
+    assert r.rejected[0].startswith(str(bad))
+    assert [j.generation_time for j in jobs_by_name(campaign).values()] == [
+        "2022-01-01T00:00:00Z", "2022-01-02T00:00:00Z", "2022-01-03T00:00:00Z"]

@@ -58,14 +58,46 @@ def _reject(report: PlanReport, path: Path | str, what: str | BaseException) -> 
     report.rejected.append(one_line(line))
 
 
-def read_products(roots: Iterable[Path | str], store: CampaignStore | None, report: PlanReport
-                  ) -> list[ProductRecord]:
-    """Find and open the L1C products under ``roots``; known paths are not re-opened."""
+#: below this many new candidates, opening them in this process is faster than starting workers
+POOL_THRESHOLD = 64
+
+
+def _open_one(path: str) -> tuple[str, ProductRecord | None, str | None]:
+    """Open one candidate: (path, record, None) or (path, None, "path: what") — picklable for workers."""
     from s2l2a import safe  # heavy (lxml, shapely): only when planning
 
-    records: list[ProductRecord] = []
-    known = {str(j.path): j for j in store.jobs()} if store is not None else {}
+    try:
+        return path, ProductRecord.from_l1c(safe.open_l1c(path)), None
+    except S2L2AError as e:
+        text = str(e) if e.path is not None else f"{path}: {e}"
+    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+        # a reader bug must not stop a 10,000-product plan: report it like a broken input
+        text = f"{path}: unreadable ({type(e).__name__}: {e})"
+    return path, None, one_line(text)
+
+
+def _open_all(paths: list[str], workers: int | None) -> list[tuple[str, ProductRecord | None, str | None]]:
+    """Open candidates, in worker processes when there are many (metadata parsing is CPU-bound:
+    ~40 ms per product, mostly the tile angle grids), keeping the input order."""
+    n = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if n <= 1 or len(paths) < POOL_THRESHOLD:
+        return [_open_one(p) for p in paths]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the parent holds an SQLite connection and maybe threads; forking those is unsafe
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_open_one, paths, chunksize=max(1, min(32, len(paths) // (4 * n)))))
+
+
+def read_products(roots: Iterable[Path | str], store: CampaignStore | None, report: PlanReport,
+                  workers: int | None = None) -> list[ProductRecord]:
+    """Find and open the L1C products under ``roots``; known paths are not re-opened."""
+    from s2l2a import safe
+
+    known = {str(j.path) for j in store.jobs()} if store is not None else set()
     seen: set[str] = set()
+    todo: list[str] = []
     for root in roots:
         root = Path(root)
         if not root.exists():
@@ -77,23 +109,21 @@ def read_products(roots: Iterable[Path | str], store: CampaignStore | None, repo
             _reject(report, root, e)
             continue
         for cand in candidates:
-            path = Path(cand).resolve()
-            key = str(path)
+            key = str(Path(cand).resolve())
             if key in seen:
                 continue
             seen.add(key)
             report.found += 1
             if key in known:
                 report.already_planned += 1
-                continue
-            try:
-                product = safe.open_l1c(path)
-                records.append(ProductRecord.from_l1c(product))
-            except S2L2AError as e:
-                _reject(report, cand, e)
-            except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
-                # a reader bug must not stop a 10,000-product plan: report it like a broken input
-                _reject(report, cand, f"unreadable ({type(e).__name__}: {e})")
+            else:
+                todo.append(str(cand))
+    records: list[ProductRecord] = []
+    for _path, record, error in _open_all(todo, workers):
+        if record is not None:
+            records.append(record)
+        else:
+            report.rejected.append(error or "")
     return records
 
 
@@ -181,12 +211,13 @@ def done_changes(jobs: Iterable[Job], output_root: Path, report: PlanReport) -> 
     return changes
 
 
-def plan(campaign_dir: Path | str, roots: Iterable[Path | str]) -> PlanReport:
-    """Plan the L1C products under ``roots`` into the campaign at ``campaign_dir``."""
+def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | None = None) -> PlanReport:
+    """Plan the L1C products under ``roots`` into the campaign at ``campaign_dir``
+    (``workers``: processes opening products; default one per core, up to 8)."""
     campaign_dir = Path(campaign_dir)
     settings = CampaignSettings.load(campaign_dir)
     report = PlanReport()
     with CampaignStore.open(campaign_dir, create=True) as store:
-        records = read_products(roots, store, report)
+        records = read_products(roots, store, report, workers)
         plan_records(store, records, settings.output_root(campaign_dir), report)
     return report
