@@ -14,7 +14,6 @@ import email.utils
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -301,7 +300,10 @@ class Http:
 
     def _fetch_into(self, url: str, part: Path, have: int, auth: TokenSource | None) -> tuple[int, str | None]:
         """Append to ``part`` from byte ``have``; return (bytes received, error text or None)."""
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity encoding: byte offsets of a resume must count file bytes, not compressed ones
+        headers = {"Accept-Encoding": "identity"}
+        if have:
+            headers["Range"] = f"bytes={have}-"
         resp = self.open("GET", url, headers=headers, auth=auth)
         got = 0
         try:
@@ -315,7 +317,7 @@ class Http:
             else:
                 return 0, f"unexpected HTTP {resp.status_code}"
             with open(part, mode) as fh:
-                for chunk in resp.iter_bytes(self.settings.chunk_size):
+                for chunk in resp.iter_raw():  # as received: a drop keeps every byte that arrived
                     fh.write(chunk)
                     got += len(chunk)
         except httpx.TransportError as exc:
@@ -335,7 +337,3 @@ def _content_range_start(value: str | None) -> int | None:
 def _clean(url: str) -> str:
     """URL without its query string (keeps long OData filters and any token out of messages)."""
     return url.split("?", 1)[0]
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -67,8 +67,9 @@ class AcquireSettings:
             raw = env.get(cls._ENV_PREFIX + name.upper())
             if raw not in (None, ""):
                 values[name] = raw
+        sleep = overrides.pop("sleep", None)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        out = cls()
+        out = cls() if sleep is None else cls(sleep=sleep)
         for key, value in values.items():
             out = replace(out, **{key: _convert(key, value, getattr(out, key))})
         out.validate()
