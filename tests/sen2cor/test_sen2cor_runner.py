@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,3 +82,25 @@ def test_log_is_appended_and_offset_marks_this_run(tmp_path: Path) -> None:
     assert text.startswith("==== attempt 1\n---- ") and "run: " in text
     assert read_log_tail(log, res.log_offset) == "hello\n"
     assert read_log_tail(tmp_path / "missing.log") == ""
+
+
+def test_sigterm_to_the_caller_kills_the_group_too(standin: Path, tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+    argv = [str(standin), str(SAMPLE), "--output_dir", str(tmp_path / "out")]
+    code = ("from s2l2a.sen2cor.runner import run_logged\n"
+            f"run_logged({argv!r}, log_path={str(log)!r}, timeout_s=60)\n")
+    caller = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "STANDIN_FAIL": "hang"})
+    try:
+        end = time.monotonic() + 15
+        while "worker pid" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < end and caller.poll() is None, "stand-in did not start"
+            time.sleep(0.05)
+        child = _child_pid(log)
+        with open(f"/proc/{child}/stat") as f:
+            leader = int(f.read().rsplit(")", 1)[1].split()[1])
+        caller.send_signal(signal.SIGTERM)
+        assert caller.wait(10) == -signal.SIGTERM  # the caller still dies of SIGTERM ...
+        assert _gone(leader) and _gone(child)      # ... but not before killing the group
+    finally:
+        if caller.poll() is None:
+            caller.kill()

@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,38 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
+class _KillGroupOnTermination:
+    """While a run is in progress, SIGTERM/SIGHUP to this process first kill the run's group.
+
+    The program runs in its own session, so a signal that ends this process (a scheduler's
+    cancel, a closed terminal) would otherwise leave Sen2Cor running as an orphan. Only default
+    handlers in the main thread are replaced; after the cleanup the signal is re-delivered with
+    its default action, so this process still ends exactly as it would have.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.saved: dict[int, object] = {}
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        _killpg(self.pgid, signal.SIGKILL)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def __enter__(self) -> _KillGroupOnTermination:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is signal.SIG_DFL:
+                    self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+
+
 def run_logged(argv: Sequence[str], *, log_path: Path, timeout_s: float | None,
                env: Mapping[str, str] | None = None, cwd: Path | None = None,
                grace_s: float = 10.0) -> RunResult:
@@ -97,13 +130,14 @@ def run_logged(argv: Sequence[str], *, log_path: Path, timeout_s: float | None,
     pgid = proc.pid  # start_new_session makes the child the leader of a group with its own pid
     timed_out = False
     try:
-        deadline = start + timeout_s if timeout_s is not None else None
-        if not _wait_leader(proc.pid, deadline):
-            timed_out = True
-            _killpg(pgid, signal.SIGTERM)
-            _wait_leader(proc.pid, time.monotonic() + grace_s)
-        # The leader has exited (or ignored SIGTERM for grace_s): clear the whole group.
-        _killpg(pgid, signal.SIGKILL)
+        with _KillGroupOnTermination(pgid):
+            deadline = start + timeout_s if timeout_s is not None else None
+            if not _wait_leader(proc.pid, deadline):
+                timed_out = True
+                _killpg(pgid, signal.SIGTERM)
+                _wait_leader(proc.pid, time.monotonic() + grace_s)
+            # The leader has exited (or ignored SIGTERM for grace_s): clear the whole group.
+            _killpg(pgid, signal.SIGKILL)
     except BaseException:
         _killpg(pgid, signal.SIGKILL)
         proc.wait()
