@@ -1,0 +1,162 @@
+"""``BuiltinProcessor``: the Processor contract around the built-in pipeline.
+
+It writes only inside the staging directory it is given: the L2A SAFE (named like Sen2Cor's) and
+its log. The result is verified with the project's own ``safe.verify_l2a`` before it is returned;
+the caller moves it into place.
+
+Partial inputs (some band files absent, e.g. a single-band test copy): by default a ProcessingFailed
+(BAD_INPUT) naming the missing bands, because an incomplete L2A must not be published as done. With
+``allow_partial = true`` the bands present are converted "as far as present": AOT and water vapour
+fall back to the priors when the bands they need are missing, SCL becomes "unclassified" when the
+classification bands are missing, the outputs that cannot be made are left out, and verification is
+skipped (``details["missing_bands"]`` lists what was absent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import traceback
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from s2l2a import __version__
+from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+
+from .mtd import l2a_granule_name, l2a_product_name, now_utc, write_product_metadata, write_tile_metadata
+from .pipeline import Options, run_granule
+from .writer import IMAGE_FORMAT_ATTR, normalize_format
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASELINE = "99.99"  # what a standalone Sen2Cor writes; the BOA offsets follow the >= 04.00 rule
+
+
+class BuiltinProcessor:
+    """Physically based L1C -> L2A without Sen2Cor (6S look-up table, DDV aerosol, Sen2Cor-like SCL)."""
+
+    name = "builtin"
+
+    def __init__(self, output_format: str = "COG", **options: Any) -> None:
+        known = {f.name for f in fields(Options)}
+        unknown = sorted(set(options) - known - {"processing_baseline"})
+        if unknown:
+            raise ProcessingFailed(f"unknown [builtin] option(s): {', '.join(unknown)}",
+                                   FailureClass.BAD_INPUT)
+        self.baseline = options.pop("processing_baseline", None)
+        try:
+            self.options = Options(output_format=normalize_format(output_format),
+                                   **{k: v for k, v in options.items() if k in known})
+        except (TypeError, ValueError) as exc:
+            raise ProcessingFailed(f"bad [builtin] option: {exc}", FailureClass.BAD_INPUT) from None
+
+    def version(self) -> str:
+        return f"s2l2a-builtin {__version__}"
+
+    def process(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path) -> L2AResult:
+        """Convert ``product`` into ``staging_dir/<L2A name>.SAFE``; raise ProcessingFailed on failure."""
+        staging_dir = Path(staging_dir)
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        log_path = Path(log_path) if log_path else staging_dir / "builtin.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as logf:
+            def say(msg: str) -> None:
+                logf.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}\n")
+                logf.flush()
+
+            say(f"{self.version()} converting {product.path}")
+            try:
+                return self._process(product, staging_dir, settings, log_path, say)
+            except ProcessingFailed as exc:
+                say(f"FAILED ({exc.failure_class}): {exc}")
+                exc.log_path = exc.log_path or log_path
+                raise
+            except MemoryError:
+                say(traceback.format_exc())
+                raise ProcessingFailed("out of memory in the built-in processor", FailureClass.OUT_OF_MEMORY,
+                                       log_path=log_path) from None
+            except Exception as exc:  # one line for the user, the traceback in the log
+                say(traceback.format_exc())
+                raise ProcessingFailed(f"built-in processor failed: {type(exc).__name__}: {exc}",
+                                       FailureClass.OTHER, log_path=log_path) from None
+
+    def _process(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path,
+                 say: Any) -> L2AResult:
+        opts = self._effective_options(settings)
+        granules = list(product.granules)
+        if len(granules) != 1:
+            raise ProcessingFailed(f"{len(granules)} granules in {product.path.name}: the built-in processor "
+                                   "converts single-tile products only", FailureClass.BAD_INPUT)
+        granule = granules[0]
+        missing = [b for b in ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
+                               "B10", "B11", "B12") if b not in granule.band_files]
+        if missing and not opts.allow_partial:
+            raise ProcessingFailed(f"band file(s) missing: {', '.join(missing)} (set allow_partial = true "
+                                   "under [builtin] to convert the bands present)", FailureClass.BAD_INPUT)
+        try:
+            from .lut import load_lut
+            lut = load_lut(product.mission, opts.aerosol)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise ProcessingFailed(f"look-up table unavailable: {exc}", FailureClass.MISSING_AUX) from None
+
+        baseline = settings.processing_baseline or self.baseline or DEFAULT_BASELINE
+        generated = now_utc()
+        name = l2a_product_name(product.mission, product.sensing_time, baseline,
+                                product.name.relative_orbit, granule.tile or product.tile, generated)
+        safe = staging_dir / f"{name}.SAFE"
+        if safe.exists():
+            shutil.rmtree(safe)
+        gname = l2a_granule_name(granule.granule_id)
+        gdir = safe / "GRANULE" / gname
+        for d in (gdir / "AUX_DATA", gdir / "QI_DATA", safe / "AUX_DATA", safe / "DATASTRIP", safe / "HTML",
+                  safe / "rep_info"):
+            d.mkdir(parents=True, exist_ok=True)
+        for src in getattr(granule, "aux_files", {}).values():
+            if Path(src).is_file():
+                shutil.copy2(src, gdir / "AUX_DATA" / Path(src).name)
+
+        out = run_granule(product, granule, gdir, opts, lut, progress=say)
+        rels = []
+        for r in (10, 20, 60):
+            for _key, rel in sorted(out.images[r].items()):
+                rels.append(str(Path("GRANULE") / gname / rel.with_suffix("")))
+        gid = getattr(granule, "tile_id", "") or gname
+        gid = gid.replace("_L1C_", "_L2A_")
+        write_product_metadata(
+            product.metadata_path if hasattr(product, "metadata_path") else product.path / "MTD_MSIL1C.xml",
+            safe / "MTD_MSIL2A.xml", product_name=name, baseline=baseline, generated=generated,
+            granule_identifier=gid, datastrip_identifier=gid.replace("_TL_", "_DS_"), image_files=rels,
+            image_format=IMAGE_FORMAT_ATTR[opts.output_format], processor=self.name,
+            version=self.version(), l1c_uri=product.product_uri or product.name.name)
+        write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline)
+        details = dict(out.details)
+        details["missing_bands"] = out.missing_bands
+        details["output_format"] = opts.output_format
+        (gdir / "QI_DATA" / "builtin_report.json").write_text(json.dumps(details, indent=1, default=str))
+        say(f"wrote {safe.name}")
+        if not out.missing_bands:
+            from s2l2a.safe import verify_l2a
+
+            try:
+                verify_l2a(safe)
+            except Exception as exc:
+                raise ProcessingFailed(f"own output failed verification: {exc}", FailureClass.EMPTY_OUTPUT,
+                                       log_path=log_path) from None
+            say("verified")
+        return L2AResult(product_dir=safe, processor=self.name, processor_version=self.version(),
+                         log_path=log_path, details=details)
+
+    def _effective_options(self, settings: JobSettings) -> Options:
+        """Campaign-level settings (output format, cores, extra) on top of the processor's options."""
+        opts = Options(**{f.name: getattr(self.options, f.name) for f in fields(Options)})
+        if settings is not None:
+            if settings.output_format and settings.output_format.upper() != "COG":
+                opts.output_format = normalize_format(settings.output_format)
+            opts.threads = max(1, int(settings.cores or 1))
+            for k, v in (settings.extra or {}).items():
+                if hasattr(opts, k):
+                    setattr(opts, k, v)
+        return opts
