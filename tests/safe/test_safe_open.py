@@ -234,3 +234,19 @@ def test_find_products(tmp_path: Path) -> None:
     with pytest.raises(ProductError) as exc:
         list(find_products([tmp_path / "nope"]))
     one_line(exc.value, "nope")
+
+
+def test_granule_identifier_outside_granule_folder(sample_copy: Path) -> None:
+    mtd = sample_copy / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace("GRANULE/L1C_T56JMM_A015757_20180629T000241/", "GRANULE/../"))
+    with pytest.raises(MetadataError) as exc:
+        open_l1c(sample_copy)
+    one_line(exc.value, str(mtd), "outside GRANULE")
+
+
+def test_parent_of_product_gets_a_hint(tmp_path: Path) -> None:
+    outer = tmp_path / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042"
+    shutil.copytree(SAMPLE, outer / SAMPLE.name)
+    with pytest.raises(UnknownLayoutError) as exc:
+        open_l1c(outer)
+    one_line(exc.value, f"it contains {SAMPLE.name}; pass that folder")

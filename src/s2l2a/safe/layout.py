@@ -50,8 +50,10 @@ def product_metadata_file(path: Path) -> Path:
             f"AWS sentinel-s2 tile folder layout ({marker}), not a SAFE product; fetch the SAFE product instead",
             path,
         )
+    nested = sorted(p.name for p in path.glob("*.SAFE") if p.is_dir())
+    hint = f" (it contains {nested[0]}; pass that folder)" if len(nested) == 1 else ""
     raise UnknownLayoutError(
-        "not a Sentinel-2 product: no MTD_MSIL1C.xml, MTD_MSIL2A.xml or S2?_OPER_MTD_SAF*.xml inside", path
+        f"not a Sentinel-2 product: no MTD_MSIL1C.xml, MTD_MSIL2A.xml or S2?_OPER_MTD_SAF*.xml inside{hint}", path
     )
 
 

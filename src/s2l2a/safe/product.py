@@ -225,6 +225,8 @@ def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool)
     granules: list[Granule] = []
     for entry in entries:
         gdir = _granule_dir(product_dir, entry, len(entries))
+        if gdir is not None and (not layout.inside(product_dir / "GRANULE", gdir) or gdir.name in ("", "..")):
+            raise MetadataError(f"granule {entry.identifier!r} points outside GRANULE/", md.path)
         tl_path = layout.tile_metadata_file(gdir) if gdir is not None else None
         if tl_path is None and not require_bands and len(entries) == 1:
             tl_path = layout.tile_metadata_file(product_dir)  # flat metadata-only copy
