@@ -68,10 +68,12 @@ def make_install(root: Path, version: str, *, python: str | None = None, aux: bo
 
 def write_raster(path: Path, bounds: tuple[float, float, float, float], size: int = 60,
                  value: float | None = None, nodata: float | None = -32768, dtype: str = "int16",
-                 void: tuple[slice, slice] | None = None) -> Path:
-    """A small EPSG:4326 GeoTIFF (heights rising eastwards unless ``value``)."""
+                 void: tuple[slice, slice] | None = None, noise: bool = False) -> Path:
+    """A small EPSG:4326 GeoTIFF (heights rising eastwards unless ``value``; ``noise``: rough terrain)."""
     arr = np.empty((size, size), dtype=dtype)
     arr[:] = value if value is not None else (np.arange(size) * 10)[None, :]
+    if noise:
+        arr += np.random.default_rng(size).integers(0, 500, arr.shape).astype(dtype)
     if void is not None:
         arr[void] = nodata
     profile = dict(driver="GTiff", width=size, height=size, count=1, dtype=dtype, crs="EPSG:4326",

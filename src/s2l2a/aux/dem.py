@@ -154,8 +154,12 @@ class DemLayout:
 
     def gipp_settings(self) -> dict[str, Any]:
         """The L2A_GIPP settings that make Sen2Cor use this DEM and stop if it cannot."""
-        return {"dem_directory": str(self.directory), "dem_reference": self.dem_reference,
-                "force_exit_on_dem_error": True}
+        from s2l2a.sen2cor.layout import version_tuple
+
+        out: dict[str, Any] = {"dem_directory": str(self.directory), "dem_reference": self.dem_reference}
+        if version_tuple(self.version) >= (2, 9, 0):     # the switch exists from 2.9 on
+            out["force_exit_on_dem_error"] = True
+        return out
 
     def save(self) -> Path:
         path = self.directory / MANIFEST
@@ -306,7 +310,10 @@ def uncovered_products(footprints: Mapping[str, BaseGeometry], layout: DemLayout
         if gone:
             out[name] = f"DEM tile file missing: {gone[0]}"
             continue
+        # snap to a grid whose lines fall on the 1-degree tile edges: unaligned windows leave seams
         minx, miny, maxx, maxy = fp.bounds
+        minx, miny = np.floor(minx / res) * res, np.floor(miny / res) * res
+        maxx, maxy = np.ceil(maxx / res) * res, np.ceil(maxy / res) * res
         datasets = [rasterio.open(raster_path(parse_tile(t.name), p)) for t, p in present]
         try:
             nodata = datasets[0].nodata if datasets[0].nodata is not None else -32768

@@ -1,6 +1,6 @@
 """Fetching auxiliary files into a shared cache, and unpacking archives without trusting them.
 
-Downloads go to ``<name>.part`` next to their final place, resume with an HTTP Range request after a
+Downloads go to ``.<stem>.part<suffix>`` next to their final place, resume with an HTTP Range request after a
 dropped connection, are verified (the caller says how: zip integrity, GeoTIFF opens, size) and only
 then renamed into place, so a cache shared by several users or nodes never holds a half file under a
 final name. A file lock serialises two processes fetching the same tile.
@@ -76,7 +76,7 @@ def _fetch_once(client: httpx.Client, url: str, part: Path, attempts: int) -> No
                     if r.headers.get("content-length", "").isdigit():
                         total = int(r.headers["content-length"])
                 with part.open("ab" if have else "wb") as f:
-                    for chunk in r.iter_bytes(1 << 16):
+                    for chunk in r.iter_bytes():   # as received: no bytes lost when the link drops
                         f.write(chunk)
             size = part.stat().st_size
             if total is not None and size < total:
@@ -104,7 +104,8 @@ def fetch(url: str, dest: Path, verify: Callable[[Path], None], *, client: httpx
         with _locked(dest):
             if dest.exists():
                 return dest
-            part = dest.with_name(dest.name + ".part")
+            # hidden, and keeping the real suffix so GDAL (/vsizip/) can open it for verification
+            part = dest.with_name(f".{dest.stem}.part{dest.suffix}")
             for round_ in (1, 2):
                 _fetch_once(client, url, part, attempts)
                 try:
