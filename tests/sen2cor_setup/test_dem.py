@@ -298,3 +298,26 @@ def test_cli_dem_srtm_for_2_9_and_one_line_errors(tmp_path: Path, served: TileSe
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "reads SRTM" in r.output
     with rasterio.open(f"/vsizip/{camp}/aux/dem/srtm_67_18.zip/srtm_67_18.tif") as ds:
         assert np.isfinite(ds.read(1)).all()
+
+
+def test_cli_dem_reads_planned_products_from_campaign_store(tmp_path: Path, served: TileServer) -> None:
+    from s2l2a.campaign.store import CampaignStore, ProductRecord
+    from s2l2a.safe import open_l1c
+
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    (camp / "s2l2a.toml").write_text("[campaign]\nname = \"dem\"\n")
+    with CampaignStore.open(camp, create=True) as store:
+        store.add_product(ProductRecord.from_l1c(open_l1c(SAMPLE)))
+    r = CliRunner().invoke(main, ["dem", str(camp), "--sen2cor-version", "2.10.1", "--cache",
+                                  str(tmp_path / "cache"), "--base-url", served.url + "srtm/"])
+    assert r.exit_code == 0, r.output
+    assert "srtm layout from srtm90, 2 tile(s)" in r.output
+    assert sorted(p.name for p in (camp / "aux" / "dem").glob("*.zip")) == ["srtm_67_18.zip", "srtm_67_19.zip"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "s2l2a.toml").write_text("[campaign]\nname = \"x\"\n")
+    with CampaignStore.open(empty, create=True):
+        pass
+    r = CliRunner().invoke(main, ["dem", str(empty), "--sen2cor-version", "2.10.1"])
+    assert r.exit_code == 1 and "no products found" in r.output
