@@ -5,6 +5,7 @@ Expected numbers were read by eye from the XML files (see each folder's SOURCE.m
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from safe_helpers import L1C_META, L2A_META, SAFE_DATA, STAC_L2A
 
+from s2l2a.errors import ProductError
 from s2l2a.safe import (
     BANDS,
     GeoPosition,
@@ -21,6 +23,7 @@ from s2l2a.safe import (
     open_l1c,
     open_l2a,
     open_product,
+    read_datastrip_metadata,
     read_tile_metadata,
 )
 
@@ -193,3 +196,19 @@ def test_all_copied_products_are_found_and_open() -> None:
     found = list(find_products([SAFE_DATA]))
     assert len(found) == len(PRODUCTS)
     assert {p.resolve() for p in found} == {r[0].resolve() for r in PRODUCTS}
+
+
+def test_datastrip_n0400(tmp_path: Path) -> None:
+    gz = L1C_META / "coprs-datastrip-N0400" / "S2B_OPER_MTD_L1C_DS_REFS_20221124T170956_S20221011T064025.xml.gz"
+    xml = tmp_path / gz.name.removesuffix(".gz")
+    xml.write_bytes(gzip.decompress(gz.read_bytes()))
+    d = read_datastrip_metadata(xml)
+    assert (d.level, d.spacecraft, d.baseline) == ("L1C", "Sentinel-2B", "04.00")
+    assert d.sensing_start.isoformat() == "2022-10-11T06:40:25.456000+00:00"
+    assert d.sensing_stop.isoformat() == "2022-10-11T06:41:19.573000+00:00"
+    assert d.quantification_value == 10000.0
+    assert d.radio_add_offset == {b: -1000.0 for b in BANDS}
+    assert d.sun_earth_u == pytest.approx(1.00178336697788)
+    assert d.solar_irradiance["B01"] == 1874.3 and len(d.solar_irradiance) == 13
+    with pytest.raises(ProductError):
+        open_product(tmp_path)  # a datastrip alone is not a product

@@ -17,9 +17,11 @@ from s2l2a.safe.errors import (
 from s2l2a.safe.find import find_products, is_product_dir
 from s2l2a.safe.mtd import (
     AngleGrids,
+    DatastripMetadata,
     GeoPosition,
     ProductMetadata,
     TileMetadata,
+    read_datastrip_metadata,
     read_product_metadata,
     read_tile_metadata,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "NATIVE_RESOLUTION",
     "RESOLUTIONS",
     "AngleGrids",
+    "DatastripMetadata",
     "GeoPosition",
     "Granule",
     "GranuleName",
@@ -67,6 +70,7 @@ __all__ = [
     "parse_granule_name",
     "parse_product_name",
     "parse_xml",
+    "read_datastrip_metadata",
     "read_product_metadata",
     "read_tile_metadata",
     "repair_gcs_layout",

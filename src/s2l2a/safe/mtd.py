@@ -413,3 +413,50 @@ def read_tile_metadata(path: Path | str, band_index: dict[int, str] | None = Non
         cloudy_pixel_percentage=optional_float(text(root, "CLOUDY_PIXEL_PERCENTAGE")),
         warnings=notes,
     )
+
+
+# --------------------------------------------------------------------------- datastrip metadata
+
+
+@dataclass
+class DatastripMetadata:
+    """Radiometric facts of an L1C datastrip (MTD_DS.xml / S2?_OPER_MTD_L1C_DS_*.xml).
+
+    Useful to cross-check a product whose own XML was damaged: the offsets and quantification of
+    every tile in a datastrip are the datastrip's.
+    """
+
+    path: Path
+    level: str
+    spacecraft: str | None
+    baseline: str | None
+    sensing_start: datetime | None
+    sensing_stop: datetime | None
+    quantification_value: float
+    radio_add_offset: dict[str, float]
+    sun_earth_u: float | None
+    solar_irradiance: dict[str, float]
+
+
+def read_datastrip_metadata(path: Path | str) -> DatastripMetadata:
+    """Parse an L1C/L2A datastrip metadata file (radiometry only; the file is large)."""
+    p = Path(path)
+    root = parse_xml(p)
+    name = local(root.tag)
+    if name not in ("Level-1C_DataStrip_ID", "Level-2A_DataStrip_ID"):
+        raise MetadataError(f"not Sentinel-2 datastrip metadata (root element {name!r})", p)
+    index = _band_index(root)
+    quant = text(root, "QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE")
+    offsets = _per_band(root, "RADIO_ADD_OFFSET", "band_id", index, p) or _per_band(
+        root, "BOA_ADD_OFFSET", "band_id", index, p
+    )
+    return DatastripMetadata(
+        path=p, level="L1C" if name.startswith("Level-1C") else "L2A",
+        spacecraft=text(root, "SPACECRAFT_NAME"), baseline=text(root, "PROCESSING_BASELINE"),
+        sensing_start=parse_time(text(root, "DATASTRIP_SENSING_START")),
+        sensing_stop=parse_time(text(root, "DATASTRIP_SENSING_STOP")),
+        quantification_value=require_float(quant, "QUANTIFICATION_VALUE", p),
+        radio_add_offset={b: float(offsets.get(b, 0.0)) for b in BANDS},
+        sun_earth_u=optional_float(text(root, "U")),
+        solar_irradiance=_per_band(root, "SOLAR_IRRADIANCE", "bandId", index, p),
+    )
