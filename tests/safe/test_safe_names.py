@@ -8,7 +8,14 @@ import pytest
 from safe_helpers import one_line
 
 from s2l2a.errors import ProductError
-from s2l2a.safe import ProductNameError, is_product_name, parse_granule_name, parse_product_name
+from s2l2a.safe import (
+    ProductNameError,
+    format_product_name,
+    is_product_name,
+    l2a_granule_name,
+    parse_granule_name,
+    parse_product_name,
+)
 
 
 def test_compact_l1c() -> None:
@@ -76,3 +83,22 @@ def test_granule_names() -> None:
     assert parse_granule_name("L2A_T33XWJ_A026649_20220413T150756").level == "L2A"
     with pytest.raises(ProductNameError):
         parse_granule_name("IMG_DATA")
+
+
+def test_format_product_name_round_trip() -> None:
+    l1c = parse_product_name("S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042")
+    gen = datetime(2026, 11, 25, 14, 0, 5, tzinfo=UTC)
+    name = format_product_name(l1c.mission, "L2A", l1c.sensing_time, "05.10", l1c.relative_orbit, l1c.tile, gen)
+    assert name == "S2A_MSIL2A_20180629T000241_N0510_R030_T56JMM_20261125T140005"
+    back = parse_product_name(name)
+    assert (back.level, back.baseline, back.generation_time) == ("L2A", "05.10", gen)
+    with pytest.raises(ProductNameError):
+        format_product_name("S2A", "L2A", gen, "5.1", 30, "56JMM", gen)
+    with pytest.raises(ProductNameError):
+        format_product_name("S2A", "L1B", gen, "05.10", 30, "56JMM", gen)
+
+
+def test_l2a_granule_name() -> None:
+    assert l2a_granule_name("L1C_T56JMM_A015757_20180629T000241") == "L2A_T56JMM_A015757_20180629T000241"
+    assert (l2a_granule_name("S2A_OPER_MSI_L1C_TL_SGS__20161205T171834_A007598_T33UVB_N02.04")
+            == "S2A_OPER_MSI_L2A_TL_SGS__20161205T171834_A007598_T33UVB_N02.04")

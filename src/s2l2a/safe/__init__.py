@@ -28,7 +28,9 @@ from s2l2a.safe.mtd import (
 from s2l2a.safe.names import (
     GranuleName,
     ProductName,
+    format_product_name,
     is_product_name,
+    l2a_granule_name,
     parse_granule_name,
     parse_product_name,
 )
@@ -61,8 +63,10 @@ __all__ = [
     "UnsafeXMLError",
     "WrongLevelError",
     "find_products",
+    "format_product_name",
     "is_product_dir",
     "is_product_name",
+    "l2a_granule_name",
     "normalize_band",
     "open_l1c",
     "open_l2a",

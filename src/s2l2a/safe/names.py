@@ -143,3 +143,32 @@ def oper_product_name_from_mtd(filename: str) -> str | None:
     """Old-format product name from its metadata file name (``..._MTD_SAFL1C_...xml`` → ``..._PRD_MSIL1C_...``)."""
     m = re.match(r"^(S2[A-D]_(?:OPER|USER))_MTD_SAF(L1C|L2A)_(.+)\.xml$", filename)
     return f"{m[1]}_PRD_MSI{m[2]}_{m[3]}" if m else None
+
+
+def format_product_name(
+    mission: str, level: str, sensing_time: datetime, baseline: str, relative_orbit: int, tile: str,
+    generation_time: datetime,
+) -> str:
+    """Compact product name (no ``.SAFE``), e.g. for an L2A written by the built-in processor.
+
+    ``baseline`` is "05.10" or "0510"; times are converted to UTC. The result always parses back.
+    """
+    n = baseline.replace(".", "")
+    if not re.fullmatch(r"\d{4}", n):
+        raise ProductNameError(f"invalid processing baseline {baseline!r}")
+    t = tile.removeprefix("T")
+
+    def ts(d: datetime) -> str:
+        return (d.astimezone(UTC) if d.tzinfo else d).strftime("%Y%m%dT%H%M%S")
+
+    name = f"{mission}_MSI{level}_{ts(sensing_time)}_N{n}_R{relative_orbit:03d}_T{t}_{ts(generation_time)}"
+    parse_product_name(name)  # validates mission, level, tile
+    return name
+
+
+def l2a_granule_name(l1c_granule: str) -> str:
+    """The L2A granule folder name matching an L1C one (``L1C_T56JMM_A015757_...`` → ``L2A_...``)."""
+    g = parse_granule_name(l1c_granule)
+    if g.fmt == "compact":
+        return "L2A" + g.name[3:]
+    return g.name.replace("_MSI_L1C_TL_", "_MSI_L2A_TL_")
