@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from s2l2a.cli import main
+from s2l2a.safe import find_products
 
 from .fakeservers import OLDER_COPY, OTHER_DATE, SAMPLE, SAMPLE_NAME, FakeServices
 
@@ -114,6 +115,16 @@ def test_checksum_mismatch_reported(services: FakeServices, tmp_path: Path) -> N
     assert res.exit_code == 1
     assert "FAILED" in res.stderr and "md5 mismatch after 2 downloads" in res.stderr
     assert not (tmp_path / f"{SAMPLE_NAME}.SAFE").exists()
+    staged = tmp_path / ".s2l2a-staging" / f"{SAMPLE_NAME}.partial"
+    kept = [p for p in staged.rglob("*") if p.is_file()]
+    assert kept and not any(p.name.endswith(".part") for p in kept)  # verified files kept for the next try ...
+    assert list(find_products([tmp_path])) == []  # ... but `plan` never takes the partial folder
+    n_media = len(services.state.requests("media"))
+    res = run("fetch", str(tmp_path), "-t", "56JMM", "--start", "2018-06-29", "--end", "2018-06-29")
+    assert res.exit_code == 0, res.output
+    n_objects = sum(1 for n in services.state.objects if n.startswith(f"tiles/56/J/MM/{SAMPLE_NAME}.SAFE/"))
+    assert len(services.state.requests("media")) - n_media == n_objects - len(kept)  # only what was missing
+    assert list(find_products([tmp_path])) == [tmp_path / f"{SAMPLE_NAME}.SAFE"]
 
 
 def test_disk_overflow_refused_before_first_byte(services: FakeServices, tmp_path: Path,

@@ -24,7 +24,7 @@ import shapely
 
 from s2l2a.acquire.download import Checksum, Http, TransferError
 from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match
-from s2l2a.acquire.staging import finish, product_files
+from s2l2a.acquire.staging import HELD, finish, held, product_files, stage_dir
 from s2l2a.errors import ConfigError, ProductError, S2L2AError
 from s2l2a.safe.errors import ProductNameError
 
@@ -233,28 +233,24 @@ class CdseSource:
         archive = stage_root / f"{cand.name}.zip"
         checksum = Checksum.from_hex("md5", cand.checksum) if cand.checksum else None
         self.http.download(url, archive, size=cand.size, checksum=checksum, auth=self.tokens)
-        unpack = stage_root / f"{cand.name}.unzip"
-        shutil.rmtree(unpack, ignore_errors=True)
-        safe_extract(archive, unpack)
-        product = _find_safe(unpack, cand.name)
-        final = finish(product, dest_dir, cand, product_files(product))
-        shutil.rmtree(unpack, ignore_errors=True)
+        stage = stage_dir(stage_root, cand.name)
+        shutil.rmtree(stage, ignore_errors=True)
+        safe_extract(archive, stage, strip_top=True)
+        files = {k[: -len(HELD)] if k.endswith(HELD) else k: v for k, v in product_files(stage).items()}
+        if not any(held(k) != k for k in files):
+            shutil.rmtree(stage, ignore_errors=True)
+            raise ProductError(f"archive holds no product metadata for {cand.name}", archive)
+        final = finish(stage, dest_dir, cand, files)
         archive.unlink(missing_ok=True)
         return final
 
 
-def _find_safe(root: Path, name: str) -> Path:
-    for p in (root / f"{name}.SAFE", root / name):
-        if p.is_dir():
-            return p
-    subdirs = [p for p in root.iterdir() if p.is_dir()]
-    if len(subdirs) == 1:
-        return subdirs[0]
-    raise ProductError(f"archive does not hold {name}.SAFE", root)
+def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False) -> list[Path]:
+    """Extract a zip refusing absolute paths, ``..`` components and links; checks every entry first.
 
-
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
-    """Extract a zip refusing absolute paths, ``..`` components and links; checks every entry first."""
+    ``strip_top``: drop the single top folder (``<name>.SAFE/``) so ``dest`` becomes the product
+    folder, and hold its metadata file (see ``staging``) until the product is moved into place.
+    """
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
@@ -269,10 +265,18 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
                 raise UnsafeArchiveError(f"refusing archive entry {name!r} (outside the extraction folder)", archive)
             if stat.S_ISLNK(mode):
                 raise UnsafeArchiveError(f"refusing archive entry {name!r} (symbolic link)", archive)
+        paths = [PurePosixPath(m.filename.replace("\\", "/")) for m in members]
+        tops = {p.parts[0] for p in paths if p.parts}
+        strip = strip_top and len(tops) == 1 and all(len(p.parts) > 1 or m.is_dir() for p, m in zip(paths, members, strict=True))
         out = []
         dest.mkdir(parents=True, exist_ok=True)
-        for m in members:
-            target = dest.joinpath(*PurePosixPath(m.filename.replace("\\", "/")).parts)
+        for m, path in zip(members, paths, strict=True):
+            parts = path.parts[1:] if strip else path.parts
+            if not parts:
+                continue
+            if strip_top:
+                parts = (*parts[:-1], held(parts[-1])) if len(parts) == 1 and not m.is_dir() else parts
+            target = dest.joinpath(*parts)
             if m.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue

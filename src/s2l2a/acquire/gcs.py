@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from s2l2a.acquire.download import Checksum, Http, TransferError
 from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match, name_match, needs_metadata
-from s2l2a.acquire.staging import finish
+from s2l2a.acquire.staging import finish, held, hold_all, stage_dir
 from s2l2a.acquire.tiles import gcs_tile_prefix
 from s2l2a.errors import ProductError, S2L2AError
 
@@ -170,9 +170,9 @@ class GcsSource:
         Files already complete in the staging folder (a previous interrupted run) are kept.
         """
         objs = self.objects(cand)
-        stage = stage_root / f"{cand.name}.SAFE"
+        stage = stage_dir(stage_root, cand.name)
         adopt_existing(dest_dir / f"{cand.name}.SAFE", stage, objs)
-        targets = [(o, stage / safe_relative(o.relative)) for o in objs]
+        targets = [(o, stage / safe_relative(held(o.relative))) for o in objs]
 
         def one(item: tuple[BucketObject, Path]) -> None:
             obj, path = item
@@ -182,8 +182,9 @@ class GcsSource:
 
         with ThreadPoolExecutor(max_workers=self.settings.object_parallel) as pool:
             list(pool.map(one, targets))
-        repair_layout(stage)
-        return finish(stage, dest_dir, cand, {o.relative: o.size for o in objs})
+        final = finish(stage, dest_dir, cand, {o.relative: o.size for o in objs})
+        repair_layout(final)
+        return final
 
 
 def adopt_existing(final: Path, stage: Path, objs: list[BucketObject]) -> None:
@@ -193,7 +194,8 @@ def adopt_existing(final: Path, stage: Path, objs: list[BucketObject]) -> None:
         return
     stage.parent.mkdir(parents=True, exist_ok=True)
     os.replace(final, stage)
-    sizes = {o.relative: o for o in objs}
+    hold_all(stage)
+    sizes = {held(o.relative): o for o in objs}
     for path in [p for p in stage.rglob("*") if p.is_file()]:
         rel = path.relative_to(stage).as_posix()
         obj = sizes.get(rel)
@@ -206,27 +208,15 @@ def adopt_existing(final: Path, stage: Path, objs: list[BucketObject]) -> None:
                 path.unlink()
 
 
-_EMPTY_DIRS = ("AUX_DATA", "HTML", "GRANULE/*/AUX_DATA", "DATASTRIP/*/QI_DATA", "GRANULE/*/QI_DATA")
-
-
 def repair_layout(product: Path) -> list[Path]:
     """Recreate the empty folders the bucket does not store (Sen2Cor fails without them)."""
+    from s2l2a.safe import repair_gcs_layout
+
     try:
-        from s2l2a.safe import repair_gcs_layout
-    except ImportError:
-        repair_gcs_layout = None
-    if repair_gcs_layout is not None:
         return list(repair_gcs_layout(product))
-    created = []
-    for pattern in _EMPTY_DIRS:
-        head, _, tail = pattern.partition("/*/")
-        parents = [p for p in product.glob(f"{head}/*") if p.is_dir()] if tail else [product]
-        for parent in parents:
-            d = parent / (tail or head)
-            if not d.exists():
-                d.mkdir(parents=True)
-                created.append(d)
-    return created
+    except S2L2AError as exc:
+        log.warning("%s: layout not repaired (%s)", product.name, exc)
+        return []
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,9 +1,10 @@
 """Where downloads are assembled and how a finished product is recognised.
 
-A product is built under ``<dest>/.s2l2a-staging/`` and renamed into ``<dest>/<name>.SAFE`` only when
-every file is verified; then a completion record ``<dest>/.s2l2a-fetched/<name>.json`` lists its files
-and sizes. A product folder without a record is treated as partial (the lab's interrupted copies
-were later taken as complete). Both helper folders start with a dot so product scans skip them.
+A product is built in ``<dest>/.s2l2a-staging/<name>.partial/`` and renamed into ``<dest>/<name>.SAFE``
+only when every file is verified; then a completion record ``<dest>/.s2l2a-fetched/<name>.json`` lists
+its files and sizes. A product folder without a record is treated as partial (the lab's interrupted
+copies were later taken as complete). While staged, the top-level product metadata file is held
+under ``<file>.held`` so that no product scan (``plan``) mistakes a partial folder for a product.
 """
 
 from __future__ import annotations
@@ -20,8 +21,34 @@ STAGING = ".s2l2a-staging"
 RECORDS = ".s2l2a-fetched"
 
 
+HELD = ".held"
+
+
 def stage_root(dest: Path) -> Path:
     return dest / STAGING
+
+
+def stage_dir(root: Path, name: str) -> Path:
+    return root / f"{name}.partial"
+
+
+def held(rel: str) -> str:
+    """Staging name of a product file: top-level product metadata is held under another name."""
+    from s2l2a.safe.layout import is_product_metadata_name
+
+    return rel + HELD if "/" not in rel and is_product_metadata_name(rel) else rel
+
+
+def hold_all(stage: Path) -> None:
+    """Hold the metadata of a folder turned into a staging folder (see the module doc)."""
+    for p in list(stage.iterdir()):
+        if p.is_file() and held(p.name) != p.name:
+            os.replace(p, p.with_name(held(p.name)))
+
+
+def _release(stage: Path) -> None:
+    for p in list(stage.glob(f"*{HELD}")):
+        os.replace(p, p.with_name(p.name[: -len(HELD)]))
 
 
 def record_path(dest: Path, name: str) -> Path:
@@ -60,6 +87,7 @@ def finish(stage: Path, dest: Path, cand: Candidate, files: dict[str, int]) -> P
         shutil.rmtree(trash, ignore_errors=True)
         os.replace(final, trash)
         shutil.rmtree(trash, ignore_errors=True)
+    _release(stage)
     os.replace(stage, final)
     doc = {"name": cand.name, "source": cand.source, "ref": cand.ref,
            "fetched": datetime.now(UTC).isoformat(timespec="seconds"), "files": files}
