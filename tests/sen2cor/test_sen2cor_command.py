@@ -132,3 +132,22 @@ def test_find_l2a_process(tmp_path: Path) -> None:
     assert find_l2a_process(None, {"PATH": str(tmp_path / "empty")}) is None
     os.chmod(exe, 0o644)
     assert find_l2a_process(exe, env) is None                  # not executable
+
+
+def test_gipp_folder_and_stems(tmp_path: Path, l1c: Path) -> None:
+    """The per-campaign copies written by ``sen2cor.gipp`` (``<stem>.xml``) pass straight through."""
+    folder = tmp_path / "gipp"
+    folder.mkdir()
+    for stem in ("L2A_PB_GIPP", "L2A_GIPP", "L2A_CAL_SC_GIPP"):
+        (folder / f"{stem}.xml").write_text("<x/>")
+    st = tmp_path / "s"
+    want = ["--GIP_L2A", str(folder / "L2A_GIPP.xml"), "--GIP_L2A_SC", str(folder / "L2A_CAL_SC_GIPP.xml"),
+            "--GIP_L2A_PB", str(folder / "L2A_PB_GIPP.xml")]
+    assert build_command(EXE, V28, l1c, st, gipp=folder, base_env={}).argv[6:] == want
+    by_stem = {"L2A_PB_GIPP": folder / "L2A_PB_GIPP.xml", "L2A_GIPP": folder / "L2A_GIPP.xml",
+               "L2A_CAL_SC_GIPP": folder / "L2A_CAL_SC_GIPP.xml"}
+    assert build_command(EXE, V28, l1c, st, gipp=by_stem, base_env={}).argv[6:] == want
+    with pytest.raises(Sen2CorOptionError, match="has no --GIP_L2A_PB"):
+        build_command(EXE, V23, l1c, st, gipp=folder, base_env={})
+    with pytest.raises(Sen2CorOptionError, match="no L2A_GIPP.xml"):
+        build_command(EXE, V28, l1c, st, gipp=tmp_path / "s", base_env={})

@@ -22,13 +22,16 @@ from s2l2a.sen2cor.version import Sen2CorInfo
 
 EXECUTABLE = "L2A_Process"
 
-#: GIPP kinds accepted in the ``gipp`` setting and the flag each is passed with
+#: GIPP kinds accepted in the ``gipp`` setting and the flag each is passed with, in argv order.
+#: Both Sen2Cor's option names and the file stems (``sen2cor.gipp`` writes ``<stem>.xml``) work.
 GIPP_FLAGS = {
-    "GIP_L2A": "--GIP_L2A",
-    "GIP_L2A_SC": "--GIP_L2A_SC",
-    "GIP_L2A_AC": "--GIP_L2A_AC",
-    "GIP_L2A_PB": "--GIP_L2A_PB",
+    "GIP_L2A": "--GIP_L2A", "L2A_GIPP": "--GIP_L2A",
+    "GIP_L2A_SC": "--GIP_L2A_SC", "L2A_CAL_SC_GIPP": "--GIP_L2A_SC",
+    "GIP_L2A_AC": "--GIP_L2A_AC", "L2A_CAL_AC_GIPP": "--GIP_L2A_AC",
+    "GIP_L2A_PB": "--GIP_L2A_PB", "L2A_PB_GIPP": "--GIP_L2A_PB",
 }
+_GIPP_ORDER = ("--GIP_L2A", "--GIP_L2A_SC", "--GIP_L2A_AC", "--GIP_L2A_PB")
+_GIPP_STEMS = ("L2A_GIPP", "L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP", "L2A_PB_GIPP")
 
 #: environment variables that size thread pools (OpenMP, BLAS flavours, numexpr, GDAL)
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -116,19 +119,35 @@ def stage_input(product_dir: Path, staging_dir: Path) -> tuple[Path, bool]:
 
 
 def _gipp_args(gipp: str | Path | Mapping[str, str | Path] | None) -> list[tuple[str, Path]]:
+    """``(flag, file)`` pairs from a GIPP file (the main L2A_GIPP), a folder of ``<stem>.xml``
+    copies, or a mapping of kind -> file."""
     if gipp is None or gipp == "" or gipp == {}:
         return []
-    items = {"GIP_L2A": gipp} if isinstance(gipp, (str, Path)) else dict(gipp)
-    out: list[tuple[str, Path]] = []
+    if isinstance(gipp, (str, Path)):
+        path = Path(str(gipp)).expanduser()
+        if path.is_dir():
+            items: dict[str, str | Path] = {s: path / f"{s}.xml" for s in _GIPP_STEMS
+                                            if (path / f"{s}.xml").is_file()}
+            if not items:
+                raise Sen2CorOptionError(f"no {', '.join(s + '.xml' for s in _GIPP_STEMS)} in the GIPP "
+                                         "folder", path)
+        else:
+            items = {"GIP_L2A": path}
+    else:
+        items = dict(gipp)
+    found: dict[str, Path] = {}
     for key, value in items.items():
-        flag = GIPP_FLAGS.get(str(key).upper().replace("GIPP", "GIP").removeprefix("--"))
+        flag = GIPP_FLAGS.get(str(key).removeprefix("--").removesuffix(".xml"))
         if flag is None:
-            raise Sen2CorOptionError(f"unknown GIPP kind {key!r} (use {', '.join(GIPP_FLAGS)})")
+            raise Sen2CorOptionError(f"unknown GIPP kind {key!r} (use GIP_L2A, GIP_L2A_SC, GIP_L2A_AC, "
+                                     "GIP_L2A_PB or the file stems L2A_GIPP, L2A_CAL_SC_GIPP, ...)")
         path = Path(str(value)).expanduser().absolute()
         if not path.is_file():
             raise Sen2CorOptionError(f"{key} file does not exist", path)
-        out.append((flag, path))
-    return out
+        if flag in found and found[flag] != path:
+            raise Sen2CorOptionError(f"two files given for {flag}: {found[flag]} and {path}")
+        found[flag] = path
+    return [(flag, found[flag]) for flag in _GIPP_ORDER if flag in found]
 
 
 def _require(info: Sen2CorInfo, flag: str, setting: str) -> None:
