@@ -147,3 +147,14 @@ def test_write_for_install_and_cli(tmp_path: Path, install_factory) -> None:
     assert (out / "gipp.json").is_file() and "sha256:" in r.output
     r = CliRunner().invoke(main, ["sen2cor", "gipp", str(camp), "--set", "aerosol_type=DESERT"])
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "Aerosol_Type" in r.output
+
+
+def test_failed_rewrite_leaves_previous_set_whole(tmp_path: Path) -> None:
+    tpl, xsd = stems(DATA / "cfg-2.8.0")
+    g = write_gipps(tpl, tmp_path, {"aerosol_type": "RURAL", "processing_baseline": "05.10"}, version="2.8.0",
+                    schemas=xsd)
+    with pytest.raises(ConfigError, match="processing_baseline"):
+        write_gipps(tpl, tmp_path, {"aerosol_type": "MARITIME", "processing_baseline": "5.1"}, version="2.8.0",
+                    schemas=xsd)
+    assert {k: sha256(v) for k, v in g.files.items()} == g.hashes
+    assert not list(tmp_path.glob(".*tmp"))

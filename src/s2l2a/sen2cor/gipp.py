@@ -178,36 +178,45 @@ def write_gipps(templates: Mapping[str, Path], out_dir: Path | str, settings: Ma
     stems = [s for s in templates if s in ALWAYS or s in by_file or (include_ac and s == "L2A_CAL_AC_GIPP")]
     out_dir.mkdir(parents=True, exist_ok=True)
     result = GippSet(directory=out_dir, version=version)
-    for stem in stems:
-        src = Path(templates[stem])
-        try:
-            doc = etree.parse(str(src), _parser())
-        except (OSError, etree.XMLSyntaxError) as e:
-            raise ConfigError(f"unreadable GIPP template: {e}", src) from None
-        for key, value in by_file.get(stem, {}).items():
-            element = SETTINGS[key][1]
-            nodes = [n for n in doc.iter(element)]
-            if not nodes:
-                raise ConfigError(f"setting {key!r} ({element}) is not in Sen2Cor {version}'s {stem}.xml", src)
-            if len(nodes) > 1:
-                raise ConfigError(f"setting {key!r}: {element} occurs {len(nodes)} times in {stem}.xml", src)
-            nodes[0].text = _format(SETTINGS[key][2], value, nodes[0].text or "", key)
-        dest = out_dir / f"{stem}.xml"
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        doc.write(str(tmp), xml_declaration=True, encoding="UTF-8")
-        xsd = schemas.get(stem)
-        try:
-            if xsd is not None:
-                validate(tmp, Path(xsd))
-            elif require_schema:
-                raise ConfigError(f"no {stem}.xsd in the installation to validate against", src)
-        except ConfigError as e:
+    staged: list[tuple[str, Path, Path, bool]] = []      # all validated before any is replaced
+    try:
+        for stem in stems:
+            src = Path(templates[stem])
+            try:
+                doc = etree.parse(str(src), _parser())
+            except (OSError, etree.XMLSyntaxError) as e:
+                raise ConfigError(f"unreadable GIPP template: {e}", src) from None
+            for key, value in by_file.get(stem, {}).items():
+                element = SETTINGS[key][1]
+                nodes = list(doc.iter(element))
+                if not nodes:
+                    raise ConfigError(f"setting {key!r} ({element}) is not in Sen2Cor {version}'s {stem}.xml",
+                                      src)
+                if len(nodes) > 1:
+                    raise ConfigError(f"setting {key!r}: {element} occurs {len(nodes)} times in {stem}.xml", src)
+                nodes[0].text = _format(SETTINGS[key][2], value, nodes[0].text or "", key)
+            dest = out_dir / f"{stem}.xml"
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            doc.write(str(tmp), xml_declaration=True, encoding="UTF-8")
+            staged.append((stem, tmp, dest, False))
+            xsd = schemas.get(stem)
+            try:
+                if xsd is not None:
+                    validate(tmp, Path(xsd))
+                elif require_schema:
+                    raise ConfigError(f"no {stem}.xsd in the installation to validate against", src)
+            except ConfigError as e:
+                raise ConfigError(f"{e.message} (setting values: {by_file.get(stem, {})})", dest) from None
+            staged[-1] = (stem, tmp, dest, xsd is not None)
+    except BaseException:
+        for _, tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
-            raise ConfigError(f"{e.message} (setting values: {by_file.get(stem, {})})", dest) from None
+        raise
+    for stem, tmp, dest, checked in staged:
         os.replace(tmp, dest)
         result.files[stem] = dest
         result.hashes[stem] = sha256(dest)
-        result.validated[stem] = xsd is not None
+        result.validated[stem] = checked
     return result
 
 
