@@ -250,3 +250,17 @@ def test_parent_of_product_gets_a_hint(tmp_path: Path) -> None:
     with pytest.raises(UnknownLayoutError) as exc:
         open_l1c(outer)
     one_line(exc.value, f"it contains {SAMPLE.name}; pass that folder")
+
+
+def test_symlinked_band_files_are_fine(tmp_path: Path) -> None:
+    """Staging areas link band files from a cache; only '..' in the metadata is refused."""
+    d = tmp_path / "stage" / SAMPLE.name
+    shutil.copytree(SAMPLE, d, ignore=shutil.ignore_patterns("*.jp2"))
+    for src in SAMPLE.glob("GRANULE/*/IMG_DATA/*.jp2"):
+        (d / src.relative_to(SAMPLE)).symlink_to(src)
+    g = open_l1c(d).granules[0]
+    assert set(g.band_files) == set(BANDS) | {"TCI"}
+    assert g.band_files["B02"].parent == d / "GRANULE" / g.granule_id / "IMG_DATA"
+    linked = tmp_path / "link to product"
+    linked.symlink_to(d)
+    assert open_l1c(linked).granules[0].band_files["B02"].is_file()

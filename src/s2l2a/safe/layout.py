@@ -7,6 +7,7 @@ Anything else, e.g. the AWS ``sentinel-s2-l1c`` tile folders, is refused rather 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -76,9 +77,11 @@ def image_candidates(product_dir: Path, relative: str, image_format: str | None)
 
 
 def inside(product_dir: Path, candidate: Path) -> bool:
-    """True when ``candidate`` stays inside ``product_dir`` (metadata may not point elsewhere)."""
-    try:
-        candidate.resolve().relative_to(product_dir.resolve())
-    except ValueError:
-        return False
-    return True
+    """True when ``candidate`` stays lexically inside ``product_dir`` (metadata may not point elsewhere).
+
+    Lexical on purpose: ``..`` in the metadata is refused, but symlinked band files or folders (staging
+    areas, caches) are allowed.
+    """
+    base = Path(os.path.normpath(os.path.abspath(product_dir)))
+    cand = Path(os.path.normpath(os.path.abspath(candidate)))
+    return cand == base or base in cand.parents
