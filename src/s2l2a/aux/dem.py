@@ -125,15 +125,23 @@ def plan(footprints: Mapping[str, BaseGeometry], source: str) -> DemPlan:
 def fetch_tiles(tiles: Iterable[Tile], cache: Path, base_url: str,
                 client: httpx.Client | None = None) -> dict[str, Path | None]:
     """Fetch each tile into ``cache/<source>/``; value None for a tile the server does not have."""
+    tiles = list(tiles)
     base = base_url if base_url.endswith("/") else base_url + "/"
     out: dict[str, Path | None] = {}
     for t in tiles:
         dest = Path(cache) / t.source / t.filename
+        absent = dest.with_name(dest.name + ".absent")     # remembered 404: re-runs stay offline
+        if absent.exists() and not dest.exists():
+            out[t.name] = None
+            continue
         try:
             out[t.name] = fetch(base + t.url_path, dest, _verifier(t), client=client)
         except NotFoundOnServer:
             out[t.name] = None
+            absent.write_text(base + t.url_path + "\n")
     if out and all(v is None for v in out.values()):
+        for t in tiles:    # do not remember a wrong base URL as "all sea"
+            (Path(cache) / t.source / (t.filename + ".absent")).unlink(missing_ok=True)
         raise ConfigError(f"none of the {len(out)} DEM tiles exists under {base}; is the base URL right?")
     return out
 
