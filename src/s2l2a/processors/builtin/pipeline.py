@@ -124,8 +124,9 @@ def read_bands(files: dict[str, Path], threads: int = 1) -> tuple[dict[str, np.n
     transforms: dict[str, Affine] = {}
     crs = None
     order = sorted(files, key=lambda b: NATIVE[b])
-    with ThreadPoolExecutor(max_workers=max(1, min(2, threads))) as pool:
-        futs = {b: pool.submit(read_band, files[b], max(1, threads // 2)) for b in order}
+    workers = max(1, min(2, threads, len(files)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futs = {b: pool.submit(read_band, files[b], max(1, threads // workers)) for b in order}
         for b, f in futs.items():
             data[b], transforms[b], c = f.result()
             crs = crs or c
@@ -469,14 +470,21 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         gam, b10_floor = cirrus_gamma(toa60, scl60, gipp)
         res.details["cirrus_gamma"] = gam
 
+    # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
+    out_res = tuple(r for r in RESOLUTIONS if r >= min(NATIVE[b] for b in data))
+    res.details["resolutions"] = list(out_res)
+
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)
-    scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp)
+    scl20 = cld20 = snw20 = None
+    if 20 in out_res:
+        scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp)
     say(f"classified after {time.perf_counter() - t0:.1f} s")
 
     img = out_granule / "IMG_DATA"
     qi = out_granule / "QI_DATA"
-    for r in RESOLUTIONS:
+    for r in out_res:
         (img / f"R{r}m").mkdir(parents=True, exist_ok=True)
+    for r in RESOLUTIONS:
         res.images[r] = {}
     qi.mkdir(parents=True, exist_ok=True)
     stem = _stem(product, granule)
@@ -500,7 +508,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             up = resample_nearest(np.nan_to_num(toa60["B10"] - b10_floor).clip(0, None).astype(np.float32), arr.shape)
             cir = (up * np.float32(gam[b])).astype(np.float32)
         invert_in_place(arr, cells, coeffs[b], *refl[b], use_numba=opts.use_numba, cirrus=cir)
-        for r in RESOLUTIONS:
+        for r in out_res:
             if b not in OUTPUT_BANDS[r]:
                 continue
             out = arr if r == nat else rows_resampled(arr, grids[r].shape, 0, grids[r].shape[0])
@@ -516,20 +524,22 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     say(f"bands written after {time.perf_counter() - t0:.1f} s")
 
     # ---- AOT, WVP, SCL, QI masks
-    for r in RESOLUTIONS:
+    for r in out_res:
         valid = resample_nearest(valid60, grids[r].shape)
         put(r, "AOT", field_dn(cells, aot_r.cells, grids[r], valid, AOT_QUANTIFICATION))
         put(r, "WVP", field_dn(cells, wv_r.cells, grids[r], valid, WVP_QUANTIFICATION))
     for r, (s, c, n) in ((20, (scl20, cld20, snw20)), (60, (scl60, cld60, snw60))):
+        if r not in out_res or s is None:
+            continue
         put(r, "SCL", s, categorical=True)
         g = grids[r]
         for key, arr in (("CLDPRB", c), ("SNWPRB", n)):
             p = write_raster(qi / f"MSK_{key}_{r}m", arr, g.transform, crs, fmt, nodata=None,
                              categorical=True, threads=opts.threads)
             res.qi[f"{key}_{r}m"] = p.relative_to(out_granule)
-    counts = np.bincount(scl20.ravel(), minlength=12)
+    counts = np.bincount((scl20 if scl20 is not None else scl60).ravel(), minlength=12)
     tot = max(1, int(counts[1:].sum()))
-    res.details["scl_percent_20m"] = {int(k): round(100.0 * float(counts[k]) / tot, 2) for k in range(1, 12)}
+    res.details["scl_percent"] = {int(k): round(100.0 * float(counts[k]) / tot, 2) for k in range(1, 12)}
     res.details["seconds"] = round(time.perf_counter() - t0, 2)
     say(f"granule done in {res.details['seconds']:.1f} s")
     return res
