@@ -159,3 +159,24 @@ def test_repair_refuses_non_product(tmp_path: Path) -> None:
     with pytest.raises(UnknownLayoutError):
         repair_gcs_layout(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_jp2_detected(l2a: Path, tmp_path: Path) -> None:
+    """Sen2Cor writes JPEG2000: a JP2 cut short opens but fails on decoding its last tile."""
+    mtd = l2a / "MTD_MSIL2A.xml"
+    mtd.write_text(mtd.read_text().replace('imageFormat="GeoTIFF"', 'imageFormat="JPEG2000"'))
+    tif = _img(l2a, "R10m/*_B02_10m.tif")
+    jp2 = tif.with_suffix(".jp2")
+    rng = np.random.default_rng(0)
+    with rasterio.open(jp2, "w", driver="JP2OpenJPEG", width=512, height=512, count=1, dtype="uint16",
+                       crs="EPSG:32633", transform=Affine(10.0, 0.0, 499980.0, 0.0, -10.0, 8900040.0),
+                       QUALITY=100, REVERSIBLE="YES", BLOCKXSIZE=256, BLOCKYSIZE=256) as ds:
+        ds.write(rng.integers(0, 5000, (1, 512, 512), dtype=np.uint16))
+    tif.unlink()
+    p = verify_l2a(l2a)
+    assert p.granules[0].images[10]["B02"] == jp2  # extension chosen from imageFormat
+    data = jp2.read_bytes()
+    jp2.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(IncompleteProductError) as exc:
+        verify_l2a(l2a)
+    one_line(exc.value, str(jp2), "unreadable")
