@@ -67,8 +67,9 @@ def _fetch_once(client: httpx.Client, url: str, part: Path, attempts: int) -> No
                 if r.status_code == 206:
                     cr = r.headers.get("content-range", "")
                     if not cr.startswith(f"bytes {have}-"):
-                        have = 0                 # server ignored our offset: start again
-                        part.unlink(missing_ok=True)
+                        part.unlink(missing_ok=True)     # another range than asked: start again
+                        last_error = f"server answered range {cr!r} for offset {have}"
+                        continue
                     if "/" in cr and cr.rsplit("/", 1)[1].isdigit():
                         total = int(cr.rsplit("/", 1)[1])
                 else:
