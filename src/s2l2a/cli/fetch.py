@@ -79,6 +79,6 @@ def cmd(target: Path, object_parallel: int | None, l2a_factor: float | None, **o
                    f"{human(sum(c.size or 0 for c in todo))} to download, {human(report.bytes_needed)} "
                    f"needed with the L2A estimate")
         if campaign is not None and report.done:
-            click.echo(f"next: s2l2a plan {campaign}")
+            click.echo(f"next: s2l2a plan {campaign} {dest}")
     if report.failed:
         sys.exit(1)

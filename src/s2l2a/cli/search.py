@@ -72,6 +72,7 @@ def build(opts: dict[str, Any], campaign: Path | None = None) -> tuple[Any, Any]
 
     if opts["verbose"]:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the retries
     tiles = [normalise_tile(t) for t in _split(opts["tiles"])]
     aoi = None
     if opts["aoi"] and opts["bbox"]:
