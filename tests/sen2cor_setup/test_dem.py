@@ -131,6 +131,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TileServer]:
     for lat in (44, 45):
         for lon in (9, 10):
             make_cop_tile(root / "cop90", lat, lon)
+    make_cop_tile(root / "cop90", -17, 179)     # Fiji, both sides of the antimeridian
+    make_cop_tile(root / "cop90", -17, -180)
     server = TileServer(root)
     yield server
     server.close()
@@ -321,3 +323,10 @@ def test_cli_dem_reads_planned_products_from_campaign_store(tmp_path: Path, serv
         pass
     r = CliRunner().invoke(main, ["dem", str(empty), "--sen2cor-version", "2.10.1"])
     assert r.exit_code == 1 and "no products found" in r.output
+
+
+def test_antimeridian_footprint(tmp_path: Path, served: TileServer) -> None:
+    fiji = {"S2A_FIJI": Polygon([(179.6, -17), (-179.6, -17), (-179.6, -16.2), (179.6, -16.2)])}
+    lay = prepare_dem(fiji, tmp_path / "dem", version="2.12.3", cache=tmp_path / "c", base_url=served.url + "cop90/")
+    assert sorted(k for k, v in lay.tiles.items() if v) == ["Copernicus_DSM_COG_30_S17_00_E179_00_DEM",
+                                                            "Copernicus_DSM_COG_30_S17_00_W180_00_DEM"]

@@ -292,52 +292,72 @@ def write_layout(dem_plan: DemPlan, files: Mapping[str, Path | None], out_dir: P
 
 # -- coverage -------------------------------------------------------------------------------------
 
-def uncovered_products(footprints: Mapping[str, BaseGeometry], layout: DemLayout,
-                       res: float = COVERAGE_RES_DEG) -> dict[str, str]:
-    """Products whose footprint is not on valid DEM data, with the reason (empty dict: all covered)."""
+def split_antimeridian(fp: BaseGeometry) -> list[BaseGeometry]:
+    """A footprint crossing 180 degrees as its western and eastern halves in -180..180 longitudes."""
+    from shapely.affinity import translate
+    from shapely.geometry import box
+
+    from s2l2a.aux.dem_tiles import unwrap
+
+    g = unwrap(fp)
+    if g is fp:
+        return [fp]
+    east = g.intersection(box(-180, -90, 180, 90))
+    west = translate(g.intersection(box(180, -90, 540, 90)), xoff=-360)
+    return [p for p in (east, west) if not p.is_empty and p.area > 0]
+
+
+def _part_problem(fp: BaseGeometry, layout: DemLayout, res: float) -> str | None:
     import rasterio
     from rasterio.features import geometry_mask
     from rasterio.merge import merge
 
     from s2l2a.aux.dem_tiles import parse_tile
 
+    tiles, rest = tiles_for(fp, layout.source)
+    if not rest.is_empty and rest.area > 1e-9:
+        return f"outside the {layout.source} coverage"
+    missing = [t.name for t in tiles if t.name not in layout.tiles]
+    if missing:
+        return f"DEM tiles not prepared: {', '.join(missing)}"
+    present = [(t, Path(layout.tiles[t.name])) for t in tiles if layout.tiles[t.name]]  # type: ignore[arg-type]
+    if not present:
+        return None                        # all sea
+    gone = [str(p) for _, p in present if not p.exists()]
+    if gone:
+        return f"DEM tile file missing: {gone[0]}"
+    # snap to a grid whose lines fall on the 1-degree tile edges: unaligned windows leave seams
+    minx, miny, maxx, maxy = fp.bounds
+    minx, miny = np.floor(minx / res) * res, np.floor(miny / res) * res
+    maxx, maxy = np.ceil(maxx / res) * res, np.ceil(maxy / res) * res
+    datasets = [rasterio.open(raster_path(parse_tile(t.name), p)) for t, p in present]
+    try:
+        nodata = datasets[0].nodata if datasets[0].nodata is not None else -32768
+        arr, transform = merge(datasets, bounds=(minx, miny, maxx, maxy), res=res, nodata=nodata)
+    finally:
+        for ds in datasets:
+            ds.close()
+    inside = ~geometry_mask([fp], out_shape=arr.shape[1:], transform=transform, all_touched=True)
+    sea_cells = [t.box for t in tiles if layout.tiles.get(t.name) is None]
+    if sea_cells:
+        inside &= geometry_mask(sea_cells, out_shape=arr.shape[1:], transform=transform)
+    band = arr[0]
+    void = inside & ((band == nodata) | ~np.isfinite(band))
+    if void.any():
+        return f"{void.sum() / max(int(inside.sum()), 1):.1%} of the footprint has no valid DEM data"
+    return None
+
+
+def uncovered_products(footprints: Mapping[str, BaseGeometry], layout: DemLayout,
+                       res: float = COVERAGE_RES_DEG) -> dict[str, str]:
+    """Products whose footprint is not on valid DEM data, with the reason (empty dict: all covered)."""
     out: dict[str, str] = {}
     for name, fp in footprints.items():
-        tiles, rest = tiles_for(fp, layout.source)
-        if not rest.is_empty and rest.area > 1e-9:
-            out[name] = f"outside the {layout.source} coverage"
-            continue
-        missing = [t.name for t in tiles if t.name not in layout.tiles]
-        if missing:
-            out[name] = f"DEM tiles not prepared: {', '.join(missing)}"
-            continue
-        present = [(t, Path(layout.tiles[t.name])) for t in tiles if layout.tiles[t.name]]  # type: ignore[arg-type]
-        if not present:
-            continue                       # all sea
-        gone = [str(p) for _, p in present if not p.exists()]
-        if gone:
-            out[name] = f"DEM tile file missing: {gone[0]}"
-            continue
-        # snap to a grid whose lines fall on the 1-degree tile edges: unaligned windows leave seams
-        minx, miny, maxx, maxy = fp.bounds
-        minx, miny = np.floor(minx / res) * res, np.floor(miny / res) * res
-        maxx, maxy = np.ceil(maxx / res) * res, np.ceil(maxy / res) * res
-        datasets = [rasterio.open(raster_path(parse_tile(t.name), p)) for t, p in present]
-        try:
-            nodata = datasets[0].nodata if datasets[0].nodata is not None else -32768
-            arr, transform = merge(datasets, bounds=(minx, miny, maxx, maxy), res=res, nodata=nodata)
-        finally:
-            for ds in datasets:
-                ds.close()
-        inside = ~geometry_mask([fp], out_shape=arr.shape[1:], transform=transform, all_touched=True)
-        sea_cells = [t.box for t in tiles if layout.tiles.get(t.name) is None]
-        if sea_cells:
-            inside &= geometry_mask(sea_cells, out_shape=arr.shape[1:], transform=transform)
-        band = arr[0]
-        void = inside & ((band == nodata) | ~np.isfinite(band))
-        if void.any():
-            frac = void.sum() / max(int(inside.sum()), 1)
-            out[name] = f"{frac:.1%} of the footprint has no valid DEM data"
+        for part in split_antimeridian(fp):
+            problem = _part_problem(part, layout, res)
+            if problem:
+                out[name] = problem
+                break
     return out
 
 
