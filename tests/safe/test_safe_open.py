@@ -27,7 +27,7 @@ from s2l2a.safe import (
     open_l2a,
     open_product,
 )
-from s2l2a.safe.mtd import _merge_detectors
+from s2l2a.safe.tile import _merge_detectors
 
 
 def test_bands_table() -> None:

@@ -15,16 +15,7 @@ from s2l2a.safe.errors import (
     WrongLevelError,
 )
 from s2l2a.safe.find import find_products, is_product_dir
-from s2l2a.safe.mtd import (
-    AngleGrids,
-    DatastripMetadata,
-    GeoPosition,
-    ProductMetadata,
-    TileMetadata,
-    read_datastrip_metadata,
-    read_product_metadata,
-    read_tile_metadata,
-)
+from s2l2a.safe.mtd import DatastripMetadata, ProductMetadata, read_datastrip_metadata, read_product_metadata
 from s2l2a.safe.names import (
     GranuleName,
     ProductName,
@@ -36,6 +27,7 @@ from s2l2a.safe.names import (
 )
 from s2l2a.safe.product import Granule, L1CProduct, L2AProduct, open_l1c, open_l2a, open_product
 from s2l2a.safe.repair import repair_gcs_layout
+from s2l2a.safe.tile import AngleGrids, GeoPosition, TileMetadata, read_tile_metadata
 from s2l2a.safe.verify import L2A_REQUIRED, verify_l2a
 from s2l2a.safe.xml import parse_xml
 

@@ -22,20 +22,14 @@ from s2l2a.safe.errors import (
     ProductNameError,
     WrongLevelError,
 )
-from s2l2a.safe.mtd import (
-    AngleGrids,
-    GeoPosition,
-    GranuleEntry,
-    ProductMetadata,
-    read_product_metadata,
-    read_tile_metadata,
-)
+from s2l2a.safe.mtd import GranuleEntry, ProductMetadata, read_product_metadata
 from s2l2a.safe.names import (
     ProductName,
     oper_product_name_from_mtd,
     parse_product_name,
     strip_suffix,
 )
+from s2l2a.safe.tile import AngleGrids, GeoPosition, read_tile_metadata
 
 _L1C_KEY = re.compile(r"_(B\d\d|B8A|TCI)$")
 _L2A_KEY = re.compile(r"_(B\d\d|B8A|TCI|SCL|AOT|WVP|CLD|SNW)_(10|20|60)m$")
