@@ -151,3 +151,10 @@ def test_gipp_folder_and_stems(tmp_path: Path, l1c: Path) -> None:
         build_command(EXE, V23, l1c, st, gipp=folder, base_env={})
     with pytest.raises(Sen2CorOptionError, match="no L2A_GIPP.xml"):
         build_command(EXE, V28, l1c, st, gipp=tmp_path / "s", base_env={})
+
+
+def test_relative_install_folder_gives_an_absolute_executable(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = _exe(tmp_path / "Sen2Cor-02.08.00-Linux64" / "bin" / "L2A_Process")
+    monkeypatch.chdir(tmp_path)
+    assert find_l2a_process("Sen2Cor-02.08.00-Linux64", {"PATH": ""}) == exe

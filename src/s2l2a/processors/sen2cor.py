@@ -142,11 +142,12 @@ class Sen2CorProcessor:
             raise ProcessingFailed(str(exc), FailureClass.OTHER, log_path=log_path) from None
         before = {p.name for p in cmd.output_dir.iterdir()} if cmd.output_dir.is_dir() else set()
 
-        run = run_logged(cmd.argv, env=cmd.env, log_path=log_path, timeout_s=settings.timeout_s,
+        limit = settings.timeout_s if settings.timeout_s and settings.timeout_s > 0 else None
+        run = run_logged(cmd.argv, env=cmd.env, log_path=log_path, timeout_s=limit,
                          cwd=staging_dir, grace_s=self.kill_grace_s)
         text = read_log_tail(log_path, run.log_offset)
         where = f"see {log_path}"
-        how = describe_exit(run.returncode, run.timed_out, run.duration_s, settings.timeout_s)
+        how = describe_exit(run.returncode, run.timed_out, run.duration_s, limit)
 
         def failed(cls: FailureClass, what: str) -> ProcessingFailed:
             return ProcessingFailed(f"Sen2Cor {info.version} {what}; {where}", cls,

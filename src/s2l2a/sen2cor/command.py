@@ -84,9 +84,8 @@ def find_l2a_process(configured: str | Path | None = None,
     env = os.environ if environ is None else environ
     if configured:
         path = Path(str(configured)).expanduser()
-        if path.is_dir():
-            return _in_directory(path)
-        return path.absolute() if _is_executable(path) else None
+        found = _in_directory(path) if path.is_dir() else (path if _is_executable(path) else None)
+        return found.absolute() if found else None
     bin_dir = env.get("SEN2COR_BIN")
     if bin_dir:
         path = Path(bin_dir).expanduser()
