@@ -10,7 +10,7 @@ from lxml import etree
 
 from s2l2a.cli import main
 from s2l2a.errors import ConfigError
-from s2l2a.sen2cor.gipp import sha256, verify, write_for_install, write_gipps
+from s2l2a.sen2cor.gipp import GippSet, sha256, verify, write_for_install, write_gipps
 from s2l2a.sen2cor.layout import describe
 
 from .conftest import DATA
@@ -145,6 +145,9 @@ def test_write_for_install_and_cli(tmp_path: Path, install_factory) -> None:
     assert value(out / "L2A_GIPP.xml", "Mid_Latitude") == "WINTER"
     assert value(out / "L2A_PB_GIPP.xml", "Baseline_Version") == "05.10"
     assert (out / "gipp.json").is_file() and "sha256:" in r.output
+    rec = GippSet.load(out)
+    assert rec.version == "2.11.0" and rec.hashes["L2A_GIPP"] == sha256(out / "L2A_GIPP.xml")
+    assert verify(rec, inst.schemas) == rec.hashes and "--GIP_L2A_PB" in rec.options()
     r = CliRunner().invoke(main, ["sen2cor", "gipp", str(camp), "--set", "aerosol_type=DESERT"])
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "Aerosol_Type" in r.output
 

@@ -121,8 +121,7 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
             raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
         settings[key.strip()] = value.strip()
     gipps = write_for_install(inst, campaign / GIPP_SUBDIR, settings, include_ac=include_ac)
-    record = gipps.to_dict() | {"install": str(inst.root), "l2a_process": str(inst.l2a_process)}
-    _write_json(campaign / GIPP_SUBDIR / "gipp.json", record)
+    gipps.save({"install": str(inst.root), "l2a_process": str(inst.l2a_process)})
     _write_json(campaign / INSTALL_RECORD, {"root": str(inst.root), "version": inst.version,
                                             "l2a_process": str(inst.l2a_process)})
     for stem, path in gipps.files.items():

@@ -13,6 +13,7 @@ on Sen2Cor 2.1.2 (which has ``Nr_Processes``) is an error naming the setting, ne
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ ALIASES = {"ozone": "ozone_content", "dem_terrain_correction": "terrain_correcti
 # the L2A_Process option that hands each file to Sen2Cor
 OPTIONS = {"L2A_GIPP": "--GIP_L2A", "L2A_CAL_SC_GIPP": "--GIP_L2A_SC", "L2A_CAL_AC_GIPP": "--GIP_L2A_AC",
            "L2A_PB_GIPP": "--GIP_L2A_PB"}
+RECORD = "gipp.json"
 ALWAYS = ("L2A_GIPP", "L2A_CAL_SC_GIPP", "L2A_PB_GIPP")   # AC only when it is changed or asked for
 
 
@@ -143,7 +145,30 @@ class GippSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "version": self.version,
-                "files": {k: str(v) for k, v in self.files.items()}, "sha256": dict(self.hashes)}
+                "files": {k: str(v) for k, v in self.files.items()}, "sha256": dict(self.hashes),
+                "validated": dict(self.validated)}
+
+    def save(self, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``gipp.json`` beside the files: what the runner records with every job."""
+        path = self.directory / RECORD
+        tmp = path.with_name(f".{RECORD}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_dict() | dict(extra or {}), indent=1))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: Path | str) -> GippSet:
+        """The campaign's GIPP set as written by ``s2l2a sen2cor gipp`` (ConfigError when absent)."""
+        path = Path(directory) / RECORD
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError("no GIPP files written yet; run 's2l2a sen2cor gipp'", path) from None
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"unreadable GIPP record: {e}", path) from None
+        return cls(directory=Path(data["directory"]), version=data["version"],
+                   files={k: Path(v) for k, v in data["files"].items()}, hashes=dict(data["sha256"]),
+                   validated=dict(data.get("validated", {})))
 
 
 def normalise(settings: Mapping[str, Any]) -> dict[str, Any]:
