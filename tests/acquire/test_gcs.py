@@ -143,3 +143,16 @@ def test_disk_overflow_refused_before_first_byte(services: FakeServices, tmp_pat
     res = run("fetch", str(tmp_path / "dest"), *TILE, "--dry-run", "--l2a-factor", "0")
     assert res.exit_code == 0 and "would fetch 2" in res.stdout  # fits without the L2A estimate
     assert services.state.requests("media") == [] and not (tmp_path / "dest").exists()
+
+
+def test_user_errors_are_one_line(services: FakeServices, tmp_path: Path) -> None:
+    for args, text in ((["search"], "no tiles to search"),
+                       (["search", "-t", "56JAA"], "not in the Sentinel-2 tile grid: 56JAA"),
+                       (["search", "-t", "56JMM", "--start", "2018-07-01", "--end", "2018-06-01"], "is after end"),
+                       (["search", "--bbox", "1,2,3"], "bbox must be")):
+        res = run(*args)
+        assert res.exit_code == 1 and text in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
+    aoi = tmp_path / "aoi.geojson"
+    aoi.write_text('{"type": "Polygon", "coordinates": [[[152.5,-30.3],[152.51,-30.3],[152.51,-30.29],[152.5,-30.3]]]}')
+    res = run("search", "--aoi", str(aoi), "--start", "2018-06-29", "--end", "2018-06-29", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["count"] == 1

@@ -73,3 +73,18 @@ def test_filter_has_the_real_services_syntax() -> None:
     (aoi_flt,) = build_filters(Query(tiles=["54PXA"], aoi=box(142.5, 13.5, 142.6, 13.6)))
     assert "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON ((" in aoi_flt
     assert "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON ((" in real_filter
+
+
+def test_settings_precedence_and_errors(tmp_path: Path) -> None:
+    from s2l2a.acquire.settings import AcquireSettings
+    from s2l2a.errors import ConfigError
+
+    s = AcquireSettings.load({"parallel": 3, "retries": 1}, env={"S2L2A_RETRIES": "7", "S2L2A_GCS_URL": "http://x/o/"},
+                             retries=None, cache_dir=tmp_path)
+    assert (s.parallel, s.retries, s.gcs_url, s.cache_dir) == (3, 7, "http://x/o", tmp_path)
+    with pytest.raises(ConfigError, match=r"\[acquire\] paralel: unknown setting"):
+        AcquireSettings.load({"paralel": 3}, env={})
+    with pytest.raises(ConfigError, match="not a int"):
+        AcquireSettings.load(env={"S2L2A_PARALLEL": "many"})
+    with pytest.raises(ConfigError, match="must be at least 1"):
+        AcquireSettings.load(env={}, parallel=0)

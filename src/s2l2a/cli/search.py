@@ -68,12 +68,22 @@ def build(opts: dict[str, Any], campaign: Path | None = None) -> tuple[Any, Any]
     """(Query, AcquireSettings) from the command-line options."""
     from s2l2a.acquire.query import Query, parse_day
     from s2l2a.acquire.settings import AcquireSettings
-    from s2l2a.acquire.tiles import TileError, normalise_tile, parse_bbox, read_aoi, tiles_for_geometry
+    from s2l2a.acquire.tiles import (
+        TileError,
+        known_tiles,
+        normalise_tile,
+        parse_bbox,
+        read_aoi,
+        tiles_for_geometry,
+    )
 
     if opts["verbose"]:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the retries
     tiles = [normalise_tile(t) for t in _split(opts["tiles"])]
+    unknown = sorted(set(tiles) - known_tiles())
+    if unknown:
+        raise TileError(f"not in the Sentinel-2 tile grid: {', '.join(unknown)}")
     aoi = None
     if opts["aoi"] and opts["bbox"]:
         raise TileError("give --aoi or --bbox, not both")
