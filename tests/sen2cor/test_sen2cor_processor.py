@@ -153,3 +153,17 @@ def test_found_via_sen2cor_bin_and_path(standin: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("SEN2COR_BIN")
     monkeypatch.setenv("PATH", f"{standin.parent}{os.pathsep}{os.environ['PATH']}")
     assert Sen2CorProcessor().executable == standin
+
+
+def test_error_only_in_sen2cor_own_log_is_kept_and_classified(standin: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, l1c) -> None:
+    monkeypatch.setenv("STANDIN_FAIL", "dem")
+    monkeypatch.setenv("STANDIN_QUIET", "1")
+    log = tmp_path / "job.log"
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor(l2a_process=standin).process(l1c, tmp_path / "st", _settings(), log)
+    assert err.value.failure_class == FailureClass.DEM_ERROR
+    text = log.read_text()
+    stdout_part = text.split("---- Sen2Cor's own")[0]
+    assert "DEM" not in stdout_part                       # the console said nothing specific ...
+    assert "L2A_DEM: error: DEM tile" in text             # ... the kept tail of its own log did

@@ -85,6 +85,29 @@ def _new_products(out_dir: Path, before: set[str]) -> list[Path]:
                   and p.name not in before)
 
 
+def _keep_own_logs(home: Path, work_dir: Path, log_path: Path, max_files: int = 3,
+                   max_lines: int = 200) -> str:
+    """Append the tails of Sen2Cor's own log/report files to the job log and return them.
+
+    Sen2Cor writes its detailed log under SEN2COR_HOME (and reports into the work dir), both in
+    the staging directory that the next attempt deletes; an error such as a DEM failure may be
+    stated only there. Keeping the tails in the job log preserves them and lets them be classified.
+    """
+    files = [f for d in (home / "log", work_dir) if d.is_dir() for f in d.rglob("*")
+             if f.is_file() and (f.suffix == ".log" or (f.suffix == ".xml" and "report" in f.name.lower()))]
+    files = sorted(files, key=lambda f: f.stat().st_mtime, reverse=True)[:max_files]
+    parts: list[str] = []
+    for f in files:
+        lines = read_log_tail(f, 0, 64 * 1024).splitlines()[-max_lines:]
+        if lines:
+            parts.append(f"---- Sen2Cor's own {f.name} (last {len(lines)} lines)\n" + "\n".join(lines) + "\n")
+    text = "".join(parts)
+    if text:
+        with open(log_path, "a", encoding="utf-8", errors="replace") as log:
+            log.write(text)
+    return text
+
+
 class Sen2CorProcessor:
     """Processor protocol implementation around an installed Sen2Cor."""
 
@@ -153,6 +176,8 @@ class Sen2CorProcessor:
             return ProcessingFailed(f"Sen2Cor {info.version} {what}; {where}", cls,
                                     exit_status=run.returncode, log_path=log_path)
 
+        if run.timed_out or run.returncode != 0 or not succeeded(text):
+            text += _keep_own_logs(cmd.sen2cor_home, cmd.work_dir, log_path)
         if run.timed_out or run.returncode != 0:
             cls = classify_failure(run.returncode, text, timed_out=run.timed_out)
             line = "" if run.timed_out else telling_line(text, cls)
