@@ -69,15 +69,12 @@ def parse_xml_bytes(data: bytes, path: Path | str) -> etree._Element:
 
 def local(tag: object) -> str:
     """Tag without namespace (``{ns}Foo`` → ``Foo``); comments and PIs give ''."""
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def iter_local(root: etree._Element, *names: str) -> Iterator[etree._Element]:
-    """All descendants (document order) whose local tag is one of ``names``."""
-    wanted = set(names)
-    for el in root.iter():
-        if isinstance(el.tag, str) and local(el.tag) in wanted:
-            yield el
+    """All elements (root included, document order) whose local tag is one of ``names``, in any namespace."""
+    return root.iter(*[f"{{*}}{n}" for n in names])
 
 
 def first(root: etree._Element, *names: str) -> etree._Element | None:
@@ -96,8 +93,7 @@ def text(root: etree._Element, *names: str) -> str | None:
 
 def children(el: etree._Element, *names: str) -> list[etree._Element]:
     """Direct children with one of the local ``names``."""
-    wanted = set(names)
-    return [c for c in el if isinstance(c.tag, str) and local(c.tag) in wanted]
+    return list(el.iterchildren(*[f"{{*}}{n}" for n in names]))
 
 
 def child_text(el: etree._Element, name: str) -> str | None:
