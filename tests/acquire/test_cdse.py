@@ -121,3 +121,16 @@ def test_safe_extract_refuses_links_and_absolute(tmp_path: Path) -> None:
         with pytest.raises(UnsafeArchiveError):
             safe_extract(arc, tmp_path / name)
         assert not (tmp_path / name).exists()  # checked before anything is written
+
+
+def test_verified_archive_left_by_a_previous_run_is_reused(services: FakeServices, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDSE_USERNAME", "alice")
+    monkeypatch.setenv("CDSE_PASSWORD", PASSWORD)
+    staging = tmp_path / ".s2l2a-staging"
+    staging.mkdir()
+    (staging / f"{SAMPLE_NAME}.zip").write_bytes(services.state.archives[SAMPLE_ID])
+    res = run("fetch", str(tmp_path), "--source", "cdse", "-t", "56JMM", "--start", "2018-06-29", "--end", "2018-06-29")
+    assert res.exit_code == 0, res.output
+    assert services.state.requests("download") == [] and services.state.forms == []
+    assert (tmp_path / f"{SAMPLE_NAME}.SAFE" / "MTD_MSIL1C.xml").is_file()

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import shapely
 
-from s2l2a.acquire.download import Checksum, Http, TransferError
+from s2l2a.acquire.download import Checksum, Http, TransferError, file_digest
 from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match
 from s2l2a.acquire.staging import HELD, finish, held, product_files, stage_dir
 from s2l2a.errors import ConfigError, ProductError, S2L2AError
@@ -232,7 +232,8 @@ class CdseSource:
         url = f"{self.settings.cdse_download_url.rstrip('/')}/Products({cand.ref})/$value"
         archive = stage_root / f"{cand.name}.zip"
         checksum = Checksum.from_hex("md5", cand.checksum) if cand.checksum else None
-        self.http.download(url, archive, size=cand.size, checksum=checksum, auth=self.tokens)
+        if not _verified(archive, cand.size, checksum):  # a previous run may have stopped while unpacking
+            self.http.download(url, archive, size=cand.size, checksum=checksum, auth=self.tokens)
         stage = stage_dir(stage_root, cand.name)
         shutil.rmtree(stage, ignore_errors=True)
         safe_extract(archive, stage, strip_top=True)
@@ -243,6 +244,12 @@ class CdseSource:
         final = finish(stage, dest_dir, cand, files)
         archive.unlink(missing_ok=True)
         return final
+
+
+def _verified(path: Path, size: int | None, checksum: Checksum | None) -> bool:
+    if not path.is_file() or (size is not None and path.stat().st_size != size):
+        return False
+    return checksum is None or file_digest(path, checksum.algorithm) == checksum.digest
 
 
 def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False) -> list[Path]:
