@@ -56,6 +56,8 @@ def test_open_sample_l1c() -> None:
     assert set(g.band_files) == set(BANDS) | {"TCI"}
     assert all(f.is_file() and f.suffix == ".jp2" for f in g.band_files.values())
     assert g.band_files["B8A"].name == "T56JMM_20180629T000241_B8A.jp2"
+    assert sorted(g.images[10]) == ["B02", "B03", "B04", "B08", "TCI"]
+    assert sorted(g.images[60]) == ["B01", "B09", "B10"] and len(g.images[20]) == 6
     assert g.aux_files == {"AUX_ECMWFT": g.path / "AUX_DATA" / "AUX_ECMWFT"}
     assert g.mean_sun_zenith == pytest.approx(59.5161129280706)
     assert g.mean_sun_azimuth == pytest.approx(28.9784209875988)

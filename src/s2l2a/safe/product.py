@@ -15,7 +15,7 @@ from pathlib import Path
 from shapely.geometry import Polygon
 
 from s2l2a.safe import layout
-from s2l2a.safe.bands import BANDS
+from s2l2a.safe.bands import BANDS, NATIVE_RESOLUTION
 from s2l2a.safe.errors import (
     MetadataError,
     MissingFileError,
@@ -55,7 +55,7 @@ class Granule:
     mean_view_azimuth: dict[str, float] = field(default_factory=dict)
     cloudy_pixel_percentage: float | None = None
     band_files: dict[str, Path] = field(default_factory=dict)
-    images: dict[int, dict[str, Path]] = field(default_factory=dict)
+    images: dict[int, dict[str, Path]] = field(default_factory=dict)  # L1C: bands at native resolution
     aux_files: dict[str, Path] = field(default_factory=dict)
     missing_files: dict[str, Path] = field(default_factory=dict)  # listed in the XML, absent on disk
 
@@ -242,6 +242,8 @@ def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool)
         )
         if md.level == "L1C":
             g.band_files = found
+            for band, f in found.items():  # same shape as L2A: resolution -> {band: path}
+                g.images.setdefault(NATIVE_RESOLUTION.get(band, 10), {})[band] = f
             expected = [b for b in BANDS if b not in found]
         else:
             for key, p in found.items():
