@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from s2l2a.processors.base import FailureClass as F
-from s2l2a.sen2cor.classify import classify_failure, describe_exit, succeeded, telling_line
+from s2l2a.sen2cor.classify import (
+    classify_failure,
+    describe_exit,
+    last_progress,
+    succeeded,
+    telling_line,
+)
 
 DONE = "Progress[%]: 100.00 : Application terminated successfully.\n"
 ERR = "Progress[%]: 12.00 : Application terminated with at least one error.\n"
@@ -50,3 +56,8 @@ def test_succeeded_and_describe() -> None:
     assert describe_exit(-9, False, 1.0, 10) == "killed by SIGKILL"
     assert describe_exit(2, False, 1.0, 10) == "exit 2"
     assert describe_exit(None, True, 12.3, 12) == "timed out after 12 s (limit 12 s), process group killed"
+
+
+def test_last_progress() -> None:
+    assert last_progress("Progress[%]: 5.00 : a\nx\nProgress[%]: 17.00 : b\nSTANDIN\n") == "Progress[%]: 17.00 : b"
+    assert last_progress("nothing") == ""

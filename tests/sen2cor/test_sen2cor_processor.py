@@ -95,7 +95,8 @@ def test_timeout(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         Sen2CorProcessor(l2a_process=standin, kill_grace_s=1).process(
             l1c, tmp_path / "st", _settings(timeout_s=1.0), tmp_path / "job.log")
     assert err.value.failure_class == FailureClass.TIMEOUT
-    assert "timed out after 1 s (limit 1 s), process group killed" in str(err.value)
+    assert "timed out after 1 s (limit 1 s), process group killed (last: Progress[%]: 17.00 : " \
+        "L2A_AtmCorr: waiting for worker ...); see " in str(err.value)
 
 
 def test_only_selected_tiles_fail(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l1c) -> None:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from s2l2a.errors import ProductError, S2L2AError
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
-from s2l2a.sen2cor.classify import classify_failure, describe_exit, succeeded, telling_line
+from s2l2a.sen2cor.classify import (
+    classify_failure,
+    describe_exit,
+    last_progress,
+    succeeded,
+    telling_line,
+)
 from s2l2a.sen2cor.command import build_command, find_l2a_process, thread_env
 from s2l2a.sen2cor.runner import read_log_tail, run_logged
 from s2l2a.sen2cor.version import Sen2CorInfo, Sen2CorVersionError, parse_help
@@ -180,8 +186,11 @@ class Sen2CorProcessor:
             text += _keep_own_logs(cmd.sen2cor_home, cmd.work_dir, log_path)
         if run.timed_out or run.returncode != 0:
             cls = classify_failure(run.returncode, text, timed_out=run.timed_out)
-            line = "" if run.timed_out else telling_line(text, cls)
-            raise failed(cls, f"{how}" + (f": {line}" if line else ""))
+            if run.timed_out:
+                stood = last_progress(text)
+                raise failed(cls, how + (f" (last: {stood})" if stood else ""))
+            line = telling_line(text, cls)
+            raise failed(cls, how + (f": {line}" if line else ""))
         if not succeeded(text):
             cls = classify_failure(0, text)
             line = telling_line(text, cls)

@@ -90,6 +90,14 @@ def telling_line(log_text: str, failure: FailureClass | None = None) -> str:
     return _clean(lines[-1]) if lines else ""
 
 
+def last_progress(log_text: str) -> str:
+    """Sen2Cor's last ``Progress[%]`` line: where a hung or killed run stood."""
+    for ln in reversed(log_text.splitlines()):
+        if "Progress[%]" in ln:
+            return _clean(ln)
+    return ""
+
+
 def describe_exit(returncode: int | None, timed_out: bool, duration_s: float, timeout_s: float | None) -> str:
     """Short words for how the process ended ("exit 1", "killed by SIGKILL", "timed out after 3600 s")."""
     if timed_out:
