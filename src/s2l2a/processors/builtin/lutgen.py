@@ -81,12 +81,14 @@ class Grid:
     elevation: tuple[float, ...]
     wv: tuple[float, ...]
     wv_ref: float
-    wv_aot: tuple[float, ...]  # aot subset of the water-vapour log-ratio table
+    wv_aot: tuple[float, ...]  # aot nodes of the water-vapour log-ratio table (for wv_aot_bands)
     wv_raa: float  # relative azimuth of the water-vapour runs off nadir
     mission_aot: tuple[float, ...]
     mission_sza: tuple[float, ...]
     bands: tuple[str, ...] = LUT_BANDS
     wv_bands: tuple[str, ...] = WV_BANDS
+    # bands whose water-vapour ratio is resolved in aot; the others use the aot = 0 ratio throughout
+    wv_aot_bands: tuple[str, ...] = ("B08", "B09")
     missions: tuple[str, ...] = ("S2B",)
     notes: str = field(default="", compare=False)
 
@@ -100,8 +102,8 @@ GRIDS: dict[str, Grid] = {
     ),
     # The shipped table: sized to ~40 CPU-minutes of 6S on a laptop core pair.
     "coarse": Grid(
-        name="coarse", aot=(0.0, 0.1, 0.2, 0.4, 0.8), sza=(0.0, 25.0, 45.0, 60.0, 70.0),
-        vza=(0.0, 12.0), raa=(0.0, 90.0, 180.0), elevation=(0.0, 1.5, 3.5),
+        name="coarse", aot=(0.0, 0.2, 0.4, 0.8), sza=(0.0, 25.0, 45.0, 60.0, 70.0),
+        vza=(0.0, 12.0), raa=(0.0, 90.0, 180.0), elevation=(0.0, 3.5),
         wv=(0.3, 1.0, 2.0, 3.5, 5.5), wv_ref=2.0, wv_aot=(0.0, 0.2), wv_raa=90.0,
         mission_aot=(0.0, 0.2, 0.8), mission_sza=(0.0, 45.0, 70.0),
     ),
@@ -154,7 +156,7 @@ def tasks_for(grid: Grid) -> list[Task]:
                         for z in grid.elevation:
                             out.add(_canon("S2A", b, aot, sza, vza, raa, z, grid.wv_ref))
     for b in grid.wv_bands:
-        for aot in grid.wv_aot:
+        for aot in grid.wv_aot if b in grid.wv_aot_bands else grid.wv_aot[:1]:
             for sza in grid.sza:
                 for vza in grid.vza:
                     for z in grid.elevation:
@@ -331,7 +333,8 @@ def assemble(out_dir: Path, target: Path) -> Path:
     for ib, b in enumerate(grid.bands):
         if b not in grid.wv_bands:
             continue
-        for ia, aot in enumerate(grid.wv_aot):
+        for ia, aot_node in enumerate(grid.wv_aot):
+            aot = aot_node if b in grid.wv_aot_bands else grid.wv_aot[0]
             for isz, sza in enumerate(grid.sza):
                 for iv, vza in enumerate(grid.vza):
                     for iz, z in enumerate(grid.elevation):
