@@ -131,7 +131,7 @@ def test_image_path_outside_product_refused(sample_copy: Path) -> None:
         "GRANULE/L1C_T56JMM_A015757_20180629T000241/../../../../etc/passwd_B01<"))
     with pytest.raises(MetadataError) as exc:
         open_l1c(sample_copy)
-    one_line(exc.value, "outside the product")
+    one_line(exc.value, str(mtd), "outside the product")
 
 
 def test_not_a_product(tmp_path: Path) -> None:
@@ -266,3 +266,8 @@ def test_symlinked_band_files_are_fine(tmp_path: Path) -> None:
     linked = tmp_path / "link to product"
     linked.symlink_to(d)
     assert open_l1c(linked).granules[0].band_files["B02"].is_file()
+
+
+def test_open_by_metadata_file_path() -> None:
+    p = open_product(SAMPLE / "MTD_MSIL1C.xml")
+    assert isinstance(p, L1CProduct) and p.path == SAMPLE

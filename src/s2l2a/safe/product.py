@@ -142,7 +142,7 @@ def _granule_dir(product_dir: Path, entry: GranuleEntry, n_entries: int) -> Path
 
 
 def _locate_images(
-    product_dir: Path, gdir: Path, entry: GranuleEntry, level: str
+    product_dir: Path, gdir: Path, entry: GranuleEntry, level: str, mtd_path: Path
 ) -> tuple[dict[str, Path], dict[str, Path]]:
     """{key: path} of listed images present on disk and {key: expected path} of the missing ones.
 
@@ -163,7 +163,7 @@ def _locate_images(
         else:
             cands = layout.image_candidates(product_dir, rel, entry.image_format)
         if not all(layout.inside(product_dir, c) for c in cands):
-            raise MetadataError(f"image path {rel!r} points outside the product", product_dir)
+            raise MetadataError(f"image path {rel!r} points outside the product", mtd_path)
         hit = next((c for c in cands if c.is_file()), None)
         if hit is None:
             missing[key] = cands[0]
@@ -231,7 +231,7 @@ def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool)
                 raise MissingFileError(f"granule {entry.identifier} has no folder or tile metadata (MTD_TL.xml)", where)
             continue
         tl = read_tile_metadata(tl_path, md.band_index)
-        found, missing = _locate_images(product_dir, gdir, entry, md.level)
+        found, missing = _locate_images(product_dir, gdir, entry, md.level, md.path)
         g = Granule(
             granule_id=gdir.name, path=gdir, tile=tl.tile or entry.tile or "", tile_id=tl.tile_id,
             metadata_path=tl_path, sensing_time=tl.sensing_time, epsg=tl.epsg, geoposition=tl.geoposition,
