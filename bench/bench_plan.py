@@ -158,7 +158,9 @@ def main() -> None:
     res = {}
     for name in ("floor", "plan", "replan", "parse", "real1", "real2"):
         p = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(args.n)],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"case {name} failed:\n{p.stderr}")
         res[name] = json.loads(p.stdout)
     floor = res["floor"]["wall"]
     print(f"planning {args.n} products ({sys.platform}, Python {sys.version.split()[0]}, "

@@ -18,7 +18,7 @@ from s2l2a.campaign.dedup import DUPLICATE_PREFIX, duplicate_reason, pick_winner
 from s2l2a.campaign.progress import one_line
 from s2l2a.campaign.settings import CampaignSettings
 from s2l2a.campaign.states import JobState
-from s2l2a.campaign.store import CampaignStore, Job, ProductRecord, StateChange
+from s2l2a.campaign.store import CampaignStore, JobKey, ProductRecord, StateChange
 from s2l2a.errors import S2L2AError
 
 DONE_PREFIX = "output exists: "
@@ -95,7 +95,7 @@ def read_products(roots: Iterable[Path | str], store: CampaignStore | None, repo
     """Find and open the L1C products under ``roots``; known paths are not re-opened."""
     from s2l2a import safe
 
-    known = {str(j.path) for j in store.jobs()} if store is not None else set()
+    known = {j.path for j in store.job_keys()} if store is not None else set()
     seen: set[str] = set()
     todo: list[str] = []
     for root in roots:
@@ -137,15 +137,15 @@ def plan_records(store: CampaignStore, records: Iterable[ProductRecord], output_
             report.added += 1
         else:
             report.already_planned += 1
-    jobs = store.jobs()
+    jobs = store.job_keys()
     changes = dedup_changes(jobs, report)
     store.set_states(changes)
     if output_root is not None:
-        store.set_states(done_changes(store.jobs(JobState.QUEUED), output_root, report))
+        store.set_states(done_changes(store.job_keys([JobState.QUEUED]), output_root, report))
     return report
 
 
-def dedup_changes(jobs: list[Job], report: PlanReport) -> list[StateChange]:
+def dedup_changes(jobs: list[JobKey], report: PlanReport) -> list[StateChange]:
     """State changes that make each acquisition keep one job (see :mod:`.dedup`)."""
     winners = pick_winners(jobs, order=lambda j: j.id)
     winner_ids = {w.id for w in winners.values()}
@@ -187,7 +187,7 @@ def _l2a_index(output_root: Path, tile: str, cache: dict[str, list[tuple[Any, Pa
     return cache[tile]
 
 
-def done_changes(jobs: Iterable[Job], output_root: Path, report: PlanReport) -> list[StateChange]:
+def done_changes(jobs: Iterable[JobKey], output_root: Path, report: PlanReport) -> list[StateChange]:
     """Skip queued jobs whose L2A (same mission, tile, sensing time) exists and verifies."""
     if not output_root.is_dir():
         return []

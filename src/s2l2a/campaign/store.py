@@ -12,6 +12,7 @@ API (stable; engines and ``campaign.execute`` code against it)::
     store.add_product(ProductRecord(...)) -> (job_id, created)
     store.add_products(records) -> [(job_id, created), ...]   # bulk, one transaction
     store.jobs(states=None, job_ids=None, tile=None) -> list[Job]   # ordered by job id
+    store.job_keys(states=None) -> list[JobKey]        # light tuples for planning many thousands
     store.job(job_id) -> Job                           # CampaignError if unknown
     store.job_by_path(path) -> Job | None
     store.start_attempt(job_id, host, pid, log_path, start=None) -> attempt_no   # queued -> running
@@ -42,7 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from s2l2a.campaign.progress import PROGRESS_FILE, ProgressEvent, ProgressLog, iso, tail_lines, utcnow
 from s2l2a.campaign.states import JobState, check_transition
@@ -150,6 +151,21 @@ class Job:
     processor: str | None
     processor_version: str | None
     updated_at: str
+
+
+class JobKey(NamedTuple):
+    """A light view of a job for planning over many thousands (no Path objects, plain strings)."""
+
+    id: int
+    path: str
+    name: str
+    tile: str
+    sensing_time: str
+    baseline: str | None
+    generation_time: str | None
+    mission: str | None
+    state: JobState
+    skip_reason: str | None
 
 
 @dataclass
@@ -385,6 +401,17 @@ class CampaignStore:
             rows = [j for j in rows if j.id in wanted]
         return rows
 
+    def job_keys(self, states: Iterable[JobState | str] | None = None) -> list[JobKey]:
+        """All jobs (or those in ``states``) as light tuples, ordered by id (the planner's view)."""
+        sql = ("SELECT j.id, p.path, p.name, p.tile, p.sensing_time, p.baseline, p.generation_time, p.mission, "
+               "j.state, j.skip_reason FROM jobs j JOIN products p ON p.id = j.product_id")
+        params: list[str] = []
+        if states is not None:
+            params = [JobState(s).value for s in states]
+            sql += f" WHERE j.state IN ({','.join('?' * len(params))})"
+        st = {s.value: s for s in JobState}
+        return [JobKey(*r[:8], st[r[8]], r[9]) for r in self._read(sql + " ORDER BY j.id", params)]
+
     def job(self, job_id: int) -> Job:
         """One job; CampaignError when there is no such job."""
         rows = self._read(_JOB_SELECT + " WHERE j.id = ?", (int(job_id),))
@@ -596,5 +623,5 @@ def _parse(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
-__all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "Job",
+__all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "Job", "JobKey",
            "ProductRecord", "StateChange"]
