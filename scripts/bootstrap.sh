@@ -7,7 +7,7 @@ want="${1:-test}"   # extras to install: test | base
 stamp=".venv/.installed-$want"
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   pkgs=(libgfortran5)
-  [ "$want" = "test" ] && pkgs+=(slurmctld slurmd slurm-client munge makeself)
+  [ "$want" = "test" ] && pkgs+=(slurmctld slurmd slurm-client munge makeself chromium)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
