@@ -200,3 +200,17 @@ def test_summary_throughput_eta_and_failures(store: CampaignStore, campaign: Pat
     (f,) = s["failures"]
     assert (f["job_id"], f["failure_class"], f["exit_status"], f["log_tail"]) == (
         3, "killed", -9, [f"line {i}" for i in range(15, 20)])
+
+
+def test_an_outcome_of_an_older_attempt_changes_nothing(store: CampaignStore) -> None:
+    from s2l2a.campaign.store import StaleOutcome
+
+    store.add_product(rec(1))
+    store.start_attempt(1, "h", 1, None)
+    store.requeue_stale("driver died")
+    store.start_attempt(1, "h", 2, None)
+    with pytest.raises(StaleOutcome, match="attempt 1"):
+        store.finish_attempt(1, {"state": "done", "attempt": 1, "output_path": "/o"})
+    assert store.job(1).state is JobState.RUNNING and store.last_attempt(1).end is None
+    store.finish_attempt(1, {"state": "done", "attempt": 2, "log_path": "/logs/1.log"})
+    assert store.last_attempt(1).log_path == "/logs/1.log"

@@ -19,7 +19,8 @@ API (stable; engines and ``campaign.execute`` code against it)::
     store.finish_attempt(job_id, outcome) -> Job       # running -> done | failed
         # outcome: AttemptOutcome, any object with those attributes (e.g. execute.JobOutcome) or a dict:
         # state ("done"/"failed"), failure_class, message, exit_status, end, output_path,
-        # processor, processor_version. Failed stays failed; retrying is explicit (requeue).
+        # processor, processor_version; optional attempt (StaleOutcome when not the running one)
+        # and log_path. Failed stays failed; retrying is explicit (requeue).
     store.requeue(job_ids=None, failure_class=None, max_attempts=None) -> n   # failed -> queued
     store.requeue_stale(reason, job_ids=None) -> [job_id]   # running -> queued; attempt closed "interrupted"
     store.set_states([StateChange(job_id, state, reason, output_path)])   # planner: skip / unskip
@@ -207,6 +208,10 @@ class StateChange:
     state: JobState | str
     reason: str | None = None
     output_path: Path | str | None = None
+
+
+class StaleOutcome(CampaignError):
+    """An outcome for an attempt that is no longer the job's running one (e.g. folded twice)."""
 
 
 _JOB_SELECT = """
@@ -465,7 +470,9 @@ class CampaignStore:
         return n
 
     def finish_attempt(self, job_id: int, outcome: Any) -> Job:
-        """Close the running attempt with its outcome: running -> done | failed."""
+        """Close the running attempt with its outcome: running -> done | failed. When the outcome
+        names its ``attempt`` and the job has moved on (requeued, restarted), StaleOutcome is raised
+        and nothing changes: checked inside the transaction, so a late result can never close a newer attempt."""
         now = utcnow()
         state = JobState(_get(outcome, "state"))
         if state not in (JobState.DONE, JobState.FAILED):
@@ -481,17 +488,22 @@ class CampaignStore:
         message = _get(outcome, "message")
         out_path = _get(outcome, "output_path")
         exit_status = _get(outcome, "exit_status")
+        attempt = _get(outcome, "attempt")
+        log_path = _get(outcome, "log_path")
         with self._tx() as cur:
             cur_state, n, name, tile = self._state_of(cur, job_id)
             check_transition(job_id, cur_state, state)
+            if attempt is not None and int(attempt) != n:
+                raise StaleOutcome(f"job {job_id}: outcome of attempt {attempt}, but the job is at attempt {n}")
             cur.execute("UPDATE jobs SET state = ?, failure_class = ?, message = ?, output_path = ?, "
                         "processor = coalesce(?, processor), processor_version = coalesce(?, processor_version), "
                         "updated_at = ? WHERE id = ?",
                         (state.value, fc, message, str(out_path) if out_path else None,
                          _get(outcome, "processor"), _get(outcome, "processor_version"), now, job_id))
             cur.execute('UPDATE attempts SET state = ?, "end" = ?, exit_status = ?, failure_class = ?, '
-                        "message = ? WHERE job_id = ? AND n = ?",
-                        (state.value, end_s, exit_status, fc, message, job_id, n))
+                        "message = ?, log_path = coalesce(log_path, ?) WHERE job_id = ? AND n = ?",
+                        (state.value, end_s, exit_status, fc, message, str(log_path) if log_path else None,
+                         job_id, n))
         detail = f"attempt {n}" + (f" {fc}: {message}" if state is JobState.FAILED else "")
         if state is JobState.DONE and out_path:
             detail += f" -> {out_path}"
@@ -624,4 +636,4 @@ def _parse(s: str) -> datetime:
 
 
 __all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "Job", "JobKey",
-           "ProductRecord", "StateChange"]
+           "ProductRecord", "StaleOutcome", "StateChange"]
