@@ -80,35 +80,39 @@ class _Axis:
         self.transform = transform
         self.t_nodes = transform(self.nodes)
 
-    def locate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Lower index, upper index and upper weight of ``x`` (clipped to the node range)."""
+    def locate(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lower node index and upper weight of ``x`` (clipped to the node range)."""
         n = self.nodes.size
-        xc = np.clip(x, self.nodes[0], self.nodes[-1])
         if n == 1:
-            zero = np.zeros(xc.shape, dtype=np.intp)
-            return zero, zero, np.zeros(xc.shape)
+            return np.zeros(x.shape, dtype=np.intp), np.zeros(x.shape)
+        xc = np.clip(x, self.nodes[0], self.nodes[-1])
         i0 = np.clip(np.searchsorted(self.nodes, xc, side="right") - 1, 0, n - 2)
-        t = self.transform(xc)
-        t0, t1 = self.t_nodes[i0], self.t_nodes[i0 + 1]
-        w = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)
-        return i0, i0 + 1, w
+        t0 = self.t_nodes[i0]
+        w = np.clip((self.transform(xc) - t0) / (self.t_nodes[i0 + 1] - t0), 0.0, 1.0)
+        return i0, w
 
 
 def _multilinear(table: np.ndarray, axes: list[_Axis], coords: list[np.ndarray]) -> np.ndarray:
-    """Interpolate ``table`` (axes..., nq) at 1-D coordinate arrays; returns (npix, nq)."""
-    locs = [ax.locate(c) for ax, c in zip(axes, coords, strict=True)]
-    out = np.zeros((coords[0].size, table.shape[-1]))
-    for corner in range(1 << len(axes)):
-        idx = []
-        weight = np.ones(coords[0].size)
-        for d, (i0, i1, w) in enumerate(locs):
-            if corner >> d & 1:
-                idx.append(i1)
-                weight = weight * w
-            else:
-                idx.append(i0)
-                weight = weight * (1.0 - w)
-        out += table[tuple(idx)] * weight[:, None]
+    """Interpolate ``table`` (axes..., nq) at 1-D coordinate arrays; returns (npix, nq).
+
+    Gathers the 2**d cell corners from the flattened table at ``base + constant offset`` and builds
+    the corner weights as a running outer product (2 + 4 + ... multiplications, not d per corner).
+    """
+    dims = table.shape[:-1]
+    flat = table.reshape(-1, table.shape[-1])
+    strides = np.cumprod((1,) + dims[:0:-1])[::-1]
+    base = np.zeros(coords[0].size, dtype=np.intp)
+    corners: list[tuple[int, np.ndarray]] = [(0, np.ones(coords[0].size))]
+    for d, (ax, c) in enumerate(zip(axes, coords, strict=True)):
+        i0, w = ax.locate(c)
+        base += i0 * int(strides[d])
+        if dims[d] == 1:
+            continue
+        step = int(strides[d])
+        corners = [item for off, wt in corners for item in ((off, wt * (1.0 - w)), (off + step, wt * w))]
+    out = np.zeros((coords[0].size, flat.shape[1]))
+    for off, wt in corners:
+        out += np.take(flat, base + off, axis=0) * wt[:, None]
     return out
 
 
