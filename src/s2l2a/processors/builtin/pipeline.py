@@ -515,12 +515,12 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             put(r, b, out)
             if b in ("B02", "B03", "B04"):
                 tci_src[r][b] = out
+                if len(tci_src[r]) == 3:  # write the true colour as soon as it can be, then let go
+                    src = tci_src[r]
+                    put(r, "TCI", tci_from_dn(src["B04"], src["B03"], src["B02"]))
+                    tci_src[r] = {}
+            del out
         del arr
-    for r in RESOLUTIONS:
-        src = tci_src[r]
-        if all(k in src for k in ("B02", "B03", "B04")):
-            put(r, "TCI", tci_from_dn(src["B04"], src["B03"], src["B02"]))
-        tci_src[r] = {}
     say(f"bands written after {time.perf_counter() - t0:.1f} s")
 
     # ---- AOT, WVP, SCL, QI masks
