@@ -94,19 +94,20 @@ def _wait_for_done(camp: Path, k: int, proc: subprocess.Popen[str], timeout: flo
 
 
 def test_sigkill_mid_run_then_rerun_finishes_each_product_once(tmp_path: Path) -> None:
-    camp = make_campaign(tmp_path, N, extra_toml="\n[noop]\nsleep_s = 0.4\n")
+    n = 8
+    camp = make_campaign(tmp_path, n, extra_toml="\n[noop]\nsleep_s = 0.4\n")
     proc = _start_run(camp)
     _wait_for_done(camp, 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the run, its Dask scheduler and workers, all at once
     proc.communicate(timeout=30)
     with CampaignStore.open(camp) as store:
         counts = store.counts()
-        assert counts["running"] >= 1 and 3 <= counts["done"] < N
+        assert counts["running"] >= 1 and 3 <= counts["done"] < n
         killed_running = {j.id for j in store.jobs("running")}
     r = s2l2a("run", camp, "--processor", "noop")
     assert r.returncode == 0, r.stderr
     assert "interrupted job(s) requeued" in r.stderr
-    assert_all_done_once(camp, N)
+    assert_all_done_once(camp, n)
     with CampaignStore.open(camp) as store:
         interrupted = [a for a in store.attempts() if a.failure_class == "interrupted"]
         assert {a.job_id for a in interrupted} == killed_running
@@ -114,7 +115,8 @@ def test_sigkill_mid_run_then_rerun_finishes_each_product_once(tmp_path: Path) -
 
 
 def test_sigint_stops_cleanly_and_requeues(tmp_path: Path) -> None:
-    camp = make_campaign(tmp_path, N, extra_toml="\n[noop]\nsleep_s = 0.4\n")
+    n = 8
+    camp = make_campaign(tmp_path, n, extra_toml="\n[noop]\nsleep_s = 0.4\n")
     proc = _start_run(camp)
     _wait_for_done(camp, 2, proc)
     proc.send_signal(signal.SIGINT)
@@ -123,17 +125,18 @@ def test_sigint_stops_cleanly_and_requeues(tmp_path: Path) -> None:
     assert "interrupted after" in err and "Traceback" not in err
     with CampaignStore.open(camp) as store:
         counts = store.counts()
-        assert counts["running"] == 0 and counts["queued"] > 0 and counts["done"] + counts["queued"] == N
+        assert counts["running"] == 0 and counts["queued"] > 0 and counts["done"] + counts["queued"] == n
     assert not any(p.name.startswith(".") for p in outputs(camp))
     assert list((camp / "staging").iterdir()) == [] if (camp / "staging").exists() else True
 
 
 def test_failures_do_not_stop_the_batch_and_retry_requeues(tmp_path: Path) -> None:
-    toml = '\n[noop]\nfail = "dem_error"\nfail_matching = ["20180701T", "20180705T"]\n'
-    camp = make_campaign(tmp_path, N, extra_toml=toml)
+    toml = '\n[noop]\nfail = "dem_error"\nfail_matching = ["20180701T", "20180703T"]\n'
+    n = 6
+    camp = make_campaign(tmp_path, n, extra_toml=toml)
     r = s2l2a("run", camp, "--processor", "noop")
     assert r.returncode == 3, r.stderr
-    assert f"{N - 2} done, 2 failed of {N}" in r.stdout and "s2l2a status" in r.stdout
+    assert f"{n - 2} done, 2 failed of {n}" in r.stdout and "s2l2a status" in r.stdout
     with CampaignStore.open(camp) as store:
         failed = store.jobs("failed")
         assert len(failed) == 2 and {j.failure_class for j in failed} == {"dem_error"}
@@ -144,7 +147,7 @@ def test_failures_do_not_stop_the_batch_and_retry_requeues(tmp_path: Path) -> No
     r = s2l2a("run", camp, "--processor", "noop", "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert "2 done, 0 failed of 2" in r.stdout
-    assert_all_done_once(camp, N)
+    assert_all_done_once(camp, n)
 
 
 def test_sen2cor_requested_but_missing_is_one_line(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,9 +48,13 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, capacity: Capacity, log_file: Path | None = None) -> None:
+    def __init__(self, capacity: Capacity, log_file: Path | None = None, timeout_grace_s: float = 120.0,
+                 watch_s: float = 5.0) -> None:
         self.capacity = capacity
         self.log_file = log_file
+        self.timeout_grace_s = timeout_grace_s
+        self.watch_s = watch_s
+        self._started: dict[str, float] = {}
         self._cluster: Any = None
         self._client: Any = None
         self._log_handler: logging.Handler | None = None
@@ -166,49 +172,83 @@ class LocalEngine:
     # -- blocking run -----------------------------------------------------------------------------
 
     def run(self, campaign_dir: Path, specs: Sequence[JobSpec],
-            on_start: Callable[[JobSpec], None] | None = None,
+            on_start: Callable[[JobSpec], bool | None] | None = None,
             in_flight: dict[int | str, JobSpec] | None = None) -> Iterator[JobOutcome]:
         """Run ``specs`` with at most ``slots`` in flight, yielding each outcome as it arrives.
 
         ``on_start(spec)`` is called just before a job is handed to a worker (the caller marks it
-        running). ``in_flight`` (if given) is kept up to date with the jobs handed out and not
-        yet yielded, so an interrupted caller knows which jobs to requeue.
+        running; returning False skips the job). ``in_flight`` (if given) is kept up to date with
+        the jobs handed out and not yet yielded, so an interrupted caller knows which to requeue.
         """
-        from distributed import as_completed
-
         self.start()
         campaign_dir = Path(campaign_dir)
         todo = list(reversed(specs))
         flying: dict[Any, JobSpec] = {}
+        finished: queue.SimpleQueue[Any] = queue.SimpleQueue()  # futures, filled by Dask's callbacks
         if in_flight is None:
             in_flight = {}
-        ac = as_completed(loop=self._client.loop)
 
         def feed() -> None:
             while todo and len(flying) < self.capacity.slots:
                 spec = todo.pop()
-                if on_start is not None:
-                    on_start(spec)
-                fut = self._submit_one(campaign_dir, spec)
-                flying[fut] = spec
-                in_flight[spec.job_id] = spec
-                ac.add(fut)
+                if on_start is not None and on_start(spec) is False:
+                    continue  # the caller could not start it (e.g. no longer queued)
+                resubmit(spec)
 
+        def resubmit(spec: JobSpec) -> None:
+            fut = self._submit_one(campaign_dir, spec)
+            self._started[fut.key] = time.monotonic()
+            flying[fut] = spec
+            in_flight[spec.job_id] = spec
+            fut.add_done_callback(finished.put)
+
+        timed_out: set[Any] = set()
+        collateral: set[Any] = set()
         try:
             feed()
             while flying:
-                fut = next(ac)
-                spec = flying.pop(fut)
-                outcome = _outcome_of(fut, spec, campaign_dir)
-                feed()  # hand out the next job before the caller spends time on this one
-                in_flight.pop(spec.job_id, None)
-                yield outcome
+                try:
+                    fut = finished.get(timeout=self.watch_s)
+                except queue.Empty:
+                    self._enforce_timeouts(flying, timed_out, collateral)
+                    continue
+                if fut in flying:
+                    spec = flying.pop(fut)
+                    self._started.pop(fut.key, None)
+                    if fut in collateral and fut.status == "error":
+                        # it only waited on a worker we restarted for another job: run it again
+                        collateral.discard(fut)
+                        resubmit(spec)
+                        continue
+                    outcome = _outcome_of(fut, spec, campaign_dir, timed_out=fut in timed_out)
+                    feed()  # hand out the next job before the caller spends time on this one
+                    in_flight.pop(spec.job_id, None)
+                    yield outcome
+                self._enforce_timeouts(flying, timed_out, collateral)
         finally:
             if flying and self._client is not None:
                 self._client.cancel(list(flying), force=True)
 
+    def _enforce_timeouts(self, flying: dict[Any, JobSpec], timed_out: set[Any], collateral: set[Any]) -> None:
+        """Backstop for processors that cannot time themselves out (in-process code stuck in C):
+        a job running longer than its ``timeout_s`` plus a grace gets its worker process restarted,
+        which fails the job (as timeout) and gives the slot back."""
+        now = time.monotonic()
+        late = [f for f, s in flying.items() if f not in timed_out and
+                now - self._started.get(f.key, now) > s.job_settings().timeout_s + self.timeout_grace_s]
+        if not late:
+            return
+        processing = self._client.processing()
+        late_keys = {f.key for f in late}
+        workers = {addr for addr, keys in processing.items() if late_keys & set(keys)}
+        doomed = {k for addr in workers for k in processing[addr]} - late_keys
+        collateral.update(f for f in flying if f.key in doomed)
+        timed_out.update(late)
+        if workers:
+            self._client.restart_workers(list(workers), raise_for_error=False)
 
-def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path) -> JobOutcome:
+
+def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path, timed_out: bool = False) -> JobOutcome:
     """The job's outcome, or a failed one when the worker died under it (OOM killer, signal)."""
     try:
         return fut.result()
@@ -218,7 +258,10 @@ def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path) -> JobOutcome:
         from s2l2a.campaign.execute import job_log_path
 
         now = _utc()
-        if isinstance(e, KilledWorker):
+        if timed_out:
+            limit = spec.job_settings().timeout_s
+            cls, msg = FailureClass.TIMEOUT, f"no result within the {limit:.0f} s limit; its worker process was restarted"
+        elif isinstance(e, KilledWorker):
             cls, msg = FailureClass.KILLED, "the worker process died while converting (killed by a signal or the OOM killer)"
         else:
             cls, msg = FailureClass.OTHER, f"{type(e).__name__}: {e}"

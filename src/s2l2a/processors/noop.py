@@ -5,12 +5,15 @@ can be tested and benchmarked without paying for an atmospheric correction. Ever
 the same tiny GeoTIFF, so the product is readable but its pixels mean nothing. Options (from the
 ``[noop]`` section or a test): ``sleep_s`` per job, ``fail`` (a FailureClass value) to fail every
 job, or only the products whose name contains one of ``fail_matching``, ``write_product = false`` to return an empty
-staging dir (the "exit 0 but no output" case).
+staging dir (the "exit 0 but no output" case), ``die_matching`` to SIGKILL the very process running
+the job for matching products (what the OOM killer does to a worker).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -37,12 +40,12 @@ def _tiny_geotiff() -> bytes:
     """A 2x2 uint16 GeoTIFF, built once per process (GDAL opens it whatever the extension)."""
     import numpy as np
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     buf = io.BytesIO()
     with rasterio.MemoryFile() as mem:
         with mem.open(driver="GTiff", width=2, height=2, count=1, dtype="uint16", crs="EPSG:32756",
-                      transform=from_origin(300000, 6900000, 60, 60)) as ds:
+                      transform=Affine(60.0, 0.0, 300000.0, 0.0, -60.0, 6900000.0)) as ds:
             ds.write(np.full((1, 2, 2), 1000, dtype="uint16"))
         buf.write(mem.read())
     return buf.getvalue()
@@ -54,11 +57,12 @@ class NoopProcessor:
     name = "noop"
 
     def __init__(self, sleep_s: float = 0.0, fail: str | None = None, fail_matching: list[str] | None = None,
-                 write_product: bool = True, **_ignored: Any) -> None:
+                 write_product: bool = True, die_matching: list[str] | None = None, **_ignored: Any) -> None:
         self.sleep_s = float(sleep_s)
         self.fail = FailureClass(fail) if fail else None
         self.fail_matching = list(fail_matching or [])
         self.write_product = bool(write_product)
+        self.die_matching = list(die_matching or [])
 
     def version(self) -> str:
         return f"s2l2a-noop {__version__}"
@@ -69,6 +73,8 @@ class NoopProcessor:
             log.write(f"noop: {product.name} sleep {self.sleep_s} s\n")
         if self.sleep_s > 0:
             time.sleep(self.sleep_s)
+        if any(m in str(product.name) for m in self.die_matching):
+            os.kill(os.getpid(), signal.SIGKILL)
         chosen = any(m in str(product.name) for m in self.fail_matching) if self.fail_matching else True
         if (self.fail is not None or self.fail_matching) and chosen:
             raise ProcessingFailed(f"noop: failing {product.name} on purpose",
