@@ -132,3 +132,22 @@ def test_real_console_script(tmp_path: Path) -> None:
     assert json.loads(p.stdout)["counts"]["queued"] == 1
     p = subprocess.run([str(exe), "status", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_status_text_is_bounded_for_big_campaigns(tmp_path: Path, monkeypatch) -> None:
+    from s2l2a.cli import status
+
+    monkeypatch.setattr(status, "MAX_ROWS", 2)
+    d = tmp_path / "camp"
+    run("init", d)
+    with CampaignStore.open(d) as store:
+        for i in range(5):
+            store.add_product(ProductRecord(path=tmp_path / f"p{i}", name=f"P{i}", tile=f"3{i}UUP",
+                                            sensing_time="2022-01-01T00:00:00Z"))
+            store.start_attempt(i + 1, "h", 1, None)
+            store.finish_attempt(i + 1, AttemptOutcome("failed", "timeout" if i else "killed", "boom"))
+    out = run("status", d).stdout
+    assert "failed (5): timeout 4, killed 1" in out
+    assert "... and 3 more tiles" in out and "... and 3 more failures" in out
+    out = run("status", d, "--all").stdout
+    assert "more tiles" not in out and all(f"job {i}  P{i - 1}" in out for i in range(1, 6))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 from s2l2a.cli._common import campaign_argument, human_duration, user_errors
 
 STATES = ("queued", "running", "done", "failed", "skipped")
+MAX_ROWS = 30
 STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red", "skipped": "dim"}
 
 
@@ -19,8 +21,10 @@ STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red"
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON document.")
 @click.option("--log-lines", type=click.IntRange(min=0), default=5, show_default=True,
               help="Lines of each failed job's log to show.")
+@click.option("--all", "show_all", is_flag=True, help="List every tile and every failure (default: the first "
+              f"{MAX_ROWS} of each).")
 @user_errors
-def cmd(campaign: Path, as_json: bool, log_lines: int) -> None:
+def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool) -> None:
     """Show job counts per state and per tile, failures with their log tail, throughput and ETA."""
     from s2l2a.campaign.store import CampaignStore
 
@@ -29,10 +33,10 @@ def cmd(campaign: Path, as_json: bool, log_lines: int) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
-    _print(summary)
+    _print(summary, None if show_all else MAX_ROWS)
 
 
-def _print(s: dict[str, Any]) -> None:
+def _print(s: dict[str, Any], max_rows: int | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -49,19 +53,27 @@ def _print(s: dict[str, Any]) -> None:
         table.add_column("tile")
         for k in STATES:
             table.add_column(k, justify="right", style=STYLE[k])
-        for tile, c in s["tiles"].items():
+        tiles = list(s["tiles"].items())
+        for tile, c in tiles[:max_rows]:
             table.add_row(tile, *(str(c[k]) for k in STATES))
         console.print(table)
+        if max_rows is not None and len(tiles) > max_rows:
+            console.print(f"... and {len(tiles) - max_rows} more tiles (--all, or --json)", style="dim")
     if s["running"]:
         console.print("[bold yellow]running[/]")
         for r in s["running"]:
             console.print(f"  job {r['job_id']}  {r['product']}  attempt {r['attempt']}  since {r['start']}"
                           f"  on {r['host']} pid {r['pid']}", markup=False)
     if s["failures"]:
-        console.print(f"[bold red]failed ({len(s['failures'])})[/]  retry: s2l2a retry DIR [--class CLASS]")
-        for f in s["failures"]:
+        classes = Counter(f["failure_class"] for f in s["failures"])
+        console.print(f"[bold red]failed ({len(s['failures'])})[/]: "
+                      + ", ".join(f"{c} {n}" for c, n in classes.most_common())
+                      + "   retry: s2l2a retry DIR [--class CLASS]")
+        for f in s["failures"][:max_rows]:
             console.print(f"  job {f['job_id']}  {f['product']}  [{f['failure_class']}] "
                           f"after {f['attempts']} attempt(s): {f['message']}", markup=False)
             console.print(f"    log: {f['log_path']}", markup=False, style="dim")
             for line in f["log_tail"]:
                 console.print(f"    | {line}", markup=False, style="dim")
+        if max_rows is not None and len(s["failures"]) > max_rows:
+            console.print(f"... and {len(s['failures']) - max_rows} more failures (--all, or --json)", style="dim")
