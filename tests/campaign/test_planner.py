@@ -164,3 +164,21 @@ def test_many_products_are_opened_in_worker_processes(campaign: Path, tmp_path: 
     assert r.rejected[0].startswith(str(bad))
     assert [j.generation_time for j in jobs_by_name(campaign).values()] == [
         "2022-01-01T00:00:00Z", "2022-01-02T00:00:00Z", "2022-01-03T00:00:00Z"]
+
+
+def test_a_reader_bug_is_one_line_not_a_crash(campaign: Path, tmp_path: Path, monkeypatch) -> None:
+    from s2l2a import safe
+
+    real = safe.open_l1c
+    boom = clone_product(tmp_path / "in", "05.00", "20220101T000000")
+    clone_product(tmp_path / "in", "05.10", "20230101T000000")
+
+    def flaky(path, **kw):
+        if Path(path).name == boom.name:
+            raise RuntimeError("unexpected\nreader state")
+        return real(path, **kw)
+
+    monkeypatch.setattr(safe, "open_l1c", flaky)
+    r = plan(campaign, [tmp_path / "in"])
+    assert r.added == 1
+    assert r.rejected == [f"{boom}: unreadable (RuntimeError: unexpected\\nreader state)"]

@@ -70,7 +70,7 @@ def _open_one(path: str) -> tuple[str, ProductRecord | None, str | None]:
         return path, ProductRecord.from_l1c(safe.open_l1c(path)), None
     except S2L2AError as e:
         text = str(e) if e.path is not None else f"{path}: {e}"
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+    except Exception as e:
         # a reader bug must not stop a 10,000-product plan: report it like a broken input
         text = f"{path}: unreadable ({type(e).__name__}: {e})"
     return path, None, one_line(text)

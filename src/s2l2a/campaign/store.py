@@ -122,6 +122,8 @@ class ProductRecord:
         name = getattr(pname, "name", None) or Path(product.path).name.removesuffix(".SAFE")
         sensing = getattr(pname, "sensing_time", None) or product.sensing_time
         gen = product.generation_time or getattr(pname, "generation_time", None)
+        if not product.tile or sensing is None:
+            raise CampaignError("product has no tile id or sensing time; cannot plan it", product.path)
         return cls(path=Path(product.path).resolve(), name=name, tile=product.tile,
                    sensing_time=_iso(sensing), baseline=product.baseline,
                    generation_time=_iso(gen) if gen is not None else None,
