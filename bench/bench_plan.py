@@ -151,21 +151,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--case", choices=sorted(CASES))
+    ap.add_argument("--repeat", type=int, default=3, help="runs per fast case; the best is shown")
     args = ap.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args.n)))
         return
-    res = {}
+    res: dict[str, dict] = {}
     for name in ("floor", "plan", "replan", "parse", "real1", "real2"):
-        p = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(args.n)],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"case {name} failed:\n{p.stderr}")
-        res[name] = json.loads(p.stdout)
-    floor = res["floor"]["wall"]
-    print(f"planning {args.n} products ({sys.platform}, Python {sys.version.split()[0]}, "
+        runs = []
+        for _ in range(1 if name.startswith("real") else args.repeat):
+            p = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(args.n)],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"case {name} failed:\n{p.stderr}")
+            runs.append(json.loads(p.stdout))
+        res[name] = min(runs, key=lambda r: r["wall"])  # best of: the machine is shared
+    floor, floor_cpu = res["floor"]["wall"], res["floor"]["cpu"]
+    print(f"planning {args.n} products, best of {args.repeat} ({sys.platform}, Python {sys.version.split()[0]}, "
           f"SQLite {sqlite3.sqlite_version})")
-    print(f"{'case':<48} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'x floor':>8}")
+    print(f"{'case':<48} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'wall/floor':>10} {'CPU/floor':>10}")
     labels = {
         "floor": f"floor: bare SQLite insert of {args.n} rows",
         "plan": f"plan {args.n} new (insert+dedup+done check+log)",
@@ -176,7 +180,7 @@ def main() -> None:
     }
     for name, r in res.items():
         print(f"{labels[name]:<48} {r['wall']:>8.3f} {r['cpu']:>8.3f} {r['peak_mb']:>8.1f} "
-              f"{r['wall'] / floor:>8.1f}")
+              f"{r['wall'] / floor:>10.1f} {r['cpu'] / floor_cpu:>10.1f}")
     p = res["plan"]
     print(f"plan: {p['added']} added, {p['dup']} skipped duplicate, {p['log_lines']} progress lines; "
           f"counts {p['counts']}")
