@@ -90,7 +90,7 @@ def test_submit_answers():
 def test_slurm_status_from_recorded_squeue():
     states = Slurm(ClusterOptions()).parse_status((DATA / "squeue-22.05.json").read_text(), "1")
     assert {i: s.state for i, s in states.items()} == {1: "done", 2: "failed", 3: "failed"}
-    assert states[2].exit_code == "9" and states[3].raw_state == "TIMEOUT"
+    assert states[2].exit_code == "0:9" and states[3].raw_state == "TIMEOUT"
     other = Slurm(ClusterOptions()).parse_status((DATA / "squeue-22.05.json").read_text(), "4")
     # the pending remainder "2-4%1" is expanded to its element indices
     assert sorted(other) == [1, 2, 3, 4] and {s.state for s in other.values()} == {"cancelled"}

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "fetch": "s2l2a.cli.fetch:cmd",
     "sen2cor": "s2l2a.cli.sen2cor:cmd",
     "dem": "s2l2a.cli.dem:cmd",
+    "cluster": "s2l2a.cli.cluster:cmd",
+    "selftest": "s2l2a.cli.selftest:cmd",
 }
 
 

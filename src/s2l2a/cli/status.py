@@ -28,12 +28,24 @@ def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool) -> None:
     """Show job counts per state and per tile, failures with their log tail, throughput and ETA."""
     from s2l2a.campaign.store import CampaignStore
 
+    cluster: list[dict[str, Any]] = []
     with CampaignStore.open(campaign) as store:
+        if (campaign / "cluster").is_dir():  # arrays were submitted: fold results, ask the scheduler
+            from s2l2a.engines.cluster import status_view
+
+            cluster = status_view(campaign, store)
         summary = store.summary(log_tail=log_lines)
+    if cluster:
+        summary["cluster"] = cluster
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     _print(summary, None if show_all else MAX_ROWS)
+    if cluster:
+        from s2l2a.engines.cluster import format_status
+
+        for line in format_status(cluster):
+            click.echo(line)
 
 
 def _print(s: dict[str, Any], max_rows: int | None) -> None:

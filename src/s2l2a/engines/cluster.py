@@ -214,7 +214,7 @@ class ClusterEngine:
         placement = Placement(o.placement, o.node_cores, o.node_memory_mb)
         return plan_arrays([int(s.job_id) for s in specs], per_product_s, o.run_limit_s,
                            cores_per_job=cores, memory_mb_per_job=memory, placement=placement,
-                           max_array_size=o.max_array_size)
+                           max_array_size=o.max_array_size, startup_s=o.startup_s)
 
     def prepare(self, campaign_dir: Path, specs: Sequence[JobSpec], plan: ArrayPlan,
                 campaign_name: str = "") -> list[PreparedArray]:
@@ -570,3 +570,57 @@ def _wait(campaign: Path, store: Any, engines: dict[str, ClusterEngine], poll_s:
         return 130
     counts = store.counts()
     return 3 if counts["failed"] else 0
+
+
+def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
+    """Fold what came back (when no run holds the campaign) and describe every open array both
+    ways: the scheduler's states next to the result files. For ``s2l2a status``."""
+    from s2l2a.campaign.lock import CampaignLocked, RunLock
+
+    lock = RunLock(campaign)
+    try:
+        lock.acquire()
+    except CampaignLocked:
+        lock = None  # a run is folding right now; show what the store has
+    views: dict[str, dict[int, ElementState] | None] = {}
+    try:
+        if lock is not None:
+            views = reconcile(campaign, store).views
+    finally:
+        if lock is not None:
+            lock.release()
+    out = []
+    for rec in load_records(campaign):
+        if rec.closed and rec.name not in views:
+            continue
+        states = views.get(rec.name)
+        if rec.name not in views:
+            states = ClusterEngine(make_scheduler(rec.scheduler, ClusterOptions())).element_states(rec)
+        sched: dict[str, int] = {}
+        if states is not None:
+            for st in states.values():
+                sched[st.raw_state] = sched.get(st.raw_state, 0) + 1
+        jobs = [j for el in rec.elements for j in el]
+        results = sum(1 for j in jobs if _result_of(campaign, j, rec.attempts.get(str(j), 0)) is not None)
+        out.append({"array": rec.name, "scheduler": rec.scheduler, "job_id": rec.job_id,
+                    "elements": len(rec.elements), "jobs": len(jobs), "result_files": results,
+                    "open": not rec.closed,
+                    "scheduler_states": sched if states is not None else None,
+                    "scheduler_knows": bool(states) if states is not None else None})
+    return out
+
+
+def format_status(views: list[dict[str, Any]]) -> list[str]:
+    """One line per array for ``s2l2a status``."""
+    lines = []
+    for v in views:
+        if v["scheduler_states"] is None:
+            sched = "scheduler did not answer"
+        elif not v["scheduler_knows"]:
+            sched = "forgotten by the scheduler (result files are the truth)"
+        else:
+            sched = ", ".join(f"{k} {n}" for k, n in sorted(v["scheduler_states"].items()))
+        lines.append(f"{v['scheduler']} array {v['job_id']} ({v['array']}): {v['elements']} element(s); "
+                     f"scheduler: {sched}; result files: {v['result_files']}/{v['jobs']}"
+                     + ("" if v["open"] else "; all folded"))
+    return lines

@@ -51,6 +51,7 @@ class ClusterOptions:
     lsf_unit: str | None = None           # LSF_UNIT_FOR_LIMITS; None = detect from lsf.conf, KB if unset
     pbs_flavour: str = "pro"              # pro | torque
     estimate_s: float = 1800.0            # per-product duration before history exists
+    startup_s: float = 60.0               # per element: node start, imports, result writing
 
 
 @dataclass

@@ -38,6 +38,8 @@ def _exit_code(value: object) -> str | None:
         sig = value.get("signal", {})
         sig = sig.get("id", {}).get("number") if isinstance(sig, dict) and isinstance(sig.get("id"), dict) else None
         return f"{rc or 0}:{sig or 0}"
+    if isinstance(value, int):  # 22.05: the raw wait status, as "return code:signal" like sacct
+        return f"{value >> 8}:{value & 0x7F}"
     return None if value is None else str(value)
 
 
