@@ -1,0 +1,109 @@
+"""Small PNG quicklooks: true colour (TCI, else B04/B03/B02 with a 2-98 % stretch) and SCL in class colours.
+
+They are what a person looks at first in the campaign report, so they are written while the L2A
+still exists (the keep policy may delete it afterwards) and kept next to the derived outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_SIDE = 256
+
+#: Sen2Cor scene classification: class -> (label, RGB), the colours of ESA's SCL legend
+SCL_CLASSES: dict[int, tuple[str, tuple[int, int, int]]] = {
+    0: ("no data", (0, 0, 0)),
+    1: ("saturated or defective", (255, 0, 0)),
+    2: ("dark area / topographic shadow", (47, 47, 47)),
+    3: ("cloud shadow", (100, 50, 0)),
+    4: ("vegetation", (0, 160, 0)),
+    5: ("not vegetated", (255, 230, 90)),
+    6: ("water", (0, 0, 255)),
+    7: ("unclassified", (128, 128, 128)),
+    8: ("cloud, medium probability", (192, 192, 192)),
+    9: ("cloud, high probability", (255, 255, 255)),
+    10: ("thin cirrus", (100, 200, 255)),
+    11: ("snow or ice", (255, 150, 255)),
+}
+
+
+def scl_palette() -> np.ndarray:
+    """256 x 3 uint8 lookup table (unknown classes in magenta-grey)."""
+    lut = np.full((256, 3), 90, dtype=np.uint8)
+    for k, (_label, rgb) in SCL_CLASSES.items():
+        lut[k] = rgb
+    return lut
+
+
+def _read_small(path: Path, bands: list[int] | None = None) -> np.ndarray:
+    """Read at most MAX_SIDE px per side (GDAL picks overviews when the file has them)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(path) as ds:
+        k = max(1, int(np.ceil(max(ds.width, ds.height) / MAX_SIDE)))
+        shape = (max(1, ds.height // k), max(1, ds.width // k))
+        idx = bands or list(range(1, ds.count + 1))
+        return ds.read(idx, out_shape=(len(idx), *shape), resampling=Resampling.nearest)
+
+
+def stretch(rgb: np.ndarray, valid: np.ndarray, lo: float = 2.0, hi: float = 98.0) -> np.ndarray:
+    """Per-band percentile stretch to 0-255 over valid pixels; invalid pixels black."""
+    out = np.zeros(rgb.shape, dtype=np.uint8)
+    for i in range(rgb.shape[0]):
+        band = rgb[i].astype(np.float64)
+        if not valid.any():
+            continue
+        a, b = np.percentile(band[valid], [lo, hi])
+        scaled = np.clip((band - a) / max(b - a, 1e-12), 0, 1) * 255
+        out[i] = np.where(valid, np.rint(scaled), 0).astype(np.uint8)
+    return out
+
+
+def _save_png(path: Path, rgb_hwc: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.image as mpimg
+
+    mpimg.imsave(path, rgb_hwc)
+
+
+def true_colour(images: dict[int, dict[str, Path]]) -> np.ndarray | None:
+    """H x W x 3 uint8 from the coarsest TCI, else a stretched B04/B03/B02; None when neither exists."""
+    for res in sorted(images, reverse=True):
+        if "TCI" in images[res]:
+            return np.moveaxis(_read_small(images[res]["TCI"], [1, 2, 3]), 0, -1)
+    for res in sorted(images, reverse=True):
+        have = images[res]
+        if all(b in have for b in ("B04", "B03", "B02")):
+            rgb = np.concatenate([_read_small(have[b]) for b in ("B04", "B03", "B02")])
+            valid = (rgb > 0).all(axis=0)
+            return np.moveaxis(stretch(rgb, valid), 0, -1)
+    return None
+
+
+def scl_colours(images: dict[int, dict[str, Path]]) -> np.ndarray | None:
+    """H x W x 3 uint8 of the coarsest SCL in the standard class colours; None without SCL."""
+    for res in sorted(images, reverse=True):
+        if "SCL" in images[res]:
+            return scl_palette()[_read_small(images[res]["SCL"], [1])[0]]
+    return None
+
+
+def write_quicklooks(product: Any, out_dir: Path, stem: str) -> dict[str, str]:
+    """Write ``<stem>_TCI.png`` and ``<stem>_SCL.png`` for an opened L2A; returns {"tci"/"scl": file name}."""
+    out: dict[str, str] = {}
+    images = product.granules[0].images if product.granules else {}
+    tci = true_colour(images)
+    if tci is not None:
+        _save_png(out_dir / f"{stem}_TCI.png", tci)
+        out["tci"] = f"{stem}_TCI.png"
+    scl = scl_colours(images)
+    if scl is not None:
+        _save_png(out_dir / f"{stem}_SCL.png", scl)
+        out["scl"] = f"{stem}_SCL.png"
+    return out
