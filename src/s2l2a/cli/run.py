@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from s2l2a.cli._common import campaign_argument, human_duration, user_errors
+from s2l2a.cli._engines import dispatch, engine_options, local_engine_factory, pop_engine_options
 
 EXIT_FAILURES = 3      # the run finished but some jobs failed
 EXIT_INTERRUPTED = 130
@@ -42,9 +43,10 @@ def _on_sigterm(signum: int, frame: Any) -> None:
               help="Memory per conversion in MB (default: [resources] memory_mb).")
 @click.option("--job", "job_ids", type=int, multiple=True, metavar="ID", help="Only this job (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Run at most N jobs.")
+@engine_options
 @user_errors
 def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: int | None,
-        job_ids: tuple[int, ...], limit: int | None) -> None:
+        job_ids: tuple[int, ...], limit: int | None, **engine_kw: Any) -> None:
     """Run the campaign's queued jobs in parallel on this machine; Ctrl-C stops cleanly."""
     from s2l2a.campaign.lock import RunLock
 
@@ -53,21 +55,26 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
     from s2l2a.campaign.store import CampaignStore
 
     settings = CampaignSettings.load(campaign)  # not a campaign: one line, before taking a lock
+    engine = pop_engine_options(engine_kw)
     lock = RunLock(campaign).acquire()
     try:
         with CampaignStore.open(campaign) as store:
-            code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit)
+            code = dispatch(campaign, store, settings, engine, processor=processor, memory_mb=memory_mb,
+                            job_ids=job_ids, limit=limit)
+            if code is None:
+                code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit,
+                            make_engine=local_engine_factory(engine, campaign))
     finally:
         lock.release()
     sys.exit(code)
 
 
 def _run(campaign: Path, store: Any, settings: Any, processor: str | None, workers: int | None,
-         memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None) -> int:
+         memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None, make_engine: Any = None) -> int:
     from s2l2a.campaign.execute import clean_leftovers, fold_outcome, fold_results, mark_folded
     from s2l2a.campaign.jobspec import JobSpec, result_path
     from s2l2a.engines.base import plan_capacity
-    from s2l2a.errors import ConfigError
+    from s2l2a.errors import CampaignError, ConfigError
     from s2l2a.processors import ProcessingFailed, resolve_processor
 
     staging, output = settings.scratch_root(campaign), settings.output_root(campaign)
@@ -116,20 +123,27 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     from s2l2a.engines.local import LocalEngine
 
     host, pid = socket.gethostname(), os.getpid()
-    in_flight: dict[int | str, JobSpec] = {}
     done = failed = 0
     t0 = time.monotonic()
 
-    def on_start(spec: JobSpec) -> None:
-        spec.attempt = store.start_attempt(int(spec.job_id), host, pid, store.log_path(int(spec.job_id)))
+    started: list[int] = []
+
+    def on_start(spec: JobSpec) -> bool:
+        try:
+            spec.attempt = store.start_attempt(int(spec.job_id), host, pid, store.log_path(int(spec.job_id)))
+        except CampaignError as e:  # e.g. re-planned as a duplicate meanwhile: leave it alone
+            click.echo(f"job {spec.job_id}: not started: {e}", err=True)
+            return False
+        started.append(int(spec.job_id))
+        return True
 
     previous_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    engine = LocalEngine(cap, log_file=campaign / "logs" / "engine.log")
+    engine = make_engine(cap) if make_engine else LocalEngine(cap, log_file=campaign / "logs" / "engine.log")
     interrupted = False
     try:
         with _Progress(len(specs)) as bar:
             engine.start()
-            for outcome in engine.run(campaign, specs, on_start=on_start, in_flight=in_flight):
+            for outcome in engine.run(campaign, specs, on_start=on_start):
                 fold_outcome(store, outcome)
                 rp = result_path(campaign, outcome.job_id)
                 if rp.exists():
@@ -147,7 +161,8 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
             engine.close()
             if interrupted:
                 fold_results(campaign, store)  # jobs that finished just before the stop count
-                store.requeue_stale("interrupted (Ctrl-C or SIGTERM)", job_ids=[int(i) for i in in_flight])
+                # every job this run started and did not finish (only 'running' ones are touched)
+                store.requeue_stale("interrupted (Ctrl-C or SIGTERM)", job_ids=started)
                 clean_leftovers(campaign, staging, output)
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)

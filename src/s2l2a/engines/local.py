@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -80,7 +81,8 @@ class LocalEngine:
         })
         # workers must not see the terminal's Ctrl-C: the submitting process stops them in order
         # (an ignored SIGINT is inherited by the worker processes and by processors they start)
-        previous = signal.getsignal(signal.SIGINT)
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if in_main else None
         try:
             if previous is not None:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
