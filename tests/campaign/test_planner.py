@@ -182,3 +182,28 @@ def test_a_reader_bug_is_one_line_not_a_crash(campaign: Path, tmp_path: Path, mo
     r = plan(campaign, [tmp_path / "in"])
     assert r.added == 1
     assert r.rejected == [f"{boom}: unreadable (RuntimeError: unexpected\\nreader state)"]
+
+
+def test_an_interrupted_plan_keeps_its_committed_batches(campaign: Path, tmp_path: Path, monkeypatch) -> None:
+    from s2l2a.campaign import planner
+
+    monkeypatch.setattr(planner, "BATCH", 2)
+    root = tmp_path / "in"
+    for i in range(5):
+        clone_product(root, "05.00", f"2022010{i + 1}T000000")
+    seen: list[tuple[int, int]] = []
+
+    def stop_at_3(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 3:
+            raise KeyboardInterrupt
+
+    try:
+        plan(campaign, [root], on_progress=stop_at_3)
+    except KeyboardInterrupt:
+        pass
+    assert seen == [(1, 5), (2, 5), (3, 5)]
+    assert len(jobs_by_name(campaign)) == 2          # the first batch was committed
+    r = plan(campaign, [root])
+    assert (r.found, r.already_planned, r.added) == (5, 2, 3)
+    assert len(jobs_by_name(campaign)) == 5

@@ -9,7 +9,8 @@ are reduced to one (:mod:`.dedup`), products whose verified L2A already sits in
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import signal
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def _reject(report: PlanReport, path: Path | str, what: str | BaseException) -> 
     report.rejected.append(one_line(line))
 
 
+#: new products committed per transaction while planning (a killed plan keeps what it read)
+BATCH = 500
 #: below this many new candidates, opening them in this process is faster than starting workers
 POOL_THRESHOLD = 64
 
@@ -76,23 +79,31 @@ def _open_one(path: str) -> tuple[str, ProductRecord | None, str | None]:
     return path, None, one_line(text)
 
 
-def _open_all(paths: list[str], workers: int | None) -> list[tuple[str, ProductRecord | None, str | None]]:
-    """Open candidates, in worker processes when there are many (metadata parsing is CPU-bound:
-    ~40 ms per product, mostly the tile angle grids), keeping the input order."""
+def _open_all(paths: list[str], workers: int | None) -> Iterator[tuple[str, ProductRecord | None, str | None]]:
+    """Open candidates in input order, in worker processes when there are many (metadata parsing
+    is CPU-bound: 20-40 ms per product, mostly the tile angle grids)."""
     n = workers if workers is not None else min(os.cpu_count() or 1, 8)
     if n <= 1 or len(paths) < POOL_THRESHOLD:
-        return [_open_one(p) for p in paths]
+        yield from map(_open_one, paths)
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn: the parent holds an SQLite connection and maybe threads; forking those is unsafe
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_open_one, paths, chunksize=max(1, min(32, len(paths) // (4 * n)))))
+    # spawn: the parent holds an SQLite connection and maybe threads; forking those is unsafe.
+    # Workers ignore Ctrl-C: the parent stops them (pending work cancelled, no traceback per worker).
+    pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint)
+    try:
+        yield from pool.map(_open_one, paths, chunksize=max(1, min(32, len(paths) // (4 * n))))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_products(roots: Iterable[Path | str], store: CampaignStore | None, report: PlanReport,
-                  workers: int | None = None) -> list[ProductRecord]:
-    """Find and open the L1C products under ``roots``; known paths are not re-opened."""
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: PlanReport) -> list[str]:
+    """Candidate product paths under ``roots`` not yet in the store (known paths are counted, not re-read)."""
     from s2l2a import safe
 
     known = {j.path for j in store.job_keys()} if store is not None else set()
@@ -118,30 +129,31 @@ def read_products(roots: Iterable[Path | str], store: CampaignStore | None, repo
                 report.already_planned += 1
             else:
                 todo.append(str(cand))
-    records: list[ProductRecord] = []
-    for _path, record, error in _open_all(todo, workers):
-        if record is not None:
-            records.append(record)
+    return todo
+
+
+def add_records(store: CampaignStore, records: Iterable[ProductRecord], report: PlanReport) -> None:
+    """Add records as jobs (one transaction) and apply the reprocessing rule to the whole campaign."""
+    for _, created in store.add_products(records):
+        if created:
+            report.added += 1
         else:
-            report.rejected.append(error or "")
-    return records
+            report.already_planned += 1
+    store.set_states(dedup_changes(store.job_keys(), report))
+
+
+def skip_done(store: CampaignStore, output_root: Path, report: PlanReport) -> None:
+    """Skip queued jobs whose verified L2A is already in ``output_root``."""
+    store.set_states(done_changes(store.job_keys([JobState.QUEUED]), output_root, report))
 
 
 def plan_records(store: CampaignStore, records: Iterable[ProductRecord], output_root: Path | None,
                  report: PlanReport | None = None) -> PlanReport:
     """Add records as jobs, then apply the duplicate rule and the done-output check."""
     report = report or PlanReport()
-    results = store.add_products(records)
-    for _, created in results:
-        if created:
-            report.added += 1
-        else:
-            report.already_planned += 1
-    jobs = store.job_keys()
-    changes = dedup_changes(jobs, report)
-    store.set_states(changes)
+    add_records(store, records, report)
     if output_root is not None:
-        store.set_states(done_changes(store.job_keys([JobState.QUEUED]), output_root, report))
+        skip_done(store, output_root, report)
     return report
 
 
@@ -211,13 +223,30 @@ def done_changes(jobs: Iterable[JobKey], output_root: Path, report: PlanReport) 
     return changes
 
 
-def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | None = None) -> PlanReport:
-    """Plan the L1C products under ``roots`` into the campaign at ``campaign_dir``
-    (``workers``: processes opening products; default one per core, up to 8)."""
+def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | None = None,
+         on_progress: Callable[[int, int], None] | None = None) -> PlanReport:
+    """Plan the L1C products under ``roots`` into the campaign at ``campaign_dir``.
+
+    New products are committed every BATCH products, so a plan of thousands that is killed
+    keeps what it read and the next plan continues from there. ``workers``: processes opening
+    products (default one per core, up to 8); ``on_progress(done, total)`` after each product.
+    """
     campaign_dir = Path(campaign_dir)
     settings = CampaignSettings.load(campaign_dir)
     report = PlanReport()
     with CampaignStore.open(campaign_dir, create=True) as store:
-        records = read_products(roots, store, report, workers)
-        plan_records(store, records, settings.output_root(campaign_dir), report)
+        todo = discover(roots, store, report)
+        batch: list[ProductRecord] = []
+        for i, (_path, record, error) in enumerate(_open_all(todo, workers), 1):
+            if record is not None:
+                batch.append(record)
+            else:
+                report.rejected.append(error or "")
+            if len(batch) >= BATCH:
+                add_records(store, batch, report)
+                batch = []
+            if on_progress is not None:
+                on_progress(i, len(todo))
+        add_records(store, batch, report)
+        skip_done(store, settings.output_root(campaign_dir), report)
     return report

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -25,7 +27,16 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
     """
     from s2l2a.campaign.planner import plan
 
-    report = plan(campaign, roots)
+    try:
+        if sys.stderr.isatty():
+            with _bar() as on_progress:
+                report = plan(campaign, roots, on_progress=on_progress)
+        else:
+            report = plan(campaign, roots)
+    except KeyboardInterrupt:
+        click.echo("interrupted: products read so far are planned; run the same plan again to continue",
+                   err=True)
+        sys.exit(130)
     for line in report.rejected:
         click.echo(line, err=True)
     if as_json:
@@ -35,3 +46,19 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
     if report.found == 0 and not report.rejected:
         click.echo(f"error: no L1C products found under {', '.join(map(str, roots))}", err=True)
         sys.exit(1)
+
+
+@contextmanager
+def _bar() -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while products are opened (a first plan of thousands takes minutes)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("reading products"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("read", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
