@@ -87,6 +87,10 @@ class DerivedResult:
     sensing_time: str | None = None
     clear_classes: list[int] | None = None
     quicklooks: dict[str, str] = field(default_factory=dict)  # "tci"/"scl" -> PNG file name
+    footprint: dict[str, Any] | None = None                    # GeoJSON lon/lat (STAC, report map)
+    epsg: int | None = None
+    cloud_cover: float | None = None
+    mission: str | None = None
     created: str = ""
     s2l2a_version: str = __version__
 
@@ -175,6 +179,14 @@ def _grid(images: dict[int, dict[str, Path]], res: int, where: Path) -> _Grid:
 
 # -- the work ------------------------------------------------------------------------------------
 
+def _geojson(geom: Any) -> dict[str, Any] | None:
+    if geom is None:
+        return None
+    from shapely.geometry import mapping
+
+    return json.loads(json.dumps(mapping(geom)))  # tuples -> lists
+
+
 def _utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -216,6 +228,8 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
         boa_quantification_value=product.boa_quantification_value, baseline=product.baseline,
         tile=product.tile, sensing_time=product.sensing_time.isoformat() if product.sensing_time else None,
         clear_classes=sorted(int(c) for c in spec.clear_classes) if spec.clear_classes else None, created=_utc(),
+        footprint=_geojson(product.footprint), epsg=granule.epsg, cloud_cover=product.cloud_cover,
+        mission=product.mission,
     )
     try:
         _write_all(product, granule.images, grid, formulas, spec, staging, result)
