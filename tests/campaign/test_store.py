@@ -214,3 +214,71 @@ def test_an_outcome_of_an_older_attempt_changes_nothing(store: CampaignStore) ->
     assert store.job(1).state is JobState.RUNNING and store.last_attempt(1).end is None
     store.finish_attempt(1, {"state": "done", "attempt": 2, "log_path": "/logs/1.log"})
     assert store.last_attempt(1).log_path == "/logs/1.log"
+
+
+KILL_CHILD = """
+import sys
+from pathlib import Path
+from s2l2a.campaign.store import CampaignStore, ProductRecord
+recs = [ProductRecord(path=Path(f"/d/{i}"), name=f"N{i}", tile="56JMM", sensing_time=f"2020-01-01T00:00:{i % 60:02d}Z")
+        for i in range(100_000)]
+store = CampaignStore.open(sys.argv[1])
+print("begin", flush=True)
+store.add_products(recs)
+print("committed", flush=True)
+"""
+
+
+def test_a_killed_bulk_add_leaves_all_or_nothing(campaign: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(campaign)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "begin"
+    time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    with CampaignStore.open(campaign) as s:
+        n_jobs = sum(s.counts().values())
+        n_products = s._read("SELECT count(*) FROM products")[0][0]
+    assert n_jobs == n_products and n_jobs in (0, 100_000), n_jobs
+    lines = (campaign / "progress.log").read_text().count("\n") if (campaign / "progress.log").exists() else 0
+    assert lines <= n_jobs           # the log is written after the commit: it never invents a change
+
+
+def test_two_connections_write_concurrently(campaign: Path) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    with CampaignStore.open(campaign) as s:
+        s.add_products([rec(i) for i in range(1, 101)])
+
+    def runner() -> None:
+        try:
+            with CampaignStore.open(campaign) as s:
+                for jid in range(1, 101):
+                    s.start_attempt(jid, "h", jid, None)
+                    s.finish_attempt(jid, AttemptOutcome("done"))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def planner() -> None:
+        try:
+            with CampaignStore.open(campaign) as s:
+                for b in range(20):
+                    s.add_products([rec(1000 + b * 10 + k) for k in range(10)])
+                    s.summary()
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=runner), threading.Thread(target=planner)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with CampaignStore.open(campaign) as s:
+        assert s.counts() == {"queued": 200, "running": 0, "done": 100, "failed": 0, "skipped": 0}
+        assert log_states(campaign) == db_states(s)
