@@ -13,7 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-DUPLICATE_PREFIX = "duplicate of "
+from s2l2a.campaign.states import SKIP_DUPLICATE
+
+DUPLICATE_PREFIX = SKIP_DUPLICATE
 
 
 class Candidate(Protocol):

@@ -18,11 +18,11 @@ from typing import Any
 from s2l2a.campaign.dedup import DUPLICATE_PREFIX, duplicate_reason, pick_winners
 from s2l2a.campaign.progress import one_line
 from s2l2a.campaign.settings import CampaignSettings
-from s2l2a.campaign.states import JobState
+from s2l2a.campaign.states import SKIP_DONE, JobState
 from s2l2a.campaign.store import CampaignStore, JobKey, ProductRecord, StateChange
 from s2l2a.errors import S2L2AError
 
-DONE_PREFIX = "output exists: "
+DONE_PREFIX = SKIP_DONE
 
 
 @dataclass

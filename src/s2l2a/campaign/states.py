@@ -36,6 +36,11 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+#: how skip reasons start, so reports can count them by kind
+SKIP_DUPLICATE = "duplicate of "
+SKIP_DONE = "output exists: "
+
+
 class IllegalTransition(CampaignError):
     """A state change the state machine does not allow (a programming error, reported in one line)."""
 

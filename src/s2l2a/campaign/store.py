@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from s2l2a.campaign.progress import PROGRESS_FILE, ProgressEvent, ProgressLog, iso, tail_lines, utcnow
-from s2l2a.campaign.states import JobState, check_transition
+from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, JobState, check_transition
 from s2l2a.errors import CampaignError
 
 DB_FILE = "campaign.sqlite"
@@ -602,6 +602,12 @@ class CampaignStore:
         for tile, state, n in self._read("SELECT p.tile, j.state, count(*) FROM jobs j JOIN products p "
                                          "ON p.id = j.product_id GROUP BY p.tile, j.state ORDER BY p.tile"):
             tiles.setdefault(tile, {s.value: 0 for s in JobState})[state] = n
+        skipped = {"duplicate": 0, "output_exists": 0, "other": 0}
+        for reason, n in self._read("SELECT skip_reason, count(*) FROM jobs WHERE state = 'skipped' "
+                                    "GROUP BY skip_reason"):
+            kind = ("duplicate" if (reason or "").startswith(SKIP_DUPLICATE)
+                    else "output_exists" if (reason or "").startswith(SKIP_DONE) else "other")
+            skipped[kind] += n
         last = {(a.job_id): a for a in self.attempts()}  # ordered by n: the last one wins
         failures = []
         for j in self.jobs(JobState.FAILED):
@@ -624,6 +630,7 @@ class CampaignStore:
             "campaign": str(self.campaign_dir),
             "total": sum(counts.values()),
             "counts": counts,
+            "skipped": skipped,
             "tiles": tiles,
             "failures": failures,
             "running": running,

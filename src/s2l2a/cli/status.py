@@ -56,6 +56,10 @@ def _print(s: dict[str, Any], max_rows: int | None) -> None:
     counts = s["counts"]
     console.print(f"[bold]{s['campaign']}[/]: {s['total']} jobs  " + "  ".join(
         f"[{STYLE[k]}]{k} {counts[k]}[/]" for k in STATES))
+    if counts["skipped"]:
+        sk = s["skipped"]
+        console.print(f"skipped: {sk['duplicate']} duplicate (older reprocessing), {sk['output_exists']} "
+                      f"already converted" + (f", {sk['other']} other" if sk["other"] else ""), style="dim")
     tp, eta = s["throughput_per_hour"], s["eta_s"]
     console.print(f"throughput: {f'{tp:.1f} done/hour' if tp else '-'}   "
                   f"ETA: {human_duration(eta) if eta is not None else '-'}"
