@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "fetch": "s2l2a.cli.fetch:cmd",
     "sen2cor": "s2l2a.cli.sen2cor:cmd",
     "dem": "s2l2a.cli.dem:cmd",
+    "derive": "s2l2a.cli.derive:cmd",
+    "report": "s2l2a.cli.report:cmd",
+    "stac": "s2l2a.cli.report:stac_cmd",
     "cluster": "s2l2a.cli.cluster:cmd",
     "selftest": "s2l2a.cli.selftest:cmd",
 }

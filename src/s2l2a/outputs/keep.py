@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from s2l2a.errors import S2L2AError
 
@@ -83,3 +84,83 @@ def apply_keep(policy: KeepPolicy | str, l2a_path: Path | str, derived_dir: Path
     _remove_tree(l2a)
     out.removed.append(l2a)
     return out
+
+
+@dataclass
+class ProductDeriveOutcome:
+    """One product's pass through derive + keep (what ``derive`` prints and the run path records)."""
+
+    l2a: Path
+    derived_dir: Path | None = None
+    removed: list[Path] = field(default_factory=list)
+    skipped: str | None = None   # why nothing was done
+    error: str | None = None     # one line; the L2A (and L1C) are then untouched
+
+
+def derive_then_keep(l2a_path: Path | str, out_dir: Path | str, spec: Any, policy: KeepPolicy | str = "all", *,
+                     l1c_path: Path | str | None = None, delete_l1c: bool = False) -> ProductDeriveOutcome:
+    """Derive one product, then apply the keep policy; never raises for a product's failure.
+
+    This is the function the ``run`` path calls per product as soon as its L2A is verified.
+    """
+    from s2l2a.outputs.derive import derive_product
+
+    policy = KeepPolicy(policy)
+    out = ProductDeriveOutcome(l2a=Path(l2a_path))
+    try:
+        if policy is KeepPolicy.L2A:
+            out.skipped = "keep policy l2a: nothing derived"
+        else:
+            res = derive_product(l2a_path, out_dir, spec)
+            out.derived_dir = Path(res.out_dir)
+        kept = apply_keep(policy, l2a_path, out.derived_dir, l1c_path=l1c_path, delete_l1c=delete_l1c)
+        out.removed = kept.removed
+    except S2L2AError as e:
+        out.error = str(e)
+    except OSError as e:
+        out.error = f"{l2a_path}: {e}"
+    return out
+
+
+def derive_campaign(campaign_dir: Path | str, spec: Any, policy: KeepPolicy | str = "all", *,
+                    delete_l1c: bool = False, force: bool = False) -> list[ProductDeriveOutcome]:
+    """Derive every done product of a campaign into ``<campaign>/derived/<tile>/``; idempotent.
+
+    A product whose derived folder already verifies is skipped (unless ``force``); its keep policy
+    is still applied, so re-running with ``--keep derived`` frees the space a first run kept.
+    """
+    from s2l2a.campaign.store import CampaignStore
+    from s2l2a.outputs.derive import DeriveError, find_derived, verify_derived
+
+    campaign_dir = Path(campaign_dir).resolve()
+    root = campaign_dir / "derived"
+    existing = find_derived(root)
+    outcomes: list[ProductDeriveOutcome] = []
+    with CampaignStore.open(campaign_dir) as store:
+        jobs = store.jobs("done")
+    for job in jobs:
+        if not job.output_path:
+            continue
+        l2a = Path(job.output_path)
+        name = l2a.name.removesuffix(".SAFE")
+        ddir = existing.get(name)
+        if ddir is not None and not force:
+            try:
+                verify_derived(ddir)
+            except DeriveError:
+                ddir = None
+        if ddir is not None and not force:
+            o = ProductDeriveOutcome(l2a=l2a, derived_dir=ddir, skipped="already derived")
+            if l2a.exists():
+                try:
+                    o.removed = apply_keep(policy, l2a, ddir, l1c_path=job.path, delete_l1c=delete_l1c).removed
+                except S2L2AError as e:
+                    o.error = str(e)
+            outcomes.append(o)
+            continue
+        if not l2a.exists():
+            outcomes.append(ProductDeriveOutcome(l2a=l2a, error=f"{l2a}: L2A product no longer exists"))
+            continue
+        outcomes.append(derive_then_keep(l2a, root / job.tile, spec, policy, l1c_path=job.path,
+                                         delete_l1c=delete_l1c))
+    return outcomes

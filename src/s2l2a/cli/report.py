@@ -1,0 +1,33 @@
+"""``s2l2a report CAMPAIGN``: one self-contained HTML page of the campaign; ``s2l2a stac CAMPAIGN``: STAC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from s2l2a.cli._common import campaign_argument, user_errors
+
+
+@click.command("report")
+@campaign_argument
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default: <campaign>/report.html).")
+@user_errors
+def cmd(campaign: Path, output: Path | None) -> None:
+    """Write one HTML file (no server, no network): counts, tile map, run times, failures, quicklooks, versions."""
+    from s2l2a.outputs.report import write_report
+
+    click.echo(write_report(campaign, output))
+
+
+@click.command("stac")
+@campaign_argument
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for collection.json and the items (default: <campaign>/stac).")
+@user_errors
+def stac_cmd(campaign: Path, output: Path | None) -> None:
+    """Write a validated STAC collection with one item per converted product (bands, SCL, derived COGs)."""
+    from s2l2a.outputs.stac import write_campaign_stac
+
+    click.echo(write_campaign_stac(campaign, output))

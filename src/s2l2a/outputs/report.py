@@ -1,0 +1,328 @@
+"""``s2l2a report``: one self-contained HTML page showing what a campaign did.
+
+Why one file: it is mailed, attached to tickets and opened on laptops far from the cluster, so it
+needs no server, no network and no other file: plots are inline SVG, quicklooks are PNG data URIs,
+there is no JavaScript, and a Content-Security-Policy forbids fetching anything. Product names and
+log excerpts are untrusted text (they come from file names and from processors' output), so the
+jinja2 template escapes everything (autoescape on); only our own matplotlib SVG is inserted raw.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from s2l2a import __version__
+
+STATE_COLOURS = {"done": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#9e9e9e",
+                 "skipped": "#f9a825"}
+MAX_PRODUCT_ROWS = 500
+GIPP_RECORD = Path("sen2cor") / "gipp" / "gipp.json"
+
+
+@dataclass
+class ProductRow:
+    job_id: int
+    name: str
+    tile: str
+    state: str
+    attempts: int
+    processor: str | None
+    processor_version: str | None
+    duration_s: float | None
+    message: str | None
+    output: str | None
+    derived: list[str] = field(default_factory=list)
+    tci_png: str | None = None  # data URI
+    scl_png: str | None = None
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text (small, searchable)
+    plt.rcParams["svg.hashsalt"] = "s2l2a"  # stable ids across runs
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    _plt().close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG in HTML
+
+
+def tile_map_svg(footprints: dict[str, tuple[Any, str]]) -> str | None:
+    """Tile footprints (lon/lat shapely geometries) coloured by tile state."""
+    if not footprints:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    seen: set[str] = set()
+    for tile, (geom, state) in sorted(footprints.items()):
+        polys = getattr(geom, "geoms", [geom])
+        for poly in polys:
+            xs, ys = poly.exterior.xy
+            ax.fill(xs, ys, color=STATE_COLOURS.get(state, "#777"), alpha=0.55,
+                    label=state if state not in seen else None, edgecolor="black", linewidth=0.6)
+            seen.add(state)
+        c = geom.centroid
+        ax.annotate(tile, (c.x, c.y), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("longitude (°)")
+    ax.set_ylabel("latitude (°)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(True, linewidth=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("tiles by state")
+    return _svg(fig)
+
+
+def runtime_hist_svg(durations_s: list[float]) -> str | None:
+    if not durations_s:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    minutes = [d / 60.0 for d in durations_s]
+    ax.hist(minutes, bins=min(30, max(5, len(minutes) // 3)), color="#1565c0")
+    ax.set_xlabel("run time of successful attempts (min)")
+    ax.set_ylabel("products")
+    ax.set_title(f"run time (n = {len(minutes)}, median {sorted(minutes)[len(minutes) // 2]:.1f} min)")
+    return _svg(fig)
+
+
+def throughput_svg(ends: list[datetime]) -> str | None:
+    if not ends:
+        return None
+    plt = _plt()
+    ends = sorted(ends)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.step(ends, range(1, len(ends) + 1), where="post", color="#2e7d32")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("products done (cumulative)")
+    span_h = max((ends[-1] - ends[0]).total_seconds() / 3600.0, 1e-9)
+    rate = f"{(len(ends) - 1) / span_h:.1f} per hour" if len(ends) > 1 else "one product"
+    ax.set_title(f"throughput: {rate}")
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+def _png_data_uri(path: Path) -> str | None:
+    try:
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError:
+        return None
+
+
+def _rgb_data_uri(rgb: Any) -> str:
+    import matplotlib.image as mpimg
+
+    buf = io.BytesIO()
+    _plt()
+    mpimg.imsave(buf, rgb, format="png")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _parse_time(s: str | None) -> datetime | None:
+    if not s:
+        return None
+    try:
+        t = datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _footprint(job: Any, derived: dict[str, Path]) -> Any:
+    """Footprint of a job's product in lon/lat: derived manifest, else L2A, else L1C metadata."""
+    from shapely.geometry import shape
+
+    from s2l2a.errors import S2L2AError
+    from s2l2a.outputs.derive import DerivedResult
+
+    out = Path(job.output_path) if job.output_path else None
+    name = out.name.removesuffix(".SAFE") if out else None
+    if name and name in derived:
+        try:
+            fp = DerivedResult.load(derived[name]).footprint
+            if fp:
+                return shape(fp)
+        except S2L2AError:
+            pass
+    from s2l2a.safe import open_product
+
+    for p in (out, Path(job.path)):
+        if p is not None and p.exists():
+            try:
+                prod = open_product(p, require_bands=False)
+            except S2L2AError:
+                continue
+            if prod.footprint is not None:
+                return prod.footprint
+    return None
+
+
+def _tile_state(states: Counter[str]) -> str:
+    if states["failed"]:
+        return "failed"
+    if states["running"]:
+        return "running"
+    if states["queued"]:
+        return "queued"
+    if states["done"]:
+        return "done"
+    return "skipped"
+
+
+def _quicklooks(row: ProductRow, out: Path | None, ddir: Path | None) -> None:
+    from s2l2a.errors import S2L2AError
+
+    if ddir is not None:
+        from s2l2a.outputs.derive import DerivedResult
+
+        try:
+            res = DerivedResult.load(ddir)
+        except S2L2AError:
+            res = None
+        if res is not None:
+            if "tci" in res.quicklooks:
+                row.tci_png = _png_data_uri(ddir / res.quicklooks["tci"])
+            if "scl" in res.quicklooks:
+                row.scl_png = _png_data_uri(ddir / res.quicklooks["scl"])
+    if row.tci_png is None and out is not None and out.exists():
+        from s2l2a.outputs.quicklook import scl_colours, true_colour
+        from s2l2a.safe import open_l2a
+
+        try:
+            images = open_l2a(out, require_bands=False).granules[0].images
+            tci, scl = true_colour(images), scl_colours(images)
+        except (S2L2AError, OSError, IndexError):
+            return
+        except Exception:  # noqa: BLE001 - a damaged raster must not stop the report
+            return
+        row.tci_png = _rgb_data_uri(tci) if tci is not None else None
+        row.scl_png = _rgb_data_uri(scl) if scl is not None else None
+
+
+def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also handy for tests)."""
+    from s2l2a.campaign.store import CampaignStore
+    from s2l2a.outputs.derive import find_derived
+
+    campaign_dir = Path(campaign_dir).resolve()
+    derived = find_derived(campaign_dir / "derived")
+    with CampaignStore.open(campaign_dir) as store:
+        summary = store.summary(log_tail=log_tail)
+        jobs = store.jobs()
+        attempts = store.attempts()
+    durations: list[float] = []
+    ends: list[datetime] = []
+    last_duration: dict[int, float] = {}
+    for a in attempts:
+        t0, t1 = _parse_time(a.start), _parse_time(a.end)
+        if a.state == "done" and t0 and t1:
+            d = (t1 - t0).total_seconds()
+            durations.append(d)
+            ends.append(t1)
+            last_duration[a.job_id] = d
+    rows: list[ProductRow] = []
+    tile_states: dict[str, Counter[str]] = {}
+    tile_job: dict[str, Any] = {}
+    versions: Counter[tuple[str, str]] = Counter()
+    for j in jobs:
+        state = str(j.state.value if hasattr(j.state, "value") else j.state)
+        tile_states.setdefault(j.tile, Counter())[state] += 1
+        tile_job.setdefault(j.tile, j)
+        if j.output_path and not tile_job[j.tile].output_path:
+            tile_job[j.tile] = j
+        if j.processor:
+            versions[(j.processor, j.processor_version or "unknown")] += 1
+        if len(rows) < MAX_PRODUCT_ROWS:
+            out = Path(j.output_path) if j.output_path else None
+            name = out.name.removesuffix(".SAFE") if out else None
+            ddir = derived.get(name) if name else None
+            row = ProductRow(job_id=j.id, name=j.name, tile=j.tile, state=state, attempts=j.attempts,
+                             processor=j.processor, processor_version=j.processor_version,
+                             duration_s=last_duration.get(j.id), message=j.message,
+                             output=str(out) if out else None,
+                             derived=sorted(_derived_files(ddir)) if ddir else [])
+            _quicklooks(row, out, ddir)
+            rows.append(row)
+    footprints: dict[str, tuple[Any, str]] = {}
+    for tile, j in tile_job.items():
+        fp = _footprint(j, derived)
+        if fp is not None:
+            footprints[tile] = (fp, _tile_state(tile_states[tile]))
+    gipp = None
+    gpath = campaign_dir / GIPP_RECORD
+    if gpath.is_file():
+        try:
+            gipp = json.loads(gpath.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            gipp = {"error": f"unreadable {GIPP_RECORD}"}
+    return {
+        "campaign": str(campaign_dir), "name": campaign_dir.name, "summary": summary, "rows": rows,
+        "truncated": max(0, len(jobs) - MAX_PRODUCT_ROWS), "durations": durations, "ends": ends,
+        "footprints": footprints, "versions": sorted(versions.items()), "gipp": gipp,
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"), "s2l2a_version": __version__,
+    }
+
+
+def _derived_files(ddir: Path) -> list[str]:
+    """Output names listed in a derived folder's manifest ([] when unreadable)."""
+    from s2l2a.errors import S2L2AError
+    from s2l2a.outputs.derive import DerivedResult
+
+    try:
+        return list(DerivedResult.load(ddir).files)
+    except S2L2AError:
+        return []
+
+
+def render(data: dict[str, Any]) -> str:
+    """The HTML page for :func:`collect`'s data (jinja2, autoescape on)."""
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("s2l2a.outputs", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+
+    def svg(text: str | None) -> Markup | None:
+        return Markup(text) if text else None  # our own matplotlib output, not user text
+
+    def minutes(s: float | None) -> str:
+        return "" if s is None else f"{s / 60.0:.1f}"
+
+    env.filters["minutes"] = minutes
+    return env.get_template("report.html.j2").render(
+        **data,
+        map_svg=svg(tile_map_svg(data["footprints"])),
+        hist_svg=svg(runtime_hist_svg(data["durations"])),
+        throughput_svg=svg(throughput_svg(data["ends"])),
+        state_colours=STATE_COLOURS,
+    )
+
+
+def write_report(campaign_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Collect, render and write the report atomically; returns its path."""
+    campaign_dir = Path(campaign_dir)
+    out = Path(out) if out else campaign_dir / "report.html"
+    html = render(collect(campaign_dir))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
