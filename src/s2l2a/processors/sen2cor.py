@@ -154,6 +154,41 @@ class Sen2CorProcessor:
         """Sen2Cor's version in ESA's zero-padded form, e.g. "02.08.00"."""
         return self.info().version
 
+    def _pin_threads(self, gipp: Any, cores: int, staging_dir: Path, log_path: Path) -> Any:
+        """A per-job L2A_GIPP copy with ``Nr_Threads`` = the job's cores (at most 8, the XSD's limit).
+
+        ``Nr_Threads=AUTO`` makes every Sen2Cor instance use every core of the node, so N jobs on
+        one node oversubscribe it N times. The copy starts from the campaign's GIPP when there is
+        one, else from the install's template; the installed files are never edited. Versions
+        without ``Nr_Threads`` (2.1–2.3 have ``Nr_Processes``) are left as they are.
+        """
+        from s2l2a.sen2cor import gipp as gipp_files
+        from s2l2a.sen2cor.command import _gipp_args
+        from s2l2a.sen2cor.layout import describe
+
+        try:
+            pairs = dict(_gipp_args(gipp))
+        except S2L2AError:
+            return gipp  # build_command reports a bad gipp setting with its own message
+        base = pairs.get("--GIP_L2A")
+        if base is None:
+            try:
+                base = describe(self.executable, self.info().version).templates.get("L2A_GIPP")
+            except (S2L2AError, OSError):
+                base = None
+        if base is None:
+            return gipp
+        try:
+            pinned = gipp_files.write_gipps({"L2A_GIPP": Path(base)}, staging_dir / "gipp",
+                                            {"nr_threads": max(1, min(int(cores), 8))},
+                                            version=self.info().version, require_schema=False)
+        except S2L2AError as exc:
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"s2l2a: Nr_Threads not pinned: {exc}\n")
+            return gipp
+        pairs["--GIP_L2A"] = pinned.files["L2A_GIPP"]
+        return {flag.removeprefix("--"): path for flag, path in pairs.items()}
+
     def process(self, product: L1CProduct, staging_dir: Path, settings: JobSettings,
                 log_path: Path) -> L2AResult:
         """Run Sen2Cor on ``product`` into ``staging_dir/out``; return the one verified new L2A."""
@@ -164,6 +199,7 @@ class Sen2CorProcessor:
         resolution = settings.resolution if settings.resolution is not None else self.resolution
         baseline = settings.processing_baseline or self.processing_baseline
         gipp = settings.extra.get("gipp") or self.gipp
+        gipp = self._pin_threads(gipp, settings.cores, staging_dir, log_path)
         try:
             cmd = build_command(self.executable, info, product_dir, staging_dir, resolution=resolution,
                                 processing_baseline=baseline, gipp=gipp, cores=settings.cores)
