@@ -26,9 +26,9 @@ class CogError(S2L2AError):
 
 
 def overview_count(width: int, height: int, blocksize: int = BLOCKSIZE) -> int:
-    """Levels down to about one block (at least one for anything wider than 64 px, so viewers zoom out fast)."""
+    """Levels down to about one block (at least one for anything wider than 32 px, so viewers zoom out fast)."""
     side = max(width, height)
-    if side <= 64:
+    if side <= 32:
         return 0
     return max(1, math.ceil(math.log2(side / blocksize)))
 

@@ -79,8 +79,10 @@ def tile_map_svg(footprints: dict[str, tuple[Any, str]]) -> str | None:
             ax.fill(xs, ys, color=STATE_COLOURS.get(state, "#777"), alpha=0.55,
                     label=state if state not in seen else None, edgecolor="black", linewidth=0.6)
             seen.add(state)
-        c = geom.centroid
-        ax.annotate(tile, (c.x, c.y), ha="center", va="center", fontsize=7)
+        c = geom.centroid  # a marker too: a 110 km tile is a speck on a continental map
+        ax.scatter([c.x], [c.y], s=36, color=STATE_COLOURS.get(state, "#777"), edgecolor="black", linewidth=0.5,
+                   zorder=3)
+        ax.annotate(tile, (c.x, c.y), xytext=(4, 4), textcoords="offset points", fontsize=7)
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
     ax.set_aspect("equal", adjustable="datalim")

@@ -1,0 +1,56 @@
+"""Formulas are parsed with ast and only arithmetic over band names and numbers is accepted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from s2l2a.outputs.indices import INDICES, Formula, FormulaError, builtin_index, parse_formula_option
+
+
+@pytest.mark.parametrize("expr", [
+    "__import__('os').system('true')",
+    "B04.real",
+    "B04[0]",
+    "(lambda: 1)()",
+    "B04 if B08 else B03",
+    "B04 > B08",
+    "B04 // B08",
+    "B04 % 2",
+    "B04 @ B08",
+    "[B04]",
+    "'B04'",
+    "x + B04",
+    "True + B04",
+    "B04 & B08",
+    "~B04",
+    "B04; B08",
+    "1 + 2",
+])
+def test_everything_but_arithmetic_on_bands_is_refused(expr: str) -> None:
+    with pytest.raises(FormulaError) as e:
+        Formula.parse("f", expr)
+    assert "\n" not in str(e.value)
+
+
+def test_arithmetic_evaluates_like_numpy() -> None:
+    f = parse_formula_option("ndre=(B8A - b05) / (B8A + B5) + -1 ** 2 * 0.5")
+    assert (f.name, f.bands) == ("ndre", ("B8A", "B05"))
+    a, b = np.array([0.3, 0.0]), np.array([0.1, 0.0])
+    out = f.evaluate({"B8A": a, "B05": b})
+    assert out[0] == pytest.approx((0.3 - 0.1) / (0.3 + 0.1) - 0.5)
+    assert np.isnan(out[1])  # 0/0 gives NaN, not an exception
+
+
+@pytest.mark.parametrize("bad", ["ndre", "=B04", "1x=B04", "a b=B04"])
+def test_formula_option_needs_a_name(bad: str) -> None:
+    with pytest.raises(FormulaError):
+        parse_formula_option(bad)
+
+
+def test_builtin_indices() -> None:
+    assert set(INDICES) == {"ndvi", "ndwi", "nbr", "evi"}
+    assert builtin_index("NDVI").bands == ("B08", "B04")
+    assert builtin_index("evi").bands == ("B08", "B04", "B02")
+    with pytest.raises(FormulaError, match="unknown index"):
+        builtin_index("savi")
