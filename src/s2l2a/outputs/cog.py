@@ -66,13 +66,17 @@ def _int_item(ds: Any, key: str) -> int | None:
 
 def cog_problems(path: Path | str) -> list[str]:
     """Why ``path`` is not a valid COG (empty list: it is), after GDAL's layout rules."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged file warns (no geotransform) before it fails
+        return _cog_problems(path)
+
+
+def _cog_problems(path: Path | str) -> list[str]:
     import rasterio
 
     problems: list[str] = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = rasterio.open(path)
+        ds = rasterio.open(path)
     except Exception as e:  # noqa: BLE001 - any GDAL failure means "not a readable COG"
         return [f"unreadable: {e}"]
     with ds:
@@ -119,7 +123,10 @@ def check_cog(path: Path | str) -> None:
     if problems:
         raise CogError(f"not a valid Cloud-Optimized GeoTIFF: {problems[0]}", path)
     try:
-        with rasterio.open(path) as ds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = rasterio.open(path)
+        with ds:
             ds.read(1, window=Window(ds.width - 1, ds.height - 1, 1, 1))
             for level in ds.overviews(1)[-1:]:
                 ds.read(1, out_shape=(max(1, ds.height // level), max(1, ds.width // level)))
