@@ -4,6 +4,12 @@ Retry policy, state bookkeeping and the SQLite store live in ``campaign/``; engi
 :class:`~s2l2a.campaign.jobspec.JobSpec` objects (the caller turns job ids into specs, so an
 engine never opens the store) and every job they start runs
 :func:`s2l2a.campaign.execute.run_job`, locally or as ``s2l2a worker`` on a cluster node.
+
+Attempt protocol (what makes folding idempotent): the submitting side calls
+``store.start_attempt(job_id, ...)`` when it hands a job out and puts the returned number into
+``JobSpec.attempt``; the outcome carries it back, and ``execute.fold_outcome`` records an outcome
+only while the store still shows that very attempt running. A repeated result file, or one
+from an attempt since closed as interrupted, changes nothing.
 """
 
 from __future__ import annotations
