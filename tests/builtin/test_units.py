@@ -159,3 +159,27 @@ def test_unknown_option_is_a_one_line_error() -> None:
 
     with pytest.raises(ProcessingFailed, match="unknown \\[builtin\\] option"):
         get_processor("builtin", {"bogus": 1})
+
+
+def test_block_mean_numba_equals_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    dn = rng.integers(0, 6000, size=(60, 72)).astype(np.uint16)
+    dn[:, :7] = 0
+    fast = radiometry.resample_dn_mean(dn, (10, 12))
+    monkeypatch.setattr(radiometry, "_KERNEL", None)
+    slow = radiometry.resample_dn_mean(dn, (10, 12))
+    assert (fast == slow).all() and fast[0, 0] == 0
+    blk = dn[:6, 6:12]
+    v = blk[blk > 0]
+    assert fast[0, 1] == int(np.floor(v.mean() + 0.5))
+
+
+def test_cirrus_gamma_recovers_the_slope() -> None:
+    rng = np.random.default_rng(5)
+    b10 = rng.uniform(0.012, 0.03, (50, 50)).astype(np.float32)
+    toa = {"B10": b10, "B04": (0.05 + 0.8 * (b10 - 0.001)).astype(np.float32)}
+    classes = np.full((50, 50), scl.CIRRUS, np.uint8)
+    classes[:10] = scl.VEG
+    b10[:10] = 0.001
+    gam, floor = pipeline.cirrus_gamma(toa, classes, load_sc_gipp())
+    assert abs(floor - 0.001) < 1e-6 and abs(gam["B04"] - 0.8) < 0.05

@@ -24,7 +24,9 @@ from .sclgipp import ACGipp, load_ac_gipp
 
 log = logging.getLogger(__name__)
 
-AOT_CANDIDATES = np.round(np.arange(0.0, 1.2001, 0.04), 4)
+#: candidate AOTs; the root is interpolated linearly between them (the residual is smooth in AOT),
+#: so a sparse axis costs little accuracy and keeps the LUT evaluations of a full tile to ~1 s
+AOT_CANDIDATES = np.array([0.0, 0.03, 0.06, 0.1, 0.15, 0.2, 0.27, 0.35, 0.45, 0.6, 0.8, 1.0, 1.2])
 MIN_DDV_PER_CELL = 5        # 60 m pixels needed before a cell's mean is trusted
 SMOOTH_SIGMA_CELLS = 1.0    # Gaussian smoothing of the filled field, in cells (~1.2 km)
 DDV_NDVI_MIN = 0.10         # AC_Swir_Refl_Ndvi_Th: a DDV pixel must be vegetated

@@ -352,8 +352,9 @@ def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, floa
         scl[_valid(data, shape)] = sclmod.UNCLASSIFIED
         return scl, cld, snw
     dark = np.zeros(shape, bool)
-    for r0 in range(0, shape[0], ROWS_PER_BLOCK):
-        r1 = min(shape[0], r0 + ROWS_PER_BLOCK)
+    step = ROWS_PER_BLOCK // 2  # the cascade holds ~20 float32 temporaries per block
+    for r0 in range(0, shape[0], step):
+        r1 = min(shape[0], r0 + step)
         toa = {}
         sat = np.zeros((r1 - r0, shape[1]), bool)
         for b in (*SCL_NEEDS, "B10"):

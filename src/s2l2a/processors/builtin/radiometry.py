@@ -74,7 +74,11 @@ def resample_mean(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def resample_dn_mean(dn: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Downsample a uint16 DN array by block mean of valid (non-zero) pixels; stays uint16."""
+    """Downsample a uint16 DN array by block mean of valid (non-zero) pixels; stays uint16.
+
+    Rounds half up. Uses a parallel numba loop when numba is there (the numpy reduction over
+    strided axes is ~50x slower on a full 10 m band), else numpy a few rows at a time.
+    """
     if dn.shape == shape:
         return dn
     fy, ry = divmod(dn.shape[0], shape[0])
@@ -82,16 +86,56 @@ def resample_dn_mean(dn: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if ry or rx or fy != fx:
         return resample_nearest(dn, shape)
     out = np.empty(shape, np.uint16)
+    kernel = _block_mean_kernel()
+    if kernel is not None and dn.dtype == np.uint16:
+        kernel(dn, fy, out)
+        return out
     step = max(1, 512 // fy)  # a few output rows at a time keeps temporaries small
     for r0 in range(0, shape[0], step):
         r1 = min(shape[0], r0 + step)
         blk = dn[r0 * fy:r1 * fy].reshape(r1 - r0, fy, shape[1], fx)
         s = blk.sum(axis=(1, 3), dtype=np.uint32)
         n = np.count_nonzero(blk, axis=(1, 3))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.where(n > 0, np.rint(s / np.maximum(n, 1)), 0)
+        m = np.where(n > 0, (2 * s + n) // (2 * np.maximum(n, 1)), 0)
         out[r0:r1] = m.astype(np.uint16)
     return out
+
+
+_KERNEL: object = False
+
+
+def _block_mean_kernel():
+    """Compile the block-mean loop on first use; None without numba (or with S2L2A_NO_NUMBA set)."""
+    global _KERNEL
+    if _KERNEL is not False:
+        return _KERNEL
+    import os
+
+    try:
+        if os.environ.get("S2L2A_NO_NUMBA"):
+            raise ImportError
+        import numba
+    except ImportError:
+        _KERNEL = None
+        return None
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def kernel(src, f, out):  # pragma: no cover - compiled
+        h, w = out.shape
+        for i in numba.prange(h):
+            for j in range(w):
+                s = 0
+                n = 0
+                for a in range(f):
+                    for b in range(f):
+                        v = src[i * f + a, j * f + b]
+                        if v != 0:
+                            s += v
+                            n += 1
+                out[i, j] = (2 * s + n) // (2 * n) if n > 0 else 0
+
+    _KERNEL = kernel
+    return kernel
 
 
 class _quiet:

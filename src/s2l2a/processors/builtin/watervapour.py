@@ -18,7 +18,7 @@ from .geometry import CellGrid
 
 log = logging.getLogger(__name__)
 
-WV_CANDIDATES = np.round(np.arange(0.1, 6.0001, 0.1), 3)  # g/cm2
+WV_CANDIDATES = np.array([0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0])  # g/cm2
 MIN_PIXELS_PER_CELL = 5
 MIN_B8A = 0.10  # darker surfaces (water, shadows) give a B9/B8A ratio dominated by noise
 

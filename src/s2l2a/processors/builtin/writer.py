@@ -57,6 +57,7 @@ def write_raster(path: Path, data: np.ndarray, transform: Affine, crs, fmt: str 
                        num_threads=str(max(1, threads)), codec="JP2")
         if nodata is not None:
             profile.pop("nodata")  # ESA's JP2 carry no nodata tag; 0 is documented as NODATA in the MTD
-    with rasterio.open(path, "w", **profile) as dst:
+    # GDAL's block cache defaults to 5 % of RAM and fills up while the COG overviews are built: bound it
+    with rasterio.Env(GDAL_CACHEMAX=128), rasterio.open(path, "w", **profile) as dst:
         dst.write(arr)
     return path
