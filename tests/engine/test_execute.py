@@ -54,7 +54,8 @@ def test_rerun_replaces_output_without_leftovers(tmp_path: Path, sample_l1c: Pat
     second = run_job(camp, spec(1, sample_l1c, attempt=2))
     assert second.state == "done" and second.output_path == first.output_path
     assert not marker.exists()  # the new product replaced the old one
-    assert sorted(p.name for p in (camp / "L2A" / "56JMM").iterdir()) == [Path(first.output_path or "").name]
+    name = Path(first.output_path or "").name
+    assert sorted(p.name for p in (camp / "L2A" / "56JMM").iterdir()) == sorted([name, f".{name}.source"])
     assert "attempt 2 of job 1" in (camp / "logs" / "1.log").read_text()
 
 
@@ -205,3 +206,23 @@ def test_worker_command_runs_one_element_without_the_store(tmp_path: Path) -> No
     r = s2l2a("worker", "--campaign", camp, "--index", "4")
     assert r.returncode == 1 and "outside 1..3" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (camp / "campaign.sqlite").exists()  # workers never open the store
+
+
+def test_publish_never_replaces_another_l1c_output(tmp_path: Path) -> None:
+    from s2l2a.campaign.execute import publish, source_marker
+
+    name = "S2A_MSIL2A_20180629T000241_N9999_R030_T56JMM_20261125T150133.SAFE"
+    tile = tmp_path / "L2A" / "56JMM"
+    (tmp_path / "a" / name).mkdir(parents=True)
+    first = publish(tmp_path / "a" / name, tile, "1", source="L1C-A")
+    assert source_marker(tile, name).read_text().strip() == "L1C-A"
+    # same acquisition, later generation time, made from another L1C: refused, first output intact
+    other = name.replace("20261125T150133", "20261125T150200")
+    (tmp_path / "b" / other).mkdir(parents=True)
+    with pytest.raises(ProcessingFailed, match="holds the product of another L1C"):
+        publish(tmp_path / "b" / other, tile, "2", source="L1C-B")
+    assert first.is_dir() and not (tile / other).exists()
+    # a re-run from the same L1C replaces it (and its marker moves to the new name)
+    again = publish(tmp_path / "b" / other, tile, "1", source="L1C-A")
+    assert sorted(p.name for p in tile.iterdir()) == sorted([other, f".{other}.source"])
+    assert again == tile / other

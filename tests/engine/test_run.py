@@ -23,9 +23,13 @@ N = 12
 
 
 def outputs(camp: Path) -> list[Path]:
-    """Every entry in the output tiles, hidden ones included (none may be half-written)."""
+    """Every entry in the output tiles except the ``.source`` markers (hidden half-written
+    ``.partial-``/``.replaced-`` directories included: there must be none)."""
     root = camp / "L2A"
-    return sorted(p for tile in root.iterdir() for p in tile.iterdir()) if root.exists() else []
+    entries = sorted(p for tile in root.iterdir() for p in tile.iterdir()) if root.exists() else []
+    markers = [p for p in entries if p.name.startswith(".") and p.name.endswith(".source")]
+    assert all((p.parent / p.name[1:-len(".source")]).is_dir() for p in markers)
+    return [p for p in entries if p not in markers]
 
 
 def assert_all_done_once(camp: Path, n: int) -> None:

@@ -29,6 +29,7 @@ from s2l2a.campaign.jobspec import (
     fsync_dir,
     read_result,
     write_result,
+    write_text_atomic,
 )
 from s2l2a.errors import CampaignError, ProductError
 from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
@@ -39,6 +40,7 @@ OUTPUT_DIR = "L2A"
 FOLDED_DIR = "folded"
 PARTIAL_PREFIX = ".partial-"
 REPLACED_PREFIX = ".replaced-"
+SOURCE_SUFFIX = ".source"
 
 
 def _utc() -> str:
@@ -141,7 +143,8 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
                 safe.verify_l2a(product_dir, resolutions=resolutions)
         phase.name = "publish"
         tile = spec.tile or product.tile
-        final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id))
+        final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id),
+                        source=str(product.name))
         outcome.state = "done"
         outcome.output_path = str(final)
         outcome.message = f"{label} -> {final}"
@@ -197,25 +200,47 @@ def _same_source(a: str, b: str) -> bool:
         (nb.mission, nb.sensing_time, nb.relative_orbit, nb.tile)
 
 
-def publish(product_dir: Path, tile_dir: Path, tag: str) -> Path:
+def source_marker(tile_dir: Path, name: str) -> Path:
+    """Hidden file beside an output naming the L1C it was made from (``.<name>.source``)."""
+    return tile_dir / f".{name}{SOURCE_SUFFIX}"
+
+
+def _source_of(tile_dir: Path, name: str) -> str | None:
+    try:
+        return source_marker(tile_dir, name).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def publish(product_dir: Path, tile_dir: Path, tag: str, source: str | None = None) -> Path:
     """Move a verified product into ``tile_dir`` so that it appears complete or not at all.
 
-    Earlier outputs of the same acquisition (a previous run's product, possibly under another
-    generation-time name) are renamed aside first, the new product renamed in, then the old ones
-    deleted: at every instant at most one complete product of that acquisition is visible.
-    Across file systems the product is first copied under a hidden ``.partial-`` name.
+    Earlier outputs of the same acquisition (a previous attempt's product, possibly under another
+    generation-time name; the planner's rule: same mission, tile, orbit and sensing time) are
+    renamed aside first, the new product renamed in, then the old ones deleted: at every instant
+    at most one complete product of that acquisition is visible. An earlier output that its
+    ``.source`` marker says was made from a *different* L1C is never replaced (the job fails
+    instead of destroying another job's result). Across file systems the product is first copied
+    under a hidden ``.partial-`` name.
     """
     tile_dir.mkdir(parents=True, exist_ok=True)
     name = product_dir.name if product_dir.name.endswith(".SAFE") else f"{product_dir.name}.SAFE"
     final = tile_dir / name
+    previous = [p for p in tile_dir.iterdir()
+                if not p.name.startswith(".") and p.name.endswith(".SAFE") and _same_source(p.name, name)]
+    for old in previous:
+        owner = _source_of(tile_dir, old.name)
+        if source and owner and owner != source:
+            raise ProcessingFailed(f"{old} holds the product of another L1C ({owner}); not replaced",
+                                   FailureClass.OTHER)
     src = product_dir
     if os.stat(product_dir).st_dev != os.stat(tile_dir).st_dev:
         partial = tile_dir / f"{PARTIAL_PREFIX}{tag}-{name}"
         _rmtree(partial)
         shutil.copytree(product_dir, partial, symlinks=True)
         src = partial
-    previous = [p for p in tile_dir.iterdir()
-                if not p.name.startswith(".") and p.name.endswith(".SAFE") and _same_source(p.name, name)]
+    if source:  # written before the product appears: a crash in between leaves only a stray marker
+        write_text_atomic(source_marker(tile_dir, name), source + "\n")
     aside: list[Path] = []
     for old in previous:
         target = tile_dir / f"{REPLACED_PREFIX}{tag}-{old.name}"
@@ -226,6 +251,9 @@ def publish(product_dir: Path, tile_dir: Path, tag: str) -> Path:
     fsync_dir(tile_dir)
     for old in aside:
         _rmtree(old)
+        orig = old.name.removeprefix(f"{REPLACED_PREFIX}{tag}-")
+        if orig != name:
+            source_marker(tile_dir, orig).unlink(missing_ok=True)
     if src is not product_dir:
         _rmtree(product_dir)
     return final
@@ -235,7 +263,8 @@ def publish(product_dir: Path, tile_dir: Path, tag: str) -> Path:
 
 def clean_leftovers(campaign_dir: Path | str, staging: Path | None = None, output: Path | None = None) -> list[Path]:
     """Remove everything a killed run may have left half-done: ``staging/*`` and hidden
-    ``.partial-*`` / ``.replaced-*`` directories in the output tiles. Only safe while holding
+    ``.partial-*`` / ``.replaced-*`` directories and ``.source`` markers without their product
+    in the output tiles. Only safe while holding
     the run lock (no job of this campaign is running). Returns what was removed.
     """
     campaign_dir = Path(campaign_dir)
@@ -251,7 +280,10 @@ def clean_leftovers(campaign_dir: Path | str, staging: Path | None = None, outpu
             if not tile_dir.is_dir() or tile_dir.is_symlink():
                 continue
             for p in tile_dir.iterdir():
-                if p.name.startswith((PARTIAL_PREFIX, REPLACED_PREFIX)):
+                stray_marker = (p.name.startswith(".") and p.name.endswith(SOURCE_SUFFIX)
+                                and not (tile_dir / p.name[1:-len(SOURCE_SUFFIX)]).exists())
+                stray_tmp = p.name.startswith(".") and p.name.endswith(".tmp")
+                if p.name.startswith((PARTIAL_PREFIX, REPLACED_PREFIX)) or stray_marker or stray_tmp:
                     _rmtree(p)
                     removed.append(p)
     return removed

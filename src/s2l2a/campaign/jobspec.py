@@ -121,6 +121,17 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     return path
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """A small text file written like :func:`write_json_atomic` (tmp + fsync + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
 def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
