@@ -106,6 +106,6 @@ def make_product(dest: Path, lut, n10: int = 360, aot=(0.08, 0.32), wv: float = 
         with rasterio.open(gdir / f"T56JMM_20180629T000241_{band}.jp2", "w", driver="JP2OpenJPEG", width=n,
                            height=n, count=1, dtype="uint16", crs=f"EPSG:{granule.epsg}",
                            transform=Affine(px, 0, 399960.0, 0, -px, 6700000.0), quality=100,
-                           reversible="YES", blockxsize=min(n, 1024), blockysize=min(n, 1024)) as ds:
+                           reversible="YES", **({"blockxsize": 1024, "blockysize": 1024} if n > 1024 else {})) as ds:
             ds.write(dn, 1)
     return safe, truth

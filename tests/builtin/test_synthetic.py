@@ -118,3 +118,17 @@ def test_all_bands_present(converted) -> None:
     images = _images(safe)
     assert all((60, b) in images for b in BANDS if b not in ("B08", "B10"))
     assert (10, "TCI") in images and (20, "TCI") in images
+
+
+def test_radiometric_offset_of_baseline_04_is_applied(tmp_path: Path, atm_lut, use_lut) -> None:
+    """Same scene encoded with RADIO_ADD_OFFSET = -1000 (DN = TOA*10000 + 1000): same BOA."""
+    safe_in, truth = make_product(tmp_path / "in", atm_lut, n10=120, radio_offset=-1000.0)
+    product = open_l1c(safe_in)
+    assert product.radio_add_offset["B04"] == -1000.0
+    result = get_processor("builtin", {}).process(product, tmp_path / "s", JobSettings(cores=2), tmp_path / "l")
+    images = _images(result.product_dir)
+    for band in ("B02", "B04", "B08"):
+        boa = (_read(images[(10, band)]).astype(float) - 1000.0) / 10000.0
+        ref = truth.boa(band, boa.shape)
+        clear = truth.classes(boa.shape) != "cloud"
+        assert (np.abs(boa - ref) <= 0.005 + 0.05 * ref)[clear].mean() >= 0.95, band

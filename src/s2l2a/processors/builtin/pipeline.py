@@ -16,6 +16,7 @@ Order of work, chosen for speed on a full tile (decoding the JPEG 2000 inputs is
 from __future__ import annotations
 
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -427,7 +428,10 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         extent = abs(gp10.xdim) * gp10.ncols
     cells = CellGrid.for_tile(g60.shape, opts.cell_m, extent)
     geom = geometry_on_grid(granule.angles, cells.shape, granule.mean_sun_zenith, granule.mean_sun_azimuth)
-    atm = Atmosphere(lut, geom, opts.elevation_km, priors.ozone_du)
+    # Rayleigh scattering scales with surface pressure: the LUT's elevation axis stands for it, so the
+    # weather's sea-level pressure shifts the surface's effective height (8 km scale height)
+    elevation = opts.elevation_km + 8.0 * math.log(1013.25 / priors.pressure_hpa)
+    atm = Atmosphere(lut, geom, elevation, priors.ozone_du)
     from .invert import boa_to_toa, toa_to_boa
 
     def invert(x, c):
@@ -462,6 +466,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         "wv_source": wv_r.source, "wv_mean_gcm2": float(np.mean(wv_r.cells)), "wv_cells": wv_r.n_cells_retrieved,
         "ozone_du": priors.ozone_du, "ozone_source": priors.sources["ozone"], "cells": list(cells.shape),
         "aot_details": aot_r.details, "elevation_km": opts.elevation_km,
+        "pressure_hpa": priors.pressure_hpa, "effective_elevation_km": round(elevation, 3),
     })
     say(f"AOT {res.details['aot_mean']:.3f} ({aot_r.source}), WV {res.details['wv_mean_gcm2']:.2f} g/cm2 "
         f"({wv_r.source}) after {time.perf_counter() - t0:.1f} s")
@@ -525,10 +530,11 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     say(f"bands written after {time.perf_counter() - t0:.1f} s")
 
     # ---- AOT, WVP, SCL, QI masks
-    for r in out_res:
-        valid = resample_nearest(valid60, grids[r].shape)
-        put(r, "AOT", field_dn(cells, aot_r.cells, grids[r], valid, AOT_QUANTIFICATION))
-        put(r, "WVP", field_dn(cells, wv_r.cells, grids[r], valid, WVP_QUANTIFICATION))
+    # AOT/WV vary over kilometres: interpolate on the 60 m grid, replicate to the finer ones
+    for key, field_, quant in (("AOT", aot_r.cells, AOT_QUANTIFICATION), ("WVP", wv_r.cells, WVP_QUANTIFICATION)):
+        dn60 = field_dn(cells, field_, g60, valid60, quant)
+        for r in out_res:
+            put(r, key, dn60 if r == 60 else resample_nearest(dn60, grids[r].shape))
     for r, (s, c, n) in ((20, (scl20, cld20, snw20)), (60, (scl60, cld60, snw60))):
         if r not in out_res or s is None:
             continue
