@@ -131,7 +131,7 @@ def _read(path: Path) -> tuple[np.ndarray, Any, Any]:
         return ds.read(1), ds.transform, ds.crs
 
 
-def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.ndarray:
+def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.ndarray | None:
     """Integer-factor resampling: block mean of valid (non-zero) DN down, replication up, samples for classes."""
     h, w = a.shape
     th, tw = shape
@@ -151,7 +151,24 @@ def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.nd
     if th % h == 0 and tw % w == 0 and th // h == tw // w:
         k = th // h
         return a.repeat(k, axis=0).repeat(k, axis=1)
-    raise DeriveError(f"cannot resample a {h}x{w} image onto a {th}x{tw} grid (not an integer factor)")
+    return None  # not an integer factor: the caller reprojects
+
+
+def _to_grid(path: Path, grid: _Grid, categorical: bool) -> np.ndarray:
+    """The image at ``path`` on ``grid``: exact block maths for integer factors (real tiles), else GDAL
+    resampling by geotransform (decimated test products: 439 px at 10 m, 219 px at 20 m)."""
+    a, transform, crs = _read(path)
+    out = _resample(a, grid.shape, categorical)
+    if out is not None:
+        return out
+    from rasterio.warp import Resampling, reproject
+
+    dst = np.zeros(grid.shape, dtype=np.float64 if not categorical else a.dtype)
+    down = abs(transform.a) < abs(grid.transform.a)
+    method = Resampling.average if (down and not categorical) else Resampling.nearest
+    reproject(a, dst, src_transform=transform, src_crs=crs, dst_transform=grid.transform, dst_crs=grid.crs,
+              src_nodata=0, dst_nodata=0, resampling=method)
+    return dst
 
 
 def _band_file(images: dict[int, dict[str, Path]], band: str, res: int) -> tuple[Path, int]:
@@ -272,8 +289,8 @@ def _write_all(product: Any, images: dict[int, dict[str, Path]], grid: _Grid, fo
     res = grid.res
     scl: np.ndarray | None = None
     try:
-        scl_path, scl_res = _band_file(images, "SCL", res)
-        scl = _resample(_read(scl_path)[0], grid.shape, categorical=True).astype(np.uint8)
+        scl_path, _ = _band_file(images, "SCL", res)
+        scl = _to_grid(scl_path, grid, categorical=True).astype(np.uint8)
     except DeriveError:
         if spec.clear_classes:
             raise
@@ -283,7 +300,7 @@ def _write_all(product: Any, images: dict[int, dict[str, Path]], grid: _Grid, fo
     q = float(product.boa_quantification_value)
     for band in needed:
         path, _ = _band_file(images, band, res)
-        dn = _resample(_read(path)[0], grid.shape, categorical=False).astype(np.float64)
+        dn = _to_grid(path, grid, categorical=False).astype(np.float64)
         off = float(product.boa_add_offset.get(band, 0.0))
         result.boa_add_offset[band] = off
         nodata |= dn == 0
