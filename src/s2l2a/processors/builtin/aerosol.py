@@ -3,10 +3,10 @@
 Kaufman's dark-target idea as Sen2Cor uses it: over dense dark vegetation the 2.2 um band (B12) is
 almost unaffected by aerosol and the surface reflectances are tied: rho_red = 0.5 * rho_B12 and
 rho_blue = 0.5 * rho_red (ratios from L2A_CAL_AC_GIPP.xml). For each cell holding enough DDV pixels
-the AOT is the one for which the inverted red and blue reflectances meet those ratios (root found
-on a candidate AOT axis, both bands averaged). Cells without DDV are filled from the nearest
-retrieved cells, the field is smoothed, and a scene without DDV falls back to the AUX_DATA prior
-(CAMS AOD550) or the documented default.
+the AOT is the one for which the inverted red reflectance meets its ratio to B12 (root found on a
+candidate AOT axis; the blue root is computed and reported, not used, as in Sen2Cor). Cells without
+DDV are filled from the nearest retrieved cells, the field is smoothed, and a scene without DDV falls
+back to the AUX_DATA prior (CAMS AOD550) or the documented default.
 """
 
 from __future__ import annotations
@@ -119,11 +119,13 @@ def retrieve_aot(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGr
     r_blue = boa["B02"] - g.blue_red_ratio * red_target
     a_red = roots(r_red, candidates)
     a_blue = roots(r_blue, candidates)
+    # like Sen2Cor, the AOT comes from the red band; the blue/red ratio is the weaker empirical relation,
+    # so the blue root is only reported (a large gap says the aerosol model or the ratios do not fit)
+    field_ = np.full(cells.shape, np.nan)
+    field_[idx] = a_red
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        both = np.nanmean(np.vstack([a_red, a_blue]), axis=0)
-    field_ = np.full(cells.shape, np.nan)
-    field_[idx] = both
+        details["aot_blue_mean"] = float(np.nanmean(a_blue)) if np.isfinite(a_blue).any() else None
     n_ok = int(np.isfinite(field_).sum())
     if n_ok == 0:
         return Retrieval(np.full(cells.shape, prior), prior_source, 0, details)
