@@ -266,6 +266,8 @@ def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = N
                                     properties={k: v for k, v in props.items() if v}))
     coll = build_collection(items, campaign_dir.name, f"Sentinel-2 L2A outputs of the s2l2a campaign {campaign_dir.name}")
     coll.normalize_hrefs(str(out))
+    for item in items:  # relative asset hrefs: the campaign folder can be moved or mounted elsewhere
+        item.make_asset_hrefs_relative()
     for obj in [coll, *items]:
         validate(obj)
     coll.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
