@@ -2,7 +2,8 @@
 
 A clone copies the small XML files, hard-links the band images (``safe`` refuses symlinks that
 lead out of a product) and gives the product another sensing date in its name and PRODUCT_URI,
-so each clone is a distinct acquisition for the planner and yields a distinct L2A name.
+and metadata times, so each clone is a distinct acquisition for the planner and yields a
+distinct L2A name whichever processor names it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def clone_l1c(dest_root: Path, day: int) -> Path:
             else:
                 shutil.copyfile(src, dst)
     mtd = dest / "MTD_MSIL1C.xml"
-    mtd.write_text(re.sub(r"<PRODUCT_URI>[^<]*<", f"<PRODUCT_URI>{name}.SAFE<", mtd.read_text()))
+    text = re.sub(r"<PRODUCT_URI>[^<]*<", f"<PRODUCT_URI>{name}.SAFE<", mtd.read_text())
+    mtd.write_text(text.replace("2018-06-29T", f"{d:%Y-%m-%d}T"))
+    for tl in dest.glob("GRANULE/*/MTD_TL.xml"):  # sensing time in the metadata too
+        tl.write_text(tl.read_text().replace("2018-06-29T", f"{d:%Y-%m-%d}T"))
     return dest
 
 

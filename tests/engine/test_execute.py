@@ -226,3 +226,14 @@ def test_publish_never_replaces_another_l1c_output(tmp_path: Path) -> None:
     again = publish(tmp_path / "b" / other, tile, "1", source="L1C-A")
     assert sorted(p.name for p in tile.iterdir()) == sorted([other, f".{other}.source"])
     assert again == tile / other
+
+
+def test_worker_runs_a_whole_node_element_in_parallel(tmp_path: Path) -> None:
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    specs = [spec(i + 1, clone_l1c(tmp_path / "l1c", i)) for i in range(3)]
+    write_manifest(camp, "node", [specs], parallel=2)
+    r = s2l2a("worker", "--campaign", camp, "--index", "1")
+    assert r.returncode == 0, r.stderr
+    assert [read_result(camp / "results" / f"{i}.json").state for i in (1, 2, 3)] == ["done"] * 3
+    assert len(list((camp / "L2A" / "56JMM").glob("*.SAFE"))) == 3
