@@ -189,7 +189,7 @@ def _numba_kernel():
         _KERNEL = None
         return None
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
+    @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(dn, iy, wy, ix, wx, coef, q, off, qo, oo):  # pragma: no cover - compiled
         h, w = dn.shape
         nc = coef.shape[0]
@@ -227,6 +227,15 @@ def _numba_kernel():
 
 
 _KERNEL: Any = False
+
+
+def _limit_numba_threads(n: int) -> None:
+    """Keep numba's parallel loops to the cores the job was given (N jobs share a node)."""
+    try:
+        import numba
+    except ImportError:
+        return
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
 def _pad2(field: np.ndarray) -> np.ndarray:
@@ -399,6 +408,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     """Convert one granule into ``out_granule`` (IMG_DATA/R*m, QI_DATA); returns what was written."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: log.info(msg))
+    _limit_numba_threads(opts.threads)
     res = GranuleResult()
     files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
     res.missing_bands = [b for b in BANDS if b not in files]

@@ -119,7 +119,7 @@ def _block_mean_kernel():
         _KERNEL = None
         return None
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
+    @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(src, f, out):  # pragma: no cover - compiled
         h, w = out.shape
         for i in numba.prange(h):
