@@ -131,3 +131,17 @@ def test_rerun_replaces_the_folder_and_bad_requests_leave_nothing(tmp_path: Path
     with pytest.raises(DeriveError, match="no 60 m images|resolution"):
         derive_product(L2A_0214, tmp_path / "x", DeriveSpec(resolution=30))
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+@pytest.mark.parametrize("res", [10, 20, 60])
+def test_strip_borders_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, res: int) -> None:
+    """Reading in 6-row strips (SCL replicated up, B08 averaged down across strip borders) equals one strip."""
+    import s2l2a.outputs.derive as derive_mod
+
+    spec = DeriveSpec(indices=("ndvi", "evi"), clear_classes=(5,), resolution=res, quicklooks=False)
+    whole = derive_product(L2A_0500, tmp_path / "whole", spec)
+    monkeypatch.setattr(derive_mod, "STRIP_ROWS", 6)
+    strips = derive_product(L2A_0500, tmp_path / "strips", spec)
+    for key in ("ndvi", "evi", "SCL", "CLEAR"):
+        np.testing.assert_array_equal(_read(whole.path(key)), _read(strips.path(key)), err_msg=key)
+    assert not list((tmp_path / "strips").rglob(".scratch-*"))

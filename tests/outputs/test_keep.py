@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import s2l2a.outputs.derive as derive_mod
+import s2l2a.outputs.cog as cog_mod
 from s2l2a.outputs.derive import DeriveSpec, derive_product
 from s2l2a.outputs.keep import KeepError, apply_keep, derive_then_keep
 
@@ -41,7 +41,7 @@ def test_fault_derived_write_fails_the_l2a_stays(tmp_path: Path, l2a_copy: Path,
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(derive_mod, "write_cog", broken)
+    monkeypatch.setattr(cog_mod, "scratch_to_cog", broken)
     o = derive_then_keep(l2a_copy, tmp_path / "derived", SPEC, "derived")
     assert o.error and "No space left" in o.error and "\n" not in o.error
     assert o.removed == [] and l2a_copy.is_dir()

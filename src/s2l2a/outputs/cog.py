@@ -33,14 +33,7 @@ def overview_count(width: int, height: int, blocksize: int = BLOCKSIZE) -> int:
     return max(1, math.ceil(math.log2(side / blocksize)))
 
 
-def write_cog(path: Path, data: np.ndarray, *, transform: Any, crs: Any, nodata: float | int | None,
-              tags: Mapping[str, str] | None = None, description: str | None = None,
-              resampling: str = "AVERAGE", blocksize: int = BLOCKSIZE) -> Path:
-    """Write one band as a COG (DEFLATE, predictor, overviews with ``resampling``)."""
-    import rasterio
-
-    arr = data[np.newaxis] if data.ndim == 2 else data
-    count, height, width = arr.shape
+def _cog_options(width: int, height: int, resampling: str, blocksize: int) -> dict[str, Any]:
     options: dict[str, Any] = dict(BLOCKSIZE=blocksize, COMPRESS="DEFLATE", PREDICTOR="YES",
                                    OVERVIEW_RESAMPLING=resampling, BIGTIFF="IF_SAFER")
     n_ov = overview_count(width, height, blocksize)
@@ -48,14 +41,49 @@ def write_cog(path: Path, data: np.ndarray, *, transform: Any, crs: Any, nodata:
         options["OVERVIEW_COUNT"] = n_ov
     else:
         options["OVERVIEWS"] = "NONE"
+    return options
+
+
+def write_cog(path: Path, data: np.ndarray, *, transform: Any, crs: Any, nodata: float | int | None,
+              tags: Mapping[str, str] | None = None, description: str | None = None,
+              resampling: str = "AVERAGE", blocksize: int = BLOCKSIZE) -> Path:
+    """Write an in-memory array (one band or bands-first) as a COG (DEFLATE, predictor, overviews)."""
+    import rasterio
+
+    arr = data[np.newaxis] if data.ndim == 2 else data
+    count, height, width = arr.shape
     with rasterio.open(path, "w", driver="COG", width=width, height=height, count=count, dtype=arr.dtype,
-                       crs=crs, transform=transform, nodata=nodata, **options) as ds:
+                       crs=crs, transform=transform, nodata=nodata,
+                       **_cog_options(width, height, resampling, blocksize)) as ds:
         ds.write(arr)
         if tags:
             ds.update_tags(**{k: str(v) for k, v in tags.items()})
         if description:
             for b in range(1, count + 1):
                 ds.set_band_description(b, description)
+    return path
+
+
+def open_strip_writer(path: Path, *, width: int, height: int, dtype: str, transform: Any, crs: Any,
+                      nodata: float | int | None) -> Any:
+    """A tiled, uncompressed scratch GeoTIFF to fill window by window (whole tiles never sit in memory);
+    :func:`scratch_to_cog` turns it into the COG. Close it (set tags first) before converting."""
+    import rasterio
+
+    return rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1, dtype=dtype, crs=crs,
+                         transform=transform, nodata=nodata, tiled=True, blockxsize=BLOCKSIZE,
+                         blockysize=BLOCKSIZE, BIGTIFF="IF_SAFER")
+
+
+def scratch_to_cog(scratch: Path, path: Path, *, resampling: str = "AVERAGE", blocksize: int = BLOCKSIZE) -> Path:
+    """Copy a finished scratch GeoTIFF to a COG (GDAL streams it: CreateCopy), then delete the scratch."""
+    import rasterio
+    import rasterio.shutil
+
+    with rasterio.open(scratch) as src:
+        options = _cog_options(src.width, src.height, resampling, blocksize)
+    rasterio.shutil.copy(scratch, path, driver="COG", **options)
+    scratch.unlink()
     return path
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from s2l2a import __version__
 from s2l2a.errors import S2L2AError
-from s2l2a.outputs.cog import CogError, check_cog, write_cog
+from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
 
 MANIFEST = "derived.json"
@@ -124,51 +124,77 @@ class _Grid:
     crs: Any
 
 
-def _read(path: Path) -> tuple[np.ndarray, Any, Any]:
-    import rasterio
-
-    with rasterio.open(path) as ds:
-        return ds.read(1), ds.transform, ds.crs
+STRIP_ROWS = 1098  # output rows per step: a multiple of 6, so 2x, 3x and 6x source factors align
 
 
-def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.ndarray | None:
-    """Integer-factor resampling: block mean of valid (non-zero) DN down, replication up, samples for classes."""
-    h, w = a.shape
+def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.ndarray:
+    """Integer-factor downsampling: block mean of valid (non-zero) DN, a sample for classes."""
     th, tw = shape
-    if (h, w) == (th, tw):
+    k = a.shape[0] // th
+    if k == 1:
         return a
-    if h % th == 0 and w % tw == 0 and h // th == w // tw:
-        k = h // th
-        if categorical:
-            return a[k // 2::k, k // 2::k][:th, :tw]
-        blocks = a.reshape(th, k, tw, k).astype(np.float64)
-        valid = blocks > 0
-        n = valid.sum(axis=(1, 3))
-        s = np.where(valid, blocks, 0.0).sum(axis=(1, 3))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n == k * k, s / np.maximum(n, 1), 0.0)  # a block with any nodata is nodata
-        return mean
-    if th % h == 0 and tw % w == 0 and th // h == tw // w:
-        k = th // h
-        return a.repeat(k, axis=0).repeat(k, axis=1)
-    return None  # not an integer factor: the caller reprojects
+    if categorical:
+        return a[k // 2::k, k // 2::k][:th, :tw]
+    blocks = a.reshape(th, k, tw, k).astype(np.float64)
+    valid = blocks > 0
+    n = valid.sum(axis=(1, 3))
+    s = np.where(valid, blocks, 0.0).sum(axis=(1, 3))
+    return np.where(n == k * k, s / np.maximum(n, 1), 0.0)  # a block with any nodata pixel is nodata
 
 
-def _to_grid(path: Path, grid: _Grid, categorical: bool) -> np.ndarray:
-    """The image at ``path`` on ``grid``: exact block maths for integer factors (real tiles), else GDAL
-    resampling by geotransform (decimated test products: 439 px at 10 m, 219 px at 20 m)."""
-    a, transform, crs = _read(path)
-    out = _resample(a, grid.shape, categorical)
-    if out is not None:
-        return out
-    from rasterio.warp import Resampling, reproject
+class _Source:
+    """One image read strip by strip onto the output grid.
 
-    dst = np.zeros(grid.shape, dtype=np.float64 if not categorical else a.dtype)
-    down = abs(transform.a) < abs(grid.transform.a)
-    method = Resampling.average if (down and not categorical) else Resampling.nearest
-    reproject(a, dst, src_transform=transform, src_crs=crs, dst_transform=grid.transform, dst_crs=grid.crs,
-              src_nodata=0, dst_nodata=0, resampling=method)
-    return dst
+    Real tiles have exact 2x/3x/6x relations (10980/5490/1830 px): block means down, replication up,
+    read window by window. Other grids (the decimated test products: 439 px at 10 m, 219 at 20 m)
+    are resampled whole by geotransform with GDAL.
+    """
+
+    def __init__(self, path: Path, grid: _Grid, categorical: bool) -> None:
+        import rasterio
+
+        self.ds = rasterio.open(path)
+        self.categorical = categorical
+        self.grid = grid
+        h, w = self.ds.height, self.ds.width
+        H, W = grid.shape  # noqa: N806
+        self.full: np.ndarray | None = None
+        if h % H == 0 and w % W == 0 and h // H == w // W:
+            self.mode, self.k = "down", h // H
+        elif H % h == 0 and W % w == 0 and H // h == W // w:
+            self.mode, self.k = "up", H // h
+        else:
+            self.mode, self.k = "warp", 0
+            self.full = self._warp()
+
+    def _warp(self) -> np.ndarray:
+        from rasterio.warp import Resampling, reproject
+
+        a = self.ds.read(1)
+        dst = np.zeros(self.grid.shape, dtype=a.dtype if self.categorical else np.float64)
+        down = abs(self.ds.transform.a) < abs(self.grid.transform.a)
+        method = Resampling.average if (down and not self.categorical) else Resampling.nearest
+        reproject(a, dst, src_transform=self.ds.transform, src_crs=self.ds.crs, dst_transform=self.grid.transform,
+                  dst_crs=self.grid.crs, src_nodata=0, dst_nodata=0, resampling=method)
+        return dst
+
+    def strip(self, r0: int, r1: int) -> np.ndarray:
+        from rasterio.windows import Window
+
+        W = self.grid.shape[1]  # noqa: N806
+        if self.full is not None:
+            return self.full[r0:r1]
+        k = self.k
+        if self.mode == "down":
+            a = self.ds.read(1, window=Window(0, r0 * k, self.ds.width, (r1 - r0) * k))
+            return _resample(a, (r1 - r0, W), self.categorical)
+        s0, s1 = r0 // k, -(-r1 // k)
+        a = self.ds.read(1, window=Window(0, s0, self.ds.width, s1 - s0))
+        rows = a.repeat(k, axis=0).repeat(k, axis=1)
+        return rows[r0 - s0 * k: r0 - s0 * k + (r1 - r0), :W]
+
+    def close(self) -> None:
+        self.ds.close()
 
 
 def _band_file(images: dict[int, dict[str, Path]], band: str, res: int) -> tuple[Path, int]:
@@ -285,52 +311,83 @@ def _tags(product: Any, what: str, formula: str | None, res: int) -> dict[str, s
 
 def _write_all(product: Any, images: dict[int, dict[str, Path]], grid: _Grid, formulas: list[Formula],
                spec: DeriveSpec, staging: Path, result: DerivedResult) -> None:
-    stem = f"{product.name.name}"
+    """Read, compute and write strip by strip (a 10 m tile never sits in memory as float64 whole)."""
+    from s2l2a.outputs.cog import open_strip_writer, scratch_to_cog
+
+    stem = product.name.name
     res = grid.res
-    scl: np.ndarray | None = None
+    H, W = grid.shape  # noqa: N806
+    scl_src: _Source | None = None
     try:
         scl_path, _ = _band_file(images, "SCL", res)
-        scl = _to_grid(scl_path, grid, categorical=True).astype(np.uint8)
+        scl_src = _Source(scl_path, grid, categorical=True)
     except DeriveError:
         if spec.clear_classes:
             raise
     needed = sorted({b for f in formulas for b in f.bands})
-    refl: dict[str, np.ndarray] = {}
-    nodata = np.zeros(grid.shape, dtype=bool) if scl is None else scl == SCL_NODATA
+    sources = {b: _Source(_band_file(images, b, res)[0], grid, categorical=False) for b in needed}
+    offsets = {b: float(product.boa_add_offset.get(b, 0.0)) for b in needed}
+    result.boa_add_offset.update(offsets)
     q = float(product.boa_quantification_value)
-    for band in needed:
-        path, _ = _band_file(images, band, res)
-        dn = _to_grid(path, grid, categorical=False).astype(np.float64)
-        off = float(product.boa_add_offset.get(band, 0.0))
-        result.boa_add_offset[band] = off
-        nodata |= dn == 0
-        refl[band] = (dn + off) / q
-    for f in formulas:
-        v = f.evaluate(refl)
-        v = np.where(nodata | ~np.isfinite(v), np.nan, v).astype(np.float32)
-        fname = f"{stem}_{f.name.upper()}_{res}m.tif"
-        offs = ", ".join(f"{b}:{product.boa_add_offset.get(b, 0.0):g}" for b in f.bands)
-        tags = _tags(product, f.name, f"{f.name} = {f.expression}", res)
-        tags["S2L2A_BOA_ADD_OFFSET"] = offs
-        write_cog(staging / fname, v, transform=grid.transform, crs=grid.crs, nodata=float("nan"),
-                  tags=tags, description=f.name)
-        result.files[f.name] = fname
-        result.formulas[f.name] = f.expression
-    if scl is not None and spec.write_scl:
-        fname = f"{stem}_SCL_{res}m.tif"
-        write_cog(staging / fname, scl, transform=grid.transform, crs=grid.crs, nodata=SCL_NODATA,
-                  tags=_tags(product, "SCL", None, res), description="SCL", resampling="NEAREST")
-        result.files["SCL"] = fname
-    if spec.clear_classes and scl is not None:
-        clear = np.isin(scl, np.asarray(spec.clear_classes, dtype=np.uint8)).astype(np.uint8)
-        clear[scl == SCL_NODATA] = MASK_NODATA
-        fname = f"{stem}_CLEAR_{res}m.tif"
-        tags = _tags(product, "CLEAR", None, res)
-        tags["S2L2A_CLEAR_CLASSES"] = ",".join(str(c) for c in sorted(spec.clear_classes))
-        write_cog(staging / fname, clear, transform=grid.transform, crs=grid.crs, nodata=MASK_NODATA,
-                  tags=tags, description="clear sky (1) from SCL classes " + tags["S2L2A_CLEAR_CLASSES"],
-                  resampling="NEAREST")
-        result.files["CLEAR"] = fname
+
+    outputs: list[tuple[str, str, str, Any, str]] = []  # (key, file name, overview resampling, writer, scratch)
+
+    def new_output(key: str, fname: str, dtype: str, nodata: float | int, tags: dict[str, str], description: str,
+                   resampling: str) -> Any:
+        scratch = staging / f".scratch-{fname}"
+        w = open_strip_writer(scratch, width=W, height=H, dtype=dtype, transform=grid.transform, crs=grid.crs,
+                              nodata=nodata)
+        w.update_tags(**tags)
+        w.set_band_description(1, description)
+        outputs.append((key, fname, resampling, w, str(scratch)))
+        return w
+
+    writers: dict[str, Any] = {}
+    try:
+        for f in formulas:
+            tags = _tags(product, f.name, f"{f.name} = {f.expression}", res)
+            tags["S2L2A_BOA_ADD_OFFSET"] = ", ".join(f"{b}:{offsets[b]:g}" for b in f.bands)
+            writers[f.name] = new_output(f.name, f"{stem}_{f.name.upper()}_{res}m.tif", "float32", float("nan"),
+                                         tags, f.name, "AVERAGE")
+            result.formulas[f.name] = f.expression
+        if scl_src is not None and spec.write_scl:
+            writers["SCL"] = new_output("SCL", f"{stem}_SCL_{res}m.tif", "uint8", SCL_NODATA,
+                                        _tags(product, "SCL", None, res), "SCL", "NEAREST")
+        if scl_src is not None and spec.clear_classes:
+            tags = _tags(product, "CLEAR", None, res)
+            tags["S2L2A_CLEAR_CLASSES"] = ",".join(str(c) for c in sorted(spec.clear_classes))
+            writers["CLEAR"] = new_output("CLEAR", f"{stem}_CLEAR_{res}m.tif", "uint8", MASK_NODATA, tags,
+                                          "clear sky (1) from SCL classes " + tags["S2L2A_CLEAR_CLASSES"], "NEAREST")
+        from rasterio.windows import Window
+
+        for r0 in range(0, H, STRIP_ROWS):
+            r1 = min(H, r0 + STRIP_ROWS)
+            win = Window(0, r0, W, r1 - r0)
+            scl = scl_src.strip(r0, r1).astype(np.uint8) if scl_src is not None else None
+            nodata = np.zeros((r1 - r0, W), dtype=bool) if scl is None else scl == SCL_NODATA
+            refl: dict[str, np.ndarray] = {}
+            for band, src in sources.items():
+                dn = src.strip(r0, r1).astype(np.float64)
+                nodata |= dn == 0
+                refl[band] = (dn + offsets[band]) / q
+            for f in formulas:
+                v = f.evaluate(refl)
+                writers[f.name].write(np.where(nodata | ~np.isfinite(v), np.nan, v).astype(np.float32), 1,
+                                      window=win)
+            if scl is not None and "SCL" in writers:
+                writers["SCL"].write(scl, 1, window=win)
+            if scl is not None and "CLEAR" in writers:
+                clear = np.isin(scl, np.asarray(spec.clear_classes, dtype=np.uint8)).astype(np.uint8)
+                clear[scl == SCL_NODATA] = MASK_NODATA
+                writers["CLEAR"].write(clear, 1, window=win)
+    finally:
+        for s in [*sources.values(), *([scl_src] if scl_src else [])]:
+            s.close()
+        for *_, w, _scratch in outputs:
+            w.close()
+    for key, fname, resampling, _w, scratch in outputs:
+        scratch_to_cog(Path(scratch), staging / fname, resampling=resampling)
+        result.files[key] = fname
 
 
 def verify_derived(folder: Path | str) -> DerivedResult:
