@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -162,3 +163,33 @@ def test_sen2cor_requested_but_missing_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no Sen2Cor L2A_Process was found" in lines[0] and "--sen2cor" in lines[0]
+
+
+def test_sigint_leaves_no_orphan_processor_program(tmp_path: Path) -> None:
+    import psutil
+
+    camp = make_campaign(tmp_path, 2, extra_toml="\n[noop]\nchild_sleep_s = 60\n")
+    proc = _start_run(camp)
+    pids: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids = [int(m) for log in (camp / "logs").glob("[0-9]*.log")
+                for m in re.findall(r"child pid (\d+)", log.read_text())]
+        time.sleep(0.1)
+    assert len(pids) == 2, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.monotonic() + 10
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(gone(p) for p in pids)  # the programs in their own sessions died with the run
+    with CampaignStore.open(camp) as store:
+        assert store.counts()["queued"] == 2

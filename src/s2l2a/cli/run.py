@@ -160,8 +160,9 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         try:
             engine.close()
             if interrupted:
-                fold_results(campaign, store)  # jobs that finished just before the stop count
-                # every job this run started and did not finish (only 'running' ones are touched)
+                # every job this run started whose outcome did not arrive goes back to the queue;
+                # result files its killed attempt may still have written are ignored later (the
+                # attempt is closed), so a program killed by the stop never counts as a failure
                 store.requeue_stale("interrupted (Ctrl-C or SIGTERM)", job_ids=started)
                 clean_leftovers(campaign, staging, output)
         finally:

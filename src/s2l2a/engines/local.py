@@ -100,7 +100,14 @@ class LocalEngine:
         return self
 
     def close(self) -> None:
-        """Stop workers and scheduler (running conversions are killed with their worker)."""
+        """Stop workers and scheduler; running conversions are killed with their worker, and so
+        are the programs they started in sessions of their own (Sen2Cor), which would otherwise
+        outlive their worker as orphans."""
+        if self._client is not None:
+            try:
+                self._client.run(kill_descendants)
+            except Exception:  # noqa: BLE001 - a worker already gone has nothing left to kill
+                pass
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
         for thing in (client, cluster):
             if thing is None:
@@ -247,7 +254,28 @@ class LocalEngine:
         collateral.update(f for f in flying if f.key in doomed)
         timed_out.update(late)
         if workers:
+            try:
+                self._client.run(kill_descendants, workers=list(workers))
+            except Exception:  # noqa: BLE001 - restarting is what matters
+                pass
             self._client.restart_workers(list(workers), raise_for_error=False)
+
+
+def kill_descendants() -> int:
+    """Run inside a worker process: SIGKILL every process it started, at any depth (a processor's
+    program in its own session included). Returns how many were signalled."""
+    import psutil
+
+    try:
+        kids = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return 0
+    for k in kids:
+        try:
+            k.kill()
+        except psutil.Error:
+            pass
+    return len(kids)
 
 
 def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path, timed_out: bool = False) -> JobOutcome:

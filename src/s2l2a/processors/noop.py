@@ -6,7 +6,8 @@ the same tiny GeoTIFF, so the product is readable but its pixels mean nothing. O
 ``[noop]`` section or a test): ``sleep_s`` per job, ``fail`` (a FailureClass value) to fail every
 job, or only the products whose name contains one of ``fail_matching``, ``write_product = false`` to return an empty
 staging dir (the "exit 0 but no output" case), ``die_matching`` to SIGKILL the very process running
-the job for matching products (what the OOM killer does to a worker).
+the job for matching products (what the OOM killer does to a worker), ``child_sleep_s`` to wait on
+a ``sleep`` started in a session of its own (how Sen2Cor is run).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -57,12 +59,14 @@ class NoopProcessor:
     name = "noop"
 
     def __init__(self, sleep_s: float = 0.0, fail: str | None = None, fail_matching: list[str] | None = None,
-                 write_product: bool = True, die_matching: list[str] | None = None, **_ignored: Any) -> None:
+                 write_product: bool = True, die_matching: list[str] | None = None,
+                 child_sleep_s: float = 0.0, **_ignored: Any) -> None:
         self.sleep_s = float(sleep_s)
         self.fail = FailureClass(fail) if fail else None
         self.fail_matching = list(fail_matching or [])
         self.write_product = bool(write_product)
         self.die_matching = list(die_matching or [])
+        self.child_sleep_s = float(child_sleep_s)
 
     def version(self) -> str:
         return f"s2l2a-noop {__version__}"
@@ -73,6 +77,11 @@ class NoopProcessor:
             log.write(f"noop: {product.name} sleep {self.sleep_s} s\n")
         if self.sleep_s > 0:
             time.sleep(self.sleep_s)
+        if self.child_sleep_s > 0:
+            child = subprocess.Popen(["sleep", str(self.child_sleep_s)], start_new_session=True)
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(f"noop: child pid {child.pid}\n")
+            child.wait()
         if any(m in str(product.name) for m in self.die_matching):
             os.kill(os.getpid(), signal.SIGKILL)
         chosen = any(m in str(product.name) for m in self.fail_matching) if self.fail_matching else True
