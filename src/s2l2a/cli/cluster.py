@@ -48,12 +48,14 @@ def cancel(campaign: Path) -> None:
     with RunLock(campaign), CampaignStore.open(campaign) as store:
         import time
 
+        lost = folded = 0
         for _ in range(10):  # the scheduler needs a moment to move elements to CANCELLED
             r = reconcile(campaign, store, engines)
+            lost, folded = lost + len(r.lost), folded + r.folded
             if not r.in_flight:
                 break
             time.sleep(1)
-    click.echo(f"{len(r.lost)} job(s) recorded as killed, {r.folded} finished result(s) recorded"
+    click.echo(f"{lost} job(s) recorded as killed, {folded} finished result(s) recorded"
                + (f", {r.in_flight} still ending" if r.in_flight else ""))
 
 

@@ -125,8 +125,12 @@ class ArrayRecord:
         raise KeyError(job_id)
 
     def element_id(self, index: int) -> str:
-        """How the scheduler names one element (for messages and the attempt's host)."""
+        """How the scheduler names one element (for messages)."""
         return f"{self.scheduler}:{self.job_id}[{index}]"
+
+    def host(self, index: int) -> str:
+        """The attempt's host: known before submission, mapped to the job id by this record."""
+        return f"{self.scheduler}:{self.name}[{index}]"
 
     def save(self, campaign_dir: Path) -> Path:
         data = {k: v for k, v in asdict(self).items() if k != "campaign_dir"}
@@ -156,8 +160,25 @@ def load_records(campaign_dir: Path, open_only: bool = False) -> list[ArrayRecor
 
 # -- classification of elements that ended without a result file ----------------------------------
 
-def classify_element(st: ElementState | None, scheduler: str) -> tuple[FailureClass, str]:
-    """Failure class and a one-line why for an element that left no result file."""
+_MEMORY_WORDS = ("exceeded job memory limit", "exceeded memory limit", "oom-kill", "out of memory",
+                 "term_memlimit", "memory usage limit", "mem limit")
+_TIME_WORDS = ("due to time limit", "term_runlimit", "walltime", "run limit")
+
+
+def classify_element(st: ElementState | None, scheduler: str, output_tail: str = "") -> tuple[FailureClass, str]:
+    """Failure class and a one-line why for an element that left no result file.
+
+    ``output_tail`` is the end of the element's own scheduler output file: where Slurm's
+    slurmstepd and LSF's sbatchd say why they killed it when the state alone is ambiguous
+    (a batch shell that outlives its killed worker exits 137 and reads like any SIGKILL).
+    """
+    tail = output_tail.lower()
+    if st is not None and st.state in ("failed", "cancelled"):
+        if any(w in tail for w in _MEMORY_WORDS):
+            return FailureClass.OUT_OF_MEMORY, (f"{scheduler} killed it for exceeding its memory limit "
+                                                f"({st.raw_state} {st.exit_code or ''}; see its output file)")
+        if any(w in tail for w in _TIME_WORDS) and st.state != "cancelled":
+            return FailureClass.TIMEOUT, f"{scheduler} stopped it at its run limit ({st.raw_state}; see its output file)"
     if st is None:
         return FailureClass.KILLED, (f"{scheduler} no longer knows the element and it left no result file "
                                      "(killed before the worker could write one, or the node failed)")
@@ -166,7 +187,7 @@ def classify_element(st: ElementState | None, scheduler: str) -> tuple[FailureCl
     upper = f"{raw} {reason}".upper()
     if "OUT_OF_MEMORY" in upper or "OUTOFMEMORY" in upper or "MEMLIMIT" in upper or "MEMORY" in upper:
         return FailureClass.OUT_OF_MEMORY, f"{scheduler} killed it for exceeding its memory limit ({text})"
-    if raw == "FAILED" and code.endswith(":9"):
+    if raw == "FAILED" and (code.endswith(":9") or code.split(":")[0] == "137"):
         # Slurm's over-memory kill (JobAcctGatherParams=OverMemoryKill) shows as SIGKILL
         return FailureClass.OUT_OF_MEMORY, f"killed by SIGKILL, Slurm's memory enforcement ({text})"
     if "TIMEOUT" in upper or "RUNLIMIT" in upper or "DEADLINE" in upper or "WALLTIME" in upper:
@@ -238,8 +259,16 @@ class ClusterEngine:
 
     def submit(self, campaign_dir: Path, specs: Sequence[JobSpec], *, per_product_s: float | None = None,
                campaign_name: str = "",
-               on_submitted: Callable[[JobSpec, str], None] | None = None) -> list[ArrayRecord]:
-        """Write manifests and scripts, submit every array from the campaign directory, record them."""
+               on_submitted: Callable[[JobSpec, str], None] | None = None,
+               on_failed: Callable[[list[JobSpec]], None] | None = None) -> list[ArrayRecord]:
+        """Write manifests and scripts, submit every array from the campaign directory, record them.
+
+        Order matters for a submitter killed half-way: the record (without job id) is written and
+        ``on_submitted(spec, host)`` called *before* the scheduler sees the array, then the job id
+        is added. A record left without job id means "maybe submitted": its jobs are requeued,
+        and result files of a twin that did run carry an attempt number nobody folds.
+        ``on_failed(specs)`` is called when the scheduler refuses an array.
+        """
         campaign_dir = Path(campaign_dir).resolve()
         if not specs:
             return []
@@ -256,12 +285,20 @@ class ClusterEngine:
                               elements=[[int(s.job_id) for s in el] for el in arr.elements],
                               attempts={str(s.job_id): int(s.attempt) for el in arr.elements for s in el},
                               submitted=_utc(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir)
-            rec.job_id = self.scheduler.submit(script, cwd=campaign_dir)
             rec.save(campaign_dir)
             if on_submitted is not None:
                 for index, el in enumerate(arr.elements, start=1):
                     for s in el:
-                        on_submitted(s, rec.element_id(index))
+                        on_submitted(s, rec.host(index))
+            try:
+                rec.job_id = self.scheduler.submit(script, cwd=campaign_dir)
+            except SchedulerError:
+                rec.closed = True
+                rec.save(campaign_dir)
+                if on_failed is not None:
+                    on_failed([s for el in arr.elements for s in el])
+                raise
+            rec.save(campaign_dir)
             records.append(rec)
         return records
 
@@ -359,6 +396,11 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, ClusterEngine] 
             rec.closed = True
             rec.save(campaign_dir)
             continue
+        if not rec.job_id:  # the submitter died between writing the record and the scheduler's answer
+            store.requeue_stale(f"submission of {rec.scheduler} array {rec.name} did not complete", job_ids=live)
+            rec.closed = True
+            rec.save(campaign_dir)
+            continue
         eng = engines.get(rec.scheduler) or ClusterEngine(make_scheduler(rec.scheduler, ClusterOptions()))
         engines[rec.scheduler] = eng
         states = eng.element_states(rec)
@@ -377,7 +419,7 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, ClusterEngine] 
                 continue
             if result_path(campaign_dir, job_id).exists():
                 continue  # written in the last instant; the next reconciliation folds it
-            cls, why = classify_element(st, rec.scheduler)
+            cls, why = classify_element(st, rec.scheduler, _output_tail(campaign_dir, rec, index))
             message = f"{rec.element_id(index)}: {why}"
             outcome = JobOutcome(job_id=job_id, state="failed", attempt=rec.attempts[str(job_id)],
                                  failure_class=cls.value, message=message, end=_utc(),
@@ -390,6 +432,20 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, ClusterEngine] 
             rec.closed = True
             rec.save(campaign_dir)
     return out
+
+
+def _output_tail(campaign_dir: Path, rec: ArrayRecord, index: int, size: int = 4096) -> str:
+    """The end of an element's scheduler output files (``logs/cluster/<array>_<id>_<index>.*``)."""
+    base = str(rec.job_id or "").split(".")[0].split("[")[0]
+    text = []
+    for p in sorted((campaign_dir / LOG_DIR).glob(f"{rec.name}_{base}_{index}.*")):
+        try:
+            with open(p, "rb") as f:
+                f.seek(max(0, p.stat().st_size - size))
+                text.append(f.read().decode("utf-8", "replace"))
+        except OSError:
+            continue
+    return "\n".join(text)
 
 
 def _live_jobs(store: Any, rec: ArrayRecord) -> list[int]:
@@ -550,8 +606,11 @@ def run_on_cluster(campaign: Path, store: Any, settings: Any, engine_name: str, 
         if n != spec.attempt:  # cannot happen under the run lock; say so loudly if it does
             raise CampaignError(f"job {spec.job_id}: submitted as attempt {spec.attempt}, store opened {n}")
 
+    def unmark(failed: list[JobSpec]) -> None:
+        store.requeue_stale("the scheduler refused the array", job_ids=[int(s.job_id) for s in failed])
+
     records = engine.submit(campaign, specs, per_product_s=per_product_s, campaign_name=settings.name,
-                            on_submitted=mark)
+                            on_submitted=mark, on_failed=unmark)
     for rec in records:
         echo(f"submitted {engine_name} array {rec.job_id} ({rec.name}): {len(rec.elements)} element(s), "
              f"{sum(len(e) for e in rec.elements)} job(s); script {rec.script}")
@@ -591,10 +650,8 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
             lock.release()
     out = []
     for rec in load_records(campaign):
-        if rec.closed and rec.name not in views:
-            continue
         states = views.get(rec.name)
-        if rec.name not in views:
+        if rec.name not in views and not rec.closed:
             states = ClusterEngine(make_scheduler(rec.scheduler, ClusterOptions())).element_states(rec)
         sched: dict[str, int] = {}
         if states is not None:
@@ -614,7 +671,9 @@ def format_status(views: list[dict[str, Any]]) -> list[str]:
     """One line per array for ``s2l2a status``."""
     lines = []
     for v in views:
-        if v["scheduler_states"] is None:
+        if not v["open"] and v["scheduler_states"] is None:
+            sched = "not asked (every job folded)"
+        elif v["scheduler_states"] is None:
             sched = "scheduler did not answer"
         elif not v["scheduler_knows"]:
             sched = "forgotten by the scheduler (result files are the truth)"
@@ -622,5 +681,5 @@ def format_status(views: list[dict[str, Any]]) -> list[str]:
             sched = ", ".join(f"{k} {n}" for k, n in sorted(v["scheduler_states"].items()))
         lines.append(f"{v['scheduler']} array {v['job_id']} ({v['array']}): {v['elements']} element(s); "
                      f"scheduler: {sched}; result files: {v['result_files']}/{v['jobs']}"
-                     + ("" if v["open"] else "; all folded"))
+                     )
     return lines
