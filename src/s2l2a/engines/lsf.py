@@ -70,11 +70,19 @@ class LSF(Scheduler):
         # -a: also DONE/EXIT elements LSF still remembers; -json only works together with -o
         return ["bjobs", "-a", "-o", FIELDS, "-json", job_id]
 
+    def status(self, job_id: str) -> dict[int, ElementState]:
+        # a job LSF forgot (CLEAN_PERIOD) exits 255 with an ERROR record "Job <N> is not found";
+        # 255 without such JSON (e.g. "LSF is down") stays an error: nothing must be failed for it
+        return self.parse_status(run_command(self.status_argv(job_id), allow_codes=(255,)), job_id)
+
     def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
         try:
             doc = json.loads(stdout)
         except json.JSONDecodeError as exc:
             raise SchedulerError(f"bjobs -json gave no JSON: {exc}") from exc
+        errors = [str(r["ERROR"]) for r in doc.get("RECORDS", []) if r.get("ERROR")]
+        if errors and not any("not found" in e for e in errors):
+            raise SchedulerError(f"bjobs: {errors[0]}")
         states: dict[int, ElementState] = {}
         for rec in doc.get("RECORDS", []):
             if str(rec.get("JOBID")) != str(job_id) or rec.get("ERROR"):
@@ -92,4 +100,6 @@ class LSF(Scheduler):
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]
 
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
-        return ["bmod", "-W", f"{walltime_s // 3600}:{(walltime_s % 3600) // 60:02d}", job_id]
+        from s2l2a.engines.scheduler import _lsf_minutes
+
+        return ["bmod", "-W", _lsf_minutes(walltime_s), job_id]

@@ -66,7 +66,7 @@ class ElementState:
 
 
 def run_command(argv: list[str], *, stdin_path: Path | None = None, cwd: Path | None = None,
-                timeout: float = 120) -> str:
+                timeout: float = 120, allow_codes: tuple[int, ...] = ()) -> str:
     """Run a scheduler command; a non-zero exit becomes a one-line SchedulerError.
 
     Submissions run with ``cwd`` = the campaign directory, so the scripts' log paths can be
@@ -83,7 +83,7 @@ def run_command(argv: list[str], *, stdin_path: Path | None = None, cwd: Path | 
     finally:
         if stdin_path:
             stdin.close()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and proc.returncode not in allow_codes:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         raise SchedulerError(f"{shlex.join(argv)} failed ({proc.returncode}): {msg[-1] if msg else 'no output'}")
     return proc.stdout
@@ -117,7 +117,7 @@ class Scheduler(ABC):
             extra_directives=o.extra_directives, log_dir=log_dir,
             worker_command=shlex.join(worker_argv), walltime_s=walltime_s,
             walltime_hms=_hms(walltime_s), walltime_slurm=_hms(walltime_s),
-            walltime_lsf=f"{walltime_s // 3600}:{(walltime_s % 3600) // 60:02d}",
+            walltime_lsf=_lsf_minutes(walltime_s),
             flavour=o.pbs_flavour,
         )
         ctx.update(self.extra_context(memory_mb))
@@ -142,8 +142,17 @@ class Scheduler(ABC):
     def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
         """Element index -> state, for the elements the scheduler still remembers."""
 
+    #: error texts meaning "no such job": the scheduler forgot it (not: the scheduler is down)
+    forgotten_markers: tuple[str, ...] = ()
+
     def status(self, job_id: str) -> dict[int, ElementState]:
-        return self.parse_status(run_command(self.status_argv(job_id)), job_id)
+        """Element states; {} when the scheduler no longer knows the job (result files decide)."""
+        try:
+            return self.parse_status(run_command(self.status_argv(job_id)), job_id)
+        except SchedulerError as e:
+            if any(m in str(e) for m in self.forgotten_markers):
+                return {}
+            raise
 
     @abstractmethod
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
@@ -159,3 +168,9 @@ class Scheduler(ABC):
 
 def _hms(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{(seconds % 3600) // 60:02d}:{seconds % 60:02d}"
+
+
+def _lsf_minutes(seconds: int) -> str:
+    """LSF's -W is [hours:]minutes: round up, never 0:00 (which LSF reads as no time at all)."""
+    minutes = max(1, -(-int(seconds) // 60))
+    return f"{minutes // 60}:{minutes % 60:02d}"

@@ -61,6 +61,7 @@ class Slurm(Scheduler):
     name = "slurm"
     template = "slurm.sh.j2"
     index_variable = "SLURM_ARRAY_TASK_ID"
+    forgotten_markers = ("Invalid job id",)
 
     def submit(self, script: Path, cwd: Path) -> str:
         return self.parse_submit(run_command(["sbatch", "--parsable", str(script)], cwd=cwd))
