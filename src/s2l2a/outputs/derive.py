@@ -124,6 +124,7 @@ class _Grid:
     crs: Any
 
 
+GDAL_CACHE_MB = 256
 STRIP_ROWS = 1098  # output rows per step: a multiple of 6, so 2x, 3x and 6x source factors align
 
 
@@ -274,8 +275,12 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
         footprint=_geojson(product.footprint), epsg=granule.epsg, cloud_cover=product.cloud_cover,
         mission=product.mission,
     )
+    import rasterio
+
     try:
-        _write_all(product, granule.images, grid, formulas, spec, staging, result)
+        # GDAL's block cache defaults to 5 % of RAM and filled 3 GB on a 10 m tile: cap it (MB)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            _write_all(product, granule.images, grid, formulas, spec, staging, result)
         if spec.quicklooks:
             from s2l2a.outputs.quicklook import write_quicklooks
 

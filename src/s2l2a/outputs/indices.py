@@ -107,22 +107,26 @@ class Formula:
 
     def evaluate(self, reflectance: Mapping[str, np.ndarray]) -> np.ndarray:
         """Evaluate over reflectance arrays (float); division by zero gives NaN/inf, not an error."""
-        def ev(node: ast.AST) -> np.ndarray | float:
-            if isinstance(node, ast.Expression):
-                return ev(node.body)
-            if isinstance(node, ast.BinOp):
-                return _BINOPS[type(node.op)](ev(node.left), ev(node.right))  # type: ignore[arg-type]
-            if isinstance(node, ast.UnaryOp):
-                return _UNARY[type(node.op)](ev(node.operand))  # type: ignore[arg-type]
-            if isinstance(node, ast.Constant):
-                return float(node.value)
-            if isinstance(node, ast.Name):
-                return reflectance[_band_name(node.id) or node.id]
-            raise FormulaError(f"formula {self.name}: unexpected {type(node).__name__}")  # parse() refused it
-
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = ev(self._tree)
+            out = _evaluate(self._tree, reflectance, self.name)
         return np.asarray(out, dtype=np.float64)
+
+
+def _evaluate(node: ast.AST, refl: Mapping[str, np.ndarray], name: str) -> np.ndarray | float:
+    """Walk the checked tree. A plain function on purpose: a recursive closure would form a reference
+    cycle holding every strip's reflectance arrays until the garbage collector happened to run."""
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body, refl, name)
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_evaluate(node.left, refl, name),  # type: ignore[arg-type]
+                                      _evaluate(node.right, refl, name))  # type: ignore[arg-type]
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, refl, name))  # type: ignore[arg-type]
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return refl[_band_name(node.id) or node.id]
+    raise FormulaError(f"formula {name}: unexpected {type(node).__name__}")  # parse() refused it
 
 
 def parse_formula_option(text: str) -> Formula:
