@@ -242,6 +242,13 @@ def _rmtree(p: Path) -> None:
         shutil.rmtree(p)
 
 
+def _cleanup(staging: Path) -> None:
+    try:
+        _rmtree(staging)
+    except OSError:
+        pass  # a hidden .partial- folder; the next run of the same product removes it
+
+
 def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec | None = None) -> DerivedResult:
     """Write the derived COGs of one L2A product to ``<out_dir>/<product name>/`` and return what was made.
 
@@ -278,7 +285,7 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     import rasterio
 
     try:
-        # GDAL's block cache defaults to 5 % of RAM and filled 3 GB on a 10 m tile: cap it (MB)
+        # GDAL's block cache defaults to 5 % of the node's RAM; a job sharing a node must not take that
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             _write_all(product, granule.images, grid, formulas, spec, staging, result)
         if spec.quicklooks:
@@ -288,11 +295,15 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
         (staging / MANIFEST).write_text(result.to_json(), encoding="utf-8")
         verify_derived(staging)
         _publish(staging, final)
+    except S2L2AError:
+        _cleanup(staging)
+        raise
+    except Exception as e:  # noqa: BLE001 - GDAL/numpy/OS failures become one line naming the product
+        _cleanup(staging)
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise DeriveError(f"writing derived outputs of {name} failed: {msg}", out_dir) from e
     except BaseException:
-        try:
-            _rmtree(staging)
-        except OSError:
-            pass
+        _cleanup(staging)
         raise
     result.out_dir = str(final)
     return result
