@@ -145,3 +145,19 @@ def test_strip_borders_change_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     for key in ("ndvi", "evi", "SCL", "CLEAR"):
         np.testing.assert_array_equal(_read(whole.path(key)), _read(strips.path(key)), err_msg=key)
     assert not list((tmp_path / "strips").rglob(".scratch-*"))
+
+
+def test_a_killed_run_leaves_a_partial_folder_that_the_next_run_removes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from s2l2a.outputs import derive as derive_mod
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    name = L2A_0214.name.removesuffix(".SAFE")
+    leftover = tmp_path / f"{derive_mod.PARTIAL_PREFIX}{derive_mod._HOST}-{dead}-{name}"
+    leftover.mkdir(parents=True)
+    (leftover / "half.tif").write_bytes(b"II*\0")
+    derive_product(L2A_0214, tmp_path, DeriveSpec(quicklooks=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,6 +243,23 @@ def _rmtree(p: Path) -> None:
         shutil.rmtree(p)
 
 
+_HOST = socket.gethostname().split(".")[0].replace("-", "_") or "host"
+
+
+def _remove_dead_partials(out_dir: Path, name: str) -> None:
+    """Staging folders of this product left by killed runs on this host (their pid is gone)."""
+    for p in out_dir.glob(f"{PARTIAL_PREFIX}{_HOST}-*-{name}"):
+        pid = p.name[len(PARTIAL_PREFIX) + len(_HOST) + 1:].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            _cleanup(p)
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _cleanup(staging: Path) -> None:
     try:
         _rmtree(staging)
@@ -266,10 +284,11 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     name = product.name.name
     out_dir = Path(out_dir)
     final = out_dir / name
-    staging = out_dir / f"{PARTIAL_PREFIX}{os.getpid()}-{name}"
+    staging = out_dir / f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{name}"
     grid = _grid(granule.images, spec.resolution, product.path)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_dead_partials(out_dir, name)
         _rmtree(staging)
         staging.mkdir()
     except OSError as e:
