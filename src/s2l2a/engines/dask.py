@@ -35,6 +35,7 @@ class DaskEngine(LocalEngine):
             return self
         from distributed import Client
 
+        self._probe()
         self._route_logs()
         try:
             self._client = Client(self.address, timeout=self.connect_timeout_s, set_as_default=False)
@@ -55,6 +56,19 @@ class DaskEngine(LocalEngine):
             why = "the cluster's worker threads"
         self.capacity = replace(self.capacity, slots=max(slots, 1), limited_by=why)
         return self
+
+    def _probe(self) -> None:
+        """Fail in a second when nothing listens (distributed retries for the whole timeout)."""
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.address if "://" in self.address else f"tcp://{self.address}")
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+            return  # other transports: let distributed judge
+        try:
+            socket.create_connection((parts.hostname, parts.port or 8786), timeout=self.connect_timeout_s).close()
+        except OSError as e:
+            raise ConfigError(f"no Dask scheduler answers at {self.address}: {e}") from None
 
     def close(self) -> None:
         """Disconnect; the cluster belongs to somebody else and keeps running."""
