@@ -1,7 +1,8 @@
 """STAC items and collection validate offline against the vendored schemas and load back.
 
 Loader used: pystac round-trip plus rasterio reading every asset href (odc-stac/stackstac would
-pull pandas + xarray into the environment; the odc-stac test runs only where it is installed).
+pull pandas + xarray into the environment; the odc-stac test runs only where it is installed, see
+docs/outputs.md for how it was run once).
 """
 
 from __future__ import annotations
@@ -129,5 +130,10 @@ def test_campaign_stac_command_path(campaign: Path) -> None:
 def test_odc_stac_loads_the_items(catalog: Path) -> None:
     odc_stac = pytest.importorskip("odc.stac", reason="odc-stac not installed (needs pandas + xarray)")
     items = list(pystac.Collection.from_file(str(catalog)).get_items())
-    ds = odc_stac.load(items, bands=["B04", "derived_ndvi"], resolution=100)
-    assert ds.sizes["time"] == 2
+    ds = odc_stac.load(items, bands=["B04", "derived_ndvi"], groupby="id", resolution=100)
+    assert ds.sizes["time"] == 2  # the same acquisition in its two encodings
+    ndvi = ds["derived_ndvi"].values.astype("float64")
+    assert np.isfinite(ndvi).mean() > 0.9
+    np.testing.assert_allclose(ndvi[0], ndvi[1], atol=1e-6, equal_nan=True)  # same reflectance, same NDVI
+    b04 = ds["B04"].values.astype("float64")
+    assert (np.abs(b04[1] - b04[0] - 1000)[b04[0] > 0] < 1e-9).all()  # DN + 1000 in the 05.00 encoding
