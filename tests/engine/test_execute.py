@@ -112,7 +112,7 @@ def test_standin_failures_through_run_job(tmp_path: Path, sample_l1c: Path, monk
     pytest.importorskip("s2l2a.processors.sen2cor")
     monkeypatch.setenv("STANDIN_FAIL", mode)
     s = spec(1, sample_l1c, processor="sen2cor", l2a_process=str(standin))
-    s.settings = {"timeout_s": 3.0}
+    s.settings = {"timeout_s": 1.5}
     out = run_job(tmp_path / "camp", s)
     assert (out.state, out.failure_class) == ("failed", klass), out.message
     assert not any((tmp_path / "camp" / "L2A").rglob("*.SAFE")) if (tmp_path / "camp" / "L2A").exists() else True

@@ -64,7 +64,7 @@ def test_timeout_backstop_restarts_the_stuck_worker(engine: LocalEngine, product
 
 def test_submit_poll_cancel(engine: LocalEngine, products: list[Path], tmp_path: Path) -> None:
     s = specs(products[:3], sleep_s=0.3)
-    s[2].processor_options = {"sleep_s": 4}
+    s[2].processor_options = {"sleep_s": 2}
     handle = engine.submit(tmp_path, s)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +71,7 @@ class LocalEngine:
         from distributed import Client, LocalCluster
 
         self._route_logs()
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed(\..*)?$")
         cap = self.capacity
         # worker processes start with a fresh interpreter; they read their config from the env
         os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
@@ -89,6 +91,9 @@ class LocalEngine:
             self._cluster = LocalCluster(
                 n_workers=cap.slots, threads_per_worker=cap.job_cores, processes=True,
                 dashboard_address=None, memory_limit=0, silence_logs=logging.CRITICAL,
+                # the scheduler's HTTP server (metrics) starts even without a dashboard: put it on
+                # a free port so a second cluster on the machine causes no "port in use" warning
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                 resources={"memory_mb": max(cap.machine_memory_mb // cap.slots, cap.job_memory_mb),
                            "cores": max(cap.machine_cores // cap.slots, cap.job_cores)},
                 host="127.0.0.1",
