@@ -237,3 +237,14 @@ def test_worker_runs_a_whole_node_element_in_parallel(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert [read_result(camp / "results" / f"{i}.json").state for i in (1, 2, 3)] == ["done"] * 3
     assert len(list((camp / "L2A" / "56JMM").glob("*.SAFE"))) == 3
+
+
+def test_shared_scratch_gets_a_subfolder_per_campaign(tmp_path: Path) -> None:
+    from s2l2a.campaign.execute import campaign_staging_root
+    from s2l2a.campaign.settings import CampaignSettings
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shared = CampaignSettings(scratch_dir=str(tmp_path / "scratch"))
+    ra, rb = campaign_staging_root(a, shared), campaign_staging_root(b, shared)
+    assert ra.parent == rb.parent == tmp_path / "scratch" and ra != rb and ra.name.startswith("s2l2a-a-")
+    assert campaign_staging_root(a, CampaignSettings()) == a.resolve() / "staging"

@@ -57,6 +57,23 @@ def staging_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
     return Path(campaign_dir) / STAGING_DIR
 
 
+def campaign_staging_root(campaign_dir: Path | str, settings: Any) -> Path:
+    """Where this campaign's jobs stage: ``[campaign] scratch_dir`` (default ``<campaign>/staging``).
+
+    A scratch directory outside the campaign may be shared by several campaigns (e.g.
+    ``/scratch/$USER``) whose job ids overlap, so there each campaign gets its own subfolder:
+    a job never clears another campaign's staging, and recovery only cleans its own.
+    """
+    import hashlib
+
+    campaign_dir = Path(campaign_dir).resolve()
+    root = Path(settings.scratch_root(campaign_dir))
+    if root == campaign_dir or campaign_dir in root.parents:
+        return root
+    digest = hashlib.sha256(str(campaign_dir).encode()).hexdigest()[:8]
+    return root / f"s2l2a-{campaign_dir.name}-{digest}"
+
+
 def output_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
     if spec is not None and spec.output_dir:
         return Path(spec.output_dir)

@@ -71,13 +71,19 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
 
 def _run(campaign: Path, store: Any, settings: Any, processor: str | None, workers: int | None,
          memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None, make_engine: Any = None) -> int:
-    from s2l2a.campaign.execute import clean_leftovers, fold_outcome, fold_results, mark_folded
+    from s2l2a.campaign.execute import (
+        campaign_staging_root,
+        clean_leftovers,
+        fold_outcome,
+        fold_results,
+        mark_folded,
+    )
     from s2l2a.campaign.jobspec import JobSpec, result_path
     from s2l2a.engines.base import plan_capacity
     from s2l2a.errors import CampaignError, ConfigError
     from s2l2a.processors import ProcessingFailed, resolve_processor
 
-    staging, output = settings.scratch_root(campaign), settings.output_root(campaign)
+    staging, output = campaign_staging_root(campaign, settings), settings.output_root(campaign)
     # 1. recovery: we hold the lock, so nothing else runs jobs of this campaign right now
     folded = fold_results(campaign, store)
     stale = store.requeue_stale("the run driving this attempt stopped (found at the next run's start)")
