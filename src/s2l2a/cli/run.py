@@ -47,7 +47,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @user_errors
 def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: int | None,
         job_ids: tuple[int, ...], limit: int | None, **engine_kw: Any) -> None:
-    """Run the campaign's queued jobs in parallel on this machine; Ctrl-C stops cleanly."""
+    """Run the campaign's queued jobs, in parallel on this machine unless --engine says otherwise.
+
+    Ctrl-C stops cleanly (running jobs go back to the queue). Re-running continues where a
+    run stopped, even after a crash. Exit status: 0 all done, 3 finished with failed jobs
+    (see 's2l2a status'), 130 interrupted, 1 error (e.g. another run holds the campaign).
+    """
     from s2l2a.campaign.lock import RunLock
 
     campaign = campaign.resolve()
