@@ -90,7 +90,7 @@ class LocalEngine:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
             self._cluster = LocalCluster(
                 n_workers=cap.slots, threads_per_worker=cap.job_cores, processes=True,
-                dashboard_address=None, memory_limit=0, silence_logs=logging.CRITICAL,
+                dashboard_address=None, memory_limit=0, silence_logs=False,  # logs go to log_file
                 # the scheduler's HTTP server (metrics) starts even without a dashboard: put it on
                 # a free port so a second cluster on the machine causes no "port in use" warning
                 scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
