@@ -485,6 +485,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     if opts.cirrus_correction and "B10" in data:
         gam, b10_floor = cirrus_gamma(toa60, scl60, gipp)
         res.details["cirrus_gamma"] = gam
+    toa60 = {"B10": toa60["B10"]} if gam and "B10" in toa60 else {}  # the rest is no longer needed
 
     # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
     out_res = tuple(r for r in RESOLUTIONS if r >= min(NATIVE[b] for b in data))
@@ -514,7 +515,8 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
 
     # ---- bands: invert in place at native resolution, write, derive the other resolutions
     tci_src: dict[int, dict[str, np.ndarray]] = {r: {} for r in RESOLUTIONS}
-    for b in sorted(data, key=lambda x: (NATIVE[x], x)):
+    # finest first so memory falls fastest; B08 before B02-B04 so it is gone when the 10 m TCI is built
+    for b in sorted(data, key=lambda x: (NATIVE[x], x != "B08", x)):
         arr = data.pop(b)
         if b == "B10":
             continue
