@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -184,6 +185,8 @@ def _numba_kernel():
     if _KERNEL is not False:
         return _KERNEL
     try:
+        if os.environ.get("S2L2A_NO_NUMBA"):
+            raise ImportError("disabled by S2L2A_NO_NUMBA")
         import numba
     except ImportError:
         _KERNEL = None
