@@ -93,7 +93,14 @@ def write_product_metadata(l1c_mtd: Path, out_path: Path, *, product_name: str, 
             el = etree.Element(tag)
             el.text = value
             info.insert(idx + k, el)
-    # granule list
+    # granule list (identifiers relabelled from the L1C's: level and baseline)
+    old_granule = _find(root, "Granule")
+    if old_granule is not None:
+        def relabel(ident: str) -> str:
+            return re.sub(r"_N\d\d\.\d\d$", f"_N{baseline}", ident.replace("_L1C_", "_L2A_"))
+
+        granule_identifier = relabel(old_granule.get("granuleIdentifier") or granule_identifier)
+        datastrip_identifier = relabel(old_granule.get("datastripIdentifier") or datastrip_identifier)
     org = _find(root, "Product_Organisation")
     if org is not None:
         for child in list(org):
@@ -125,6 +132,7 @@ def write_product_metadata(l1c_mtd: Path, out_path: Path, *, product_name: str, 
             _sub(off, "BOA_ADD_OFFSET", f"{BOA_ADD_OFFSET:.0f}", band_id=str(i))
         chars.insert(pos, q)
         chars.insert(pos + 1, off)
+    etree.indent(root, space="    ")
     etree.ElementTree(root).write(str(out_path), xml_declaration=True, encoding="UTF-8",
                                   standalone=False, pretty_print=True)
     return out_path
