@@ -114,3 +114,11 @@ def test_partial_product_converted_as_far_as_present(tmp_path: Path) -> None:
     boa = (dn[valid].astype(float) - 1000) / 10000
     # B01 in January over France: BOA below TOA (Rayleigh path removed), still a reflectance
     assert np.median(boa) < np.median(l1c[valid] / 10000) and -0.05 < np.median(boa) < 1.0
+
+
+def test_resolution_20_like_sen2cor(tmp_path: Path) -> None:
+    result = get_processor("builtin", {}).process(open_l1c(SAMPLE), tmp_path / "s",
+                                                  JobSettings(cores=2, resolution=20), tmp_path / "log")
+    product = verify_l2a(result.product_dir, resolutions=(20, 60))
+    assert set(product.granules[0].images) == {20, 60}
+    assert not (next(result.product_dir.glob("GRANULE/*")) / "IMG_DATA" / "R10m").exists()

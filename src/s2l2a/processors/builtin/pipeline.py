@@ -66,16 +66,27 @@ ROWS_PER_BLOCK = 1024       # inversion / classification block height (matches t
 
 @dataclass
 class Options:
-    """Tunables of the built-in processor (the ``[builtin]`` TOML section)."""
+    """Tunables of the built-in processor: the keys of the campaign's ``[builtin]`` TOML section.
+
+    output_format: "COG" (default; ZSTD 1 + predictor 2, .tif) or "JP2" (lossless, like ESA's);
+    cell_m: size of the cells on which AOT/WV are retrieved and coefficients evaluated (m);
+    elevation_km: surface height (no DEM is used; the weather's sea-level pressure adjusts it);
+    aot / wv: force a constant AOT550 / water vapour (g/cm2) instead of retrieving them;
+    aerosol: look-up table aerosol model; cirrus_correction: subtract B10-scaled cirrus per band;
+    allow_partial: convert products with missing bands as far as present (see processor.py);
+    resolution: 10 (all), 20 (R20m + R60m) or 60 (R60m only), like Sen2Cor's --resolution;
+    use_numba: fused kernels when numba is installed; threads: cores (set from the job's settings).
+    """
 
     output_format: str = "COG"
     cell_m: float = 1200.0
     elevation_km: float = 0.0
-    aot: float | None = None           # force a constant AOT550 (skips the DDV retrieval)
-    wv: float | None = None            # force a constant water vapour (g/cm2)
+    aot: float | None = None
+    wv: float | None = None
     aerosol: str = "continental"
     cirrus_correction: bool = False
     allow_partial: bool = False
+    resolution: int | None = None
     use_numba: bool = True
     threads: int = 1
 
@@ -491,7 +502,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     toa60 = {"B10": toa60["B10"]} if gam and "B10" in toa60 else {}  # the rest is no longer needed
 
     # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
-    out_res = tuple(r for r in RESOLUTIONS if r >= min(NATIVE[b] for b in data))
+    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in data), opts.resolution or 10))
     res.details["resolutions"] = list(out_res)
 
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)

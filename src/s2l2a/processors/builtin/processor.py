@@ -141,7 +141,7 @@ class BuiltinProcessor:
             from s2l2a.safe import verify_l2a
 
             try:
-                verify_l2a(safe)
+                verify_l2a(safe, resolutions=tuple(out.details["resolutions"]))
             except Exception as exc:
                 raise ProcessingFailed(f"own output failed verification: {exc}", FailureClass.EMPTY_OUTPUT,
                                        log_path=log_path) from None
@@ -156,6 +156,11 @@ class BuiltinProcessor:
             if settings.output_format and settings.output_format.upper() != "COG":
                 opts.output_format = normalize_format(settings.output_format)
             opts.threads = max(1, int(settings.cores or 1))
+            if settings.resolution:
+                if int(settings.resolution) not in (10, 20, 60):
+                    raise ProcessingFailed(f"resolution {settings.resolution} is not 10, 20 or 60",
+                                           FailureClass.BAD_INPUT)
+                opts.resolution = int(settings.resolution)
             for k, v in (settings.extra or {}).items():
                 if hasattr(opts, k):
                     setattr(opts, k, v)
