@@ -357,12 +357,10 @@ def _grids(granule: Any, data: dict[str, np.ndarray], transforms: dict[str, Affi
 
 
 def _valid(data: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """Pixels where some band has data, on ``shape`` (no data = DN 0 in the L1C)."""
-    valid = np.zeros(shape, bool)
-    for b in sorted(data, key=lambda b: -NATIVE[b]):
-        valid |= resample_nearest(data[b], shape) > 0
-        break  # the coarsest band says enough: masks share the swath edge
-    return valid
+    """Pixels with data on ``shape`` (no data = DN 0 in the L1C), from the coarsest band present:
+    the bands share the swath edge, and the coarsest is the cheapest to resample."""
+    coarsest = max(data, key=lambda b: NATIVE[b])
+    return resample_nearest(data[coarsest], shape) > 0
 
 
 def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, float]], grid: Grid,
