@@ -493,6 +493,19 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     say(f"AOT {res.details['aot_mean']:.3f} ({aot_r.source}), WV {res.details['wv_mean_gcm2']:.2f} g/cm2 "
         f"({wv_r.source}) after {time.perf_counter() - t0:.1f} s")
     coeffs = {b: atm.cell_coefficients(b, aot_r.cells, wv_r.cells) for b in data if b != "B10"}
+    if "sza" in lut_axes:  # conditions beyond the table are clipped to its edge: say so (2 % slack)
+        vz = np.max([geom.band(b)[0] for b in coeffs], axis=0) if coeffs else geom.sza * 0
+        clipped = np.zeros(cells.shape, bool)
+        for name, v in (("aot", aot_r.cells), ("sza", geom.sza), ("vza", vz), ("wv", wv_r.cells),
+                        ("elevation_km", np.full(cells.shape, max(elevation, 0.0)))):
+            nodes = lut_axes.get(name)
+            if nodes is not None and len(nodes):
+                slack = 0.02 * (nodes[-1] - nodes[0])
+                clipped |= (v < nodes[0] - slack) | (v > nodes[-1] + slack)
+        res.details["lut_clipped_percent"] = round(100.0 * float(np.mean(clipped)), 2)
+        if clipped.any():
+            say(f"warning: {res.details['lut_clipped_percent']} % of the cells lie outside the look-up "
+                "table (clipped to its edge)")
     gam, b10_floor = ({}, 0.0)
     if opts.cirrus_correction and "B10" in data:
         gam, b10_floor = cirrus_gamma(toa60, scl60, gipp)
