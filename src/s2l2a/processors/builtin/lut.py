@@ -9,7 +9,7 @@ of a black surface (6S absorbs the path radiance by only part of the water vapou
 reproduces 6S without us re-deriving 6S's coupling.
 
 Interpolation is multilinear, in coordinates that make the quantities nearly linear between nodes:
-AOT as is, zenith angles as 1/cos (air mass), relative azimuth as -cos (first azimuth harmonic),
+AOT as is, sun zenith as tan, view zenith as sin, relative azimuth as -cos (first azimuth harmonic),
 elevation as 1 - exp(-z / 8 km) (pressure), water vapour as sqrt(wv) (strong-line absorption) on
 log-ratios. Inputs outside the grid are CLIPPED to its edge (no extrapolation): AOT > max, SZA > max,
 elevation < 0, ... get the edge node's values. :meth:`AtmLUT.out_of_range` tells a caller which
@@ -51,7 +51,15 @@ def _t_aot(x: np.ndarray) -> np.ndarray:
 
 
 def _t_zenith(x: np.ndarray) -> np.ndarray:
-    return 1.0 / np.cos(np.radians(x))
+    # tan: like the angle near zenith (where the azimuth-dependent scattering term grows like sin),
+    # like the air mass 1/cos towards the horizon (where transmittances follow exp(-tau / cos)).
+    return np.tan(np.radians(x))
+
+
+def _t_vza(x: np.ndarray) -> np.ndarray:
+    # Sentinel-2 views within 12 deg of nadir: the air mass hardly changes (1/cos 12 = 1.022) but
+    # the azimuth-dependent scattering term grows like sin(vza), i.e. linearly in the angle.
+    return np.sin(np.radians(x))
 
 
 def _t_raa(x: np.ndarray) -> np.ndarray:
@@ -141,11 +149,13 @@ class AtmLUT:
             main = self._mission_corrected(main, data, src)
         self._main = main  # (band, aot, sza, vza, raa, elev, q)
         self._wv = np.array(data["wv_lnratio"], dtype=np.float64)  # (band, aot', sza, vza, elev, wv, 2)
+        if src != "S2A" and f"mission_wv_lnratio_{src}" in data:
+            self._wv = self._wv + self._mission_wv(data, src)
         self._main_axes = [_Axis(data["aot"], _t_aot), _Axis(data["sza"], _t_zenith),
-                           _Axis(data["vza"], _t_zenith), _Axis(data["raa"], _t_raa),
+                           _Axis(data["vza"], _t_vza), _Axis(data["raa"], _t_raa),
                            _Axis(data["elevation"], _t_elev)]
         self._wv_axes = [_Axis(data["wv_aot"], _t_aot), _Axis(data["sza"], _t_zenith),
-                         _Axis(data["vza"], _t_zenith), _Axis(data["elevation"], _t_elev),
+                         _Axis(data["vza"], _t_vza), _Axis(data["elevation"], _t_elev),
                          _Axis(data["wv"], _t_wv)]
 
     @staticmethod
@@ -161,6 +171,18 @@ class AtmLUT:
             corr = _multilinear(lr[ib], axes, [aa.ravel(), ss.ravel()]).reshape(aa.shape + (lr.shape[-1],))
             out[ib] *= np.exp(corr)[:, :, None, None, None, :]
         return out
+
+    @staticmethod
+    def _mission_wv(data: dict[str, np.ndarray], src: str) -> np.ndarray:
+        """Water-vapour dependence of the mission correction, on the wv table's (sza, wv) nodes."""
+        mw = np.asarray(data[f"mission_wv_lnratio_{src}"], dtype=np.float64)  # (band, sza_m, wv, 2)
+        ax = _Axis(data["mission_sza"], _t_zenith)
+        sza = np.asarray(data["sza"], dtype=float)
+        i0, w = ax.locate(sza)
+        i1 = np.minimum(i0 + 1, mw.shape[1] - 1)
+        at_sza = mw[:, i0] * (1.0 - w)[None, :, None, None] + mw[:, i1] * w[None, :, None, None]
+        # -> (band, 1 aot', sza, 1 vza, 1 elev, wv, 2)
+        return at_sza[:, None, :, None, None, :, :]
 
     def out_of_range(self, aot: ArrayLike, sza: ArrayLike, vza: ArrayLike, elevation_km: ArrayLike,
                      wv: ArrayLike) -> np.ndarray:

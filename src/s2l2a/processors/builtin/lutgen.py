@@ -103,8 +103,8 @@ GRIDS: dict[str, Grid] = {
     # The shipped table: sized to ~40 CPU-minutes of 6S on a laptop core pair.
     "coarse": Grid(
         name="coarse", aot=(0.0, 0.2, 0.4, 0.8), sza=(0.0, 25.0, 45.0, 60.0, 70.0),
-        vza=(0.0, 12.0), raa=(0.0, 90.0, 180.0), elevation=(0.0, 3.5),
-        wv=(0.3, 1.0, 2.0, 3.5, 5.5), wv_ref=2.0, wv_aot=(0.0, 0.2), wv_raa=90.0,
+        vza=(0.0, 12.0), raa=(0.0, 90.0, 180.0), elevation=(0.0, 1.5, 3.5),
+        wv=(0.3, 1.0, 2.0, 2.7, 3.5, 4.5, 5.5), wv_ref=2.0, wv_aot=(0.0, 0.2, 0.4, 0.8), wv_raa=90.0,
         mission_aot=(0.0, 0.2, 0.8), mission_sza=(0.0, 45.0, 70.0),
     ),
     # What a cluster can afford (roughly 30x the coarse grid's 6S runs).
@@ -168,6 +168,12 @@ def tasks_for(grid: Grid) -> list[Task]:
                 for sza in grid.mission_sza:
                     out.add(_canon(m, b, aot, sza, 0.0, 0.0, grid.elevation[0], grid.wv_ref))
                     out.add(_canon("S2A", b, aot, sza, 0.0, 0.0, grid.elevation[0], grid.wv_ref))
+            # the responses shift the bands against the H2O lines: the S2B/S2A ratio depends on wv
+            if b in grid.wv_bands:
+                for sza in grid.mission_sza:
+                    for wv in grid.wv:
+                        out.add(_canon(m, b, grid.wv_aot[0], sza, 0.0, 0.0, grid.elevation[0], wv))
+                        out.add(_canon("S2A", b, grid.wv_aot[0], sza, 0.0, 0.0, grid.elevation[0], wv))
     return sorted(out)
 
 
@@ -363,6 +369,23 @@ def assemble(out_dir: Path, target: Path) -> Path:
                     keys = ("rho_toa", "tg", "td", "tu", "S", "to3")
                     lr[ib, ia, isz] = [math.log(o[k] / a[k]) if a[k] > 0 and o[k] > 0 else 0.0 for k in keys]
         arrays[f"mission_lnratio_{m}"] = lr
+        # (band, sza_m, wv, [A, tg]): change of the S2B/S2A log-ratio from the reference wv (aot 0)
+        mw = np.zeros((nb, len(grid.mission_sza), len(grid.wv), 2))
+        for ib, b in enumerate(grid.bands):
+            if b not in grid.wv_bands:
+                continue
+            for isz, sza in enumerate(grid.mission_sza):
+                a0 = grid.wv_aot[0]
+                z0 = grid.elevation[0]
+                ref_a = get("S2A", b, a0, sza, 0.0, 0.0, z0, grid.wv_ref)
+                ref_o = get(m, b, a0, sza, 0.0, 0.0, z0, grid.wv_ref)
+                for iw, wv in enumerate(grid.wv):
+                    a = get("S2A", b, a0, sza, 0.0, 0.0, z0, wv)
+                    o = get(m, b, a0, sza, 0.0, 0.0, z0, wv)
+                    mw[ib, isz, iw] = [
+                        math.log(o[k] / a[k]) - math.log(ref_o[k] / ref_a[k]) for k in ("rho_toa", "tg")
+                    ]
+        arrays[f"mission_wv_lnratio_{m}"] = mw
     target.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(target, **arrays)
     prov = {
@@ -375,6 +398,8 @@ def assemble(out_dir: Path, target: Path) -> Path:
         "water_vapour": "g/cm2 column above the surface (US62 profile shape, converted for 6S)",
         "atmosphere_profile": "6S US62 with user water vapour and ozone columns",
         "surface": "black (rho=0) Lambertian; coefficients per 6S integrated outputs",
+        "model": "rho_toa = t_gas*(path + t_down*t_up*rho/(1 - S*rho)); t_gas*path = 6S apparent "
+                 "reflectance of the black surface; see docs/lut.md",
         "runs": len(tasks_for(grid)),
         "grid": asdict(grid),
     }
