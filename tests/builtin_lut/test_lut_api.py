@@ -71,3 +71,15 @@ def test_ozone_scaling_direction() -> None:
     more = lut.coefficients("B03", 0.1, 30.0, 0.0, 0.0, ozone=0.45)
     assert float(more.t_gas) < float(base.t_gas)
     assert float(more.path_reflectance) == pytest.approx(float(base.path_reflectance), rel=1e-6)
+
+
+def test_unshipped_aerosol_model_says_how_to_make_it() -> None:
+    with pytest.raises(FileNotFoundError, match="lutgen"):
+        load_lut("S2A", aerosol="maritime")
+
+
+def test_s2b_water_vapour_dependence_differs_from_s2a() -> None:
+    a, b = load_lut("S2A"), load_lut("S2B")
+    ratio = [float(b.coefficients("B09", 0.1, 40.0, 5.0, 90.0, 0.0, wv).t_gas)
+             / float(a.coefficients("B09", 0.1, 40.0, 5.0, 90.0, 0.0, wv).t_gas) for wv in (0.5, 2.0, 5.0)]
+    assert ratio[0] != pytest.approx(ratio[2], rel=1e-3)
