@@ -168,3 +168,18 @@ def test_cancel_marks_jobs_killed(slurm, tmp_path):
     assert "3 job(s) recorded as killed" in r.stdout, r.stdout
     with CampaignStore.open(camp) as store:
         assert {j.failure_class for j in store.jobs()} == {"killed"}
+
+
+def test_whole_node_element_runs_its_products_in_parallel(slurm, tmp_path):
+    """--placement whole_node: one exclusive element holding all 4 products, 2 at a time."""
+    camp = make_cluster_campaign(tmp_path, 4, processor="noop", noop={"sleep_s": 1}, memory_mb=256)
+    r = s2l2a("run", camp, "--engine", "slurm", "--processor", "noop", "--placement", "whole_node",
+              "--node-cores", "2", "--node-memory-mb", "1024", "--wait", "--poll-interval", "1", env=slurm)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "placement whole node: 2 products at once per node" in r.stderr
+    script = next((camp / "cluster").glob("*.sh")).read_text()
+    assert "#SBATCH --array=1-1" in script and "#SBATCH --cpus-per-task=2" in script and "--exclusive" in script
+    with CampaignStore.open(camp) as store:
+        assert store.counts()["done"] == 4
+        hosts = {store.last_attempt(j.id).host for j in store.jobs()}
+        assert len(hosts) == 1  # one element
