@@ -44,7 +44,7 @@ class FakeSlurm(Slurm):
 
 def _campaign(tmp_path: Path, n: int) -> tuple[Path, CampaignStore]:
     camp = tmp_path / "camp"
-    camp.mkdir()
+    camp.mkdir(parents=True)
     (camp / "s2l2a.toml").write_text("")
     store = CampaignStore.open(camp, create=True)
     store.add_products([ProductRecord(path=tmp_path / f"p{i}.SAFE", name=f"S2A_MSIL1C_2018070{i}T000241_N0206_R030_"
@@ -85,12 +85,18 @@ def test_whole_node_elements_hold_k_times_rounds_products(tmp_path):
     opts = ClusterOptions(run_limit_s=3600, memory_mb=4096, placement="whole_node", node_cores=8,
                           node_memory_mb=16384, max_concurrent=2)
     sched, (rec,) = _submit(camp, store, opts)
-    # k = min(8 cores / 1, 16384 MB / 4096 MB) = 4 at once; 3600 s * 0.85 - 60 s startup -> 50 rounds of 60 s
+    # k = min(8 cores / 1, 16384 MB / 4096 MB) = 4 at once; 3600 s * 0.85 - 60 s startup -> 50 rounds of
+    # 60 s would fit one node, but %2 allows two nodes at once: the 7 products are spread over 2
     m = read_manifest(camp / rec.manifest)
-    assert m.parallel == 4 and len(m.elements) == 1 and len(m.elements[0]) == 7
+    assert m.parallel == 4 and [len(e) for e in m.elements] == [4, 3]
     script = (camp / rec.script).read_text()
     assert "#SBATCH --cpus-per-task=4" in script and "#SBATCH --mem=16384M" in script
-    assert "#SBATCH --exclusive" in script and "#SBATCH --array=1-1%2" in script
+    assert "#SBATCH --exclusive" in script and "#SBATCH --array=1-2%2" in script
+    # without a throttle, one node takes them all (it has the time)
+    camp2, store2 = _campaign(tmp_path / "b", 7)
+    opts.max_concurrent = 0
+    _, (rec2,) = _submit(camp2, store2, opts)
+    assert [len(e) for e in read_manifest(camp2 / rec2.manifest).elements] == [7]
 
 
 def test_reconcile_results_first_then_scheduler(tmp_path):

@@ -235,7 +235,7 @@ class ClusterEngine:
         placement = Placement(o.placement, o.node_cores, o.node_memory_mb)
         return plan_arrays([int(s.job_id) for s in specs], per_product_s, o.run_limit_s,
                            cores_per_job=cores, memory_mb_per_job=memory, placement=placement,
-                           max_array_size=o.max_array_size, startup_s=o.startup_s)
+                           max_array_size=o.max_array_size, startup_s=o.startup_s, spread=o.max_concurrent)
 
     def prepare(self, campaign_dir: Path, specs: Sequence[JobSpec], plan: ArrayPlan,
                 campaign_name: str = "") -> list[PreparedArray]:

@@ -74,11 +74,13 @@ def estimate_duration(history_s: list[float], configured_s: float, safety: float
 def plan_arrays(job_ids: list[int], per_product_s: float, run_limit_s: float, *,
                 cores_per_job: int = 1, memory_mb_per_job: int = 4096,
                 placement: Placement | None = None, max_array_size: int = 1000,
-                margin: float = 0.85, startup_s: float = 60.0) -> ArrayPlan:
+                margin: float = 0.85, startup_s: float = 60.0, spread: int = 0) -> ArrayPlan:
     """Split ``job_ids`` into arrays whose elements each fit the queue's run limit.
 
     ``margin`` keeps each element's expected work under that fraction of the limit;
     ``startup_s`` covers node start, Python import and result folding per element.
+    ``spread`` (whole-node mode, e.g. the %K throttle): use at least that many nodes when there
+    are enough products, instead of filling a few nodes for the whole run limit.
     """
     placement = placement or Placement()
     if run_limit_s <= 0:
@@ -91,16 +93,21 @@ def plan_arrays(job_ids: list[int], per_product_s: float, run_limit_s: float, *,
     k = placement.parallel(cores_per_job, memory_mb_per_job)
     rounds = max(1, int(budget // per_product_s)) if placement.mode == "whole_node" else 1
     per_element = k * rounds
+    if placement.mode == "whole_node" and spread > 1 and job_ids:
+        wanted = min(spread, math.ceil(len(job_ids) / k))  # never less than k products per node
+        per_element = min(per_element, max(k, math.ceil(len(job_ids) / wanted)))
     elements = [job_ids[i:i + per_element] for i in range(0, len(job_ids), per_element)]
     arrays = [elements[i:i + max_array_size] for i in range(0, len(elements), max_array_size)]
-    used_rounds = math.ceil(min(per_element, len(job_ids) or 1) / k)
+    per_element = min(per_element, max(len(job_ids), 1))
+    used_rounds = math.ceil(per_element / k)
     walltime = int(math.ceil(min(run_limit_s, startup_s + used_rounds * per_product_s / margin)))
     expl = [
         f"{len(job_ids)} products, ~{per_product_s:.0f} s each, queue run limit {run_limit_s:.0f} s (margin {margin:.0%})",
         (f"placement per product: 1 product per element, {cores_per_job} cores and {memory_mb_per_job} MB each"
          if placement.mode == "per_product" else
          f"placement whole node: {k} products at once per node (min of {placement.node_cores} cores / "
-         f"{cores_per_job} and {placement.node_memory_mb} MB / {memory_mb_per_job} MB), {rounds} rounds"),
+         f"{cores_per_job} and {placement.node_memory_mb} MB / {memory_mb_per_job} MB); up to {rounds} rounds fit "
+         f"the limit" + (f", spread over up to {spread} nodes at once" if spread > 1 else "")),
         f"{per_element} products per element -> {len(elements)} elements in {len(arrays)} array(s) "
         f"of at most {max_array_size}; element walltime {walltime} s",
     ]
