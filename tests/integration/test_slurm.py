@@ -163,6 +163,12 @@ def test_cancel_marks_jobs_killed(slurm, tmp_path):
     r = s2l2a("run", camp, "--engine", "slurm", "--processor", "noop", env=slurm)
     assert r.returncode == 0, r.stderr
     assert "%1" in next((camp / "cluster").glob("*.sh")).read_text()
+    (rec,) = load_records(camp)
+    r = s2l2a("cluster", "extend", camp, "--run-limit", "2h", env=slurm)
+    assert r.returncode == 0 and "run limit now 7200 s" in r.stdout, r.stdout + r.stderr
+    limits = subprocess.run(["squeue", "-h", "-r", "-j", rec.job_id, "-o", "%l"], capture_output=True, text=True,
+                            env=slurm, timeout=30).stdout.split()
+    assert limits and set(limits) == {"2:00:00"}, limits
     r = s2l2a("cluster", "cancel", camp, env=slurm)
     assert r.returncode == 0, r.stderr
     assert "3 job(s) recorded as killed" in r.stdout, r.stdout

@@ -33,7 +33,7 @@ from s2l2a.engines.scheduler import ClusterOptions, ElementState, SchedulerError
 ENV_KEYS = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SLURM_MEM_PER_NODE", "SLURM_MEM_PER_CPU",
             "LSB_JOBID", "LSB_JOBINDEX", "LSB_JOBNAME", "LSB_QUEUE", "PBS_JOBID", "PBS_ARRAY_INDEX", "PBS_ARRAYID",
             "PBS_QUEUE")
-HOLD_S = 8.0
+HOLD_S = 2.0
 
 
 # -- inside an element --------------------------------------------------------------------------------
