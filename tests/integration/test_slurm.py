@@ -169,6 +169,8 @@ def test_cancel_marks_jobs_killed(slurm, tmp_path):
     limits = subprocess.run(["squeue", "-h", "-r", "-j", rec.job_id, "-o", "%l"], capture_output=True, text=True,
                             env=slurm, timeout=30).stdout.split()
     assert limits and set(limits) == {"2:00:00"}, limits
+    r = s2l2a("run", camp, "--processor", "noop", env=slurm)  # a local run must not take them over
+    assert r.returncode == 1 and "still out on a cluster" in r.stderr, r.stderr
     r = s2l2a("cluster", "cancel", camp, env=slurm)
     assert r.returncode == 0, r.stderr
     assert "3 job(s) recorded as killed" in r.stdout, r.stdout
