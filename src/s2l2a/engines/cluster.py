@@ -648,6 +648,8 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
     finally:
         if lock is not None:
             lock.release()
+    rdir = Path(campaign) / "results"
+    have = {p.name.split(".")[0] for d in (rdir, rdir / "folded") if d.is_dir() for p in d.glob("*.json")}
     out = []
     for rec in load_records(campaign):
         states = views.get(rec.name)
@@ -658,7 +660,7 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
             for st in states.values():
                 sched[st.raw_state] = sched.get(st.raw_state, 0) + 1
         jobs = [j for el in rec.elements for j in el]
-        results = sum(1 for j in jobs if _result_of(campaign, j, rec.attempts.get(str(j), 0)) is not None)
+        results = sum(1 for j in jobs if str(j) in have)
         out.append({"array": rec.name, "scheduler": rec.scheduler, "job_id": rec.job_id,
                     "elements": len(rec.elements), "jobs": len(jobs), "result_files": results,
                     "open": not rec.closed,
