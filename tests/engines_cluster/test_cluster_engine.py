@@ -163,6 +163,8 @@ def test_submitter_killed_before_the_answer_requeues(tmp_path):
     (ElementState(2, "failed", "NODE_FAIL", "0:0", None), "", "killed"),
     (ElementState(2, "done", "COMPLETED", "0:0", None), "", "other"),
     (None, "", "killed"),
+    (ElementState(2, "failed", "F", "271", "Job exceeded resource walltime"), "", "timeout"),
+    (ElementState(2, "failed", "F", "265", "Job exceeded resource mem"), "", "out_of_memory"),
 ])
 def test_classify_elements_without_result(state, tail, cls):
     assert classify_element(state, "x", tail)[0].value == cls

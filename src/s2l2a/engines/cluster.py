@@ -161,7 +161,7 @@ def load_records(campaign_dir: Path, open_only: bool = False) -> list[ArrayRecor
 # -- classification of elements that ended without a result file ----------------------------------
 
 _MEMORY_WORDS = ("exceeded job memory limit", "exceeded memory limit", "oom-kill", "out of memory",
-                 "term_memlimit", "memory usage limit", "mem limit")
+                 "term_memlimit", "memory usage limit", "mem limit", "exceeded resource mem", "exceeded resource pmem")
 _TIME_WORDS = ("due to time limit", "term_runlimit", "walltime", "run limit")
 
 
@@ -172,7 +172,8 @@ def classify_element(st: ElementState | None, scheduler: str, output_tail: str =
     slurmstepd and LSF's sbatchd say why they killed it when the state alone is ambiguous
     (a batch shell that outlives its killed worker exits 137 and reads like any SIGKILL).
     """
-    tail = output_tail.lower()
+    reason = (st.reason or "") if st is not None else ""
+    tail = f"{output_tail} {reason}".lower()  # PBS says it in the job's comment
     if st is not None and st.state in ("failed", "cancelled"):
         if any(w in tail for w in _MEMORY_WORDS):
             return FailureClass.OUT_OF_MEMORY, (f"{scheduler} killed it for exceeding its memory limit "
