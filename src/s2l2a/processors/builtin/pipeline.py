@@ -454,13 +454,8 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     # weather's sea-level pressure shifts the surface's effective height (8 km scale height)
     elevation = opts.elevation_km + 8.0 * math.log(1013.25 / priors.pressure_hpa)
     atm = Atmosphere(lut, geom, elevation, priors.ozone_du)
-    from .invert import boa_to_toa, toa_to_boa
-
-    def invert(x, c):
-        return toa_to_boa(x, c)
-
-    def forward(x, c):
-        return boa_to_toa(x, c)
+    from .invert import boa_to_toa as forward
+    from .invert import toa_to_boa as invert
 
     wv_prior = opts.wv if opts.wv is not None else priors.wv_gcm2
     wv_src = "option" if opts.wv is not None else priors.sources["wv"]
