@@ -98,8 +98,16 @@ def _append_log(log_path: Path, text: str) -> None:
         f.write(text)
 
 
-def _verify_resolutions(settings: JobSettings) -> tuple[int, ...] | None:
-    """Which resolutions a finished product must have (Sen2Cor at 20 m writes no R10m)."""
+def _verify_resolutions(settings: JobSettings, details: dict[str, Any] | None = None) -> tuple[int, ...] | None:
+    """Which resolutions a finished product must have (Sen2Cor at 20 m writes no R10m).
+
+    The processor knows best (a ``resolution`` under ``[sen2cor]`` is its option, not the job's
+    setting): its ``details["resolutions"]`` wins over ``settings.resolution``.
+    """
+    declared = (details or {}).get("resolutions")
+    if declared:
+        res = tuple(sorted(int(r) for r in declared))
+        return None if res == (10, 20, 60) else res
     if settings.resolution in (None, 10):
         return None
     return tuple(r for r in (20, 60) if r >= int(settings.resolution))
@@ -153,7 +161,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
             raise ProcessingFailed(f"processor reported {product_dir.name} but wrote no such directory",
                                    FailureClass.EMPTY_OUTPUT)
         if settings.extra.get("verify", True):
-            resolutions = _verify_resolutions(settings)
+            resolutions = _verify_resolutions(settings, result.details)
             if resolutions is None:
                 safe.verify_l2a(product_dir)
             else:
@@ -165,6 +173,8 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
         outcome.state = "done"
         outcome.output_path = str(final)
         outcome.message = f"{label} -> {final}"
+        if spec.derive:
+            _derive(campaign_dir, spec, tile, final, outcome, log_path)
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
@@ -185,6 +195,32 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
         pass
     write_result(campaign_dir, outcome)
     return outcome
+
+
+def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: JobOutcome,
+            log_path: Path) -> None:
+    """Indices + SCL into ``<campaign>/derived/<tile>/`` as soon as the L2A is published.
+
+    Done on the worker so derived outputs come at the pace of conversions (also on cluster
+    nodes). A failure here never fails the conversion: the L2A stays (keep policies delete only
+    what is verified) and the error is recorded with the outcome.
+    """
+    from s2l2a.outputs.derive import DeriveSpec
+    from s2l2a.outputs.keep import derive_then_keep
+
+    d = dict(spec.derive or {})
+    derive_spec = DeriveSpec(indices=tuple(d.get("indices") or ("ndvi",)), formulas=tuple(d.get("formulas") or ()),
+                             resolution=int(d.get("resolution") or 10),
+                             clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
+    res = derive_then_keep(l2a, Path(campaign_dir) / "derived" / tile, derive_spec, d.get("keep", "all"),
+                           l1c_path=spec.product_path, delete_l1c=bool(d.get("delete_l1c", False)))
+    if res.derived_dir:
+        outcome.derived_path = str(res.derived_dir)
+    if res.error:
+        outcome.derive_error = _one_line(f"derive failed for {outcome.output_path}: {res.error}")
+    _append_log(log_path, f"derive: {outcome.derived_path or '-'}"
+                          f"{'; removed ' + ', '.join(map(str, res.removed)) if res.removed else ''}"
+                          f"{'; ' + outcome.derive_error if outcome.derive_error else ''}\n")
 
 
 def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:

@@ -42,6 +42,9 @@ class JobSpec:
     attempt: int = 1
     output_dir: str | None = None          # absolute; None: <campaign>/L2A
     staging_dir: str | None = None         # absolute root of staging dirs; None: <campaign>/staging
+    # derive right after publishing: {"indices": [...], "formulas": [...], "resolution": 10,
+    # "clear_classes": [...], "keep": "all|derived|l2a", "delete_l1c": false}; None: no derive
+    derive: dict[str, Any] | None = None
 
     def job_settings(self) -> JobSettings:
         """The JobSettings this spec carries (defaults for missing keys)."""
@@ -74,6 +77,8 @@ class JobOutcome:
     processor_version: str | None = None
     host: str | None = None
     pid: int | None = None
+    derived_path: str | None = None        # <campaign>/derived/<tile>/<product> when derived
+    derive_error: str | None = None        # one line; the conversion itself still counts as done
     # unique per attempt: folding the same result file twice is recognisable as a repeat
     outcome_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 

@@ -43,10 +43,26 @@ def _on_sigterm(signum: int, frame: Any) -> None:
               help="Memory per conversion in MB (default: [resources] memory_mb).")
 @click.option("--job", "job_ids", type=int, multiple=True, metavar="ID", help="Only this job (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Run at most N jobs.")
+@click.option("--derive", "derive_indices", default=None, metavar="INDICES",
+              help="Derive these indices (e.g. ndvi,ndwi) + SCL as COGs right after each L2A is verified "
+                   "(default: the [derive] section of s2l2a.toml, else nothing).")
+@click.option("--formula", "formulas", multiple=True, metavar="NAME=EXPR",
+              help="Also derive a formula over band names, e.g. 'ndmi=(B8A-B11)/(B8A+B11)' (repeatable).")
+@click.option("--derive-resolution", type=click.Choice(["10", "20", "60"]), default=None,
+              help="Resolution of derived outputs in m (default 10).")
+@click.option("--clear-classes", default=None, metavar="CLASSES",
+              help="Also write a clear-sky mask of these SCL classes, e.g. 4,5,6.")
+@click.option("--keep", type=click.Choice(["all", "derived", "l2a"]), default=None,
+              help="After deriving: keep all (default), only the derived outputs (deletes the verified "
+                   "L2A), or only the L2A.")
+@click.option("--delete-l1c", is_flag=True, default=False,
+              help="Delete each L1C once its L2A is verified (never without this flag).")
 @engine_options
 @user_errors
 def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: int | None,
-        job_ids: tuple[int, ...], limit: int | None, **engine_kw: Any) -> None:
+        job_ids: tuple[int, ...], limit: int | None, derive_indices: str | None, formulas: tuple[str, ...],
+        derive_resolution: str | None, clear_classes: str | None, keep: str | None, delete_l1c: bool,
+        **engine_kw: Any) -> None:
     """Run the campaign's queued jobs, in parallel on this machine unless --engine says otherwise.
 
     Ctrl-C stops cleanly (running jobs go back to the queue). Re-running continues where a
@@ -61,6 +77,8 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
 
     settings = CampaignSettings.load(campaign)  # not a campaign: one line, before taking a lock
     engine = pop_engine_options(engine_kw)
+    derive = _derive_settings(settings, derive_indices, formulas, derive_resolution, clear_classes, keep,
+                              delete_l1c)
     lock = RunLock(campaign).acquire()
     try:
         with CampaignStore.open(campaign) as store:
@@ -68,14 +86,54 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
                             job_ids=job_ids, limit=limit)
             if code is None:
                 code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit,
-                            make_engine=local_engine_factory(engine, campaign))
+                            make_engine=local_engine_factory(engine, campaign), derive=derive)
     finally:
         lock.release()
     sys.exit(code)
 
 
+def _derive_settings(settings: Any, indices: str | None, formulas: tuple[str, ...], resolution: str | None,
+                     clear_classes: str | None, keep: str | None, delete_l1c: bool) -> dict[str, Any] | None:
+    """What to derive per product: the campaign's ``[derive]`` section, overridden by options.
+
+    Checked here (formulas parsed, classes and resolution valid) so a typo stops the run before
+    the first conversion, not after it.
+    """
+    from s2l2a.errors import ConfigError
+    from s2l2a.outputs.derive import DeriveSpec
+
+    d: dict[str, Any] = dict(settings.extra.get("derive", {}) or {})
+    if indices is not None:
+        d["indices"] = [i.strip().lower() for i in indices.split(",") if i.strip()]
+    if formulas:
+        d["formulas"] = list(formulas)
+    if resolution:
+        d["resolution"] = int(resolution)
+    if clear_classes:
+        try:
+            d["clear_classes"] = [int(c) for c in clear_classes.split(",") if c.strip()]
+        except ValueError:
+            raise ConfigError(f"--clear-classes {clear_classes!r}: give SCL class numbers like 4,5,6") from None
+    if keep:
+        d["keep"] = keep
+    if delete_l1c:
+        d["delete_l1c"] = True
+    if not (d.get("indices") or d.get("formulas")):
+        if d.get("keep") == "derived" or d.get("delete_l1c"):
+            raise ConfigError("--keep derived / --delete-l1c need something to derive (--derive ndvi ...)")
+        return None
+    try:
+        DeriveSpec(indices=tuple(d.get("indices") or ()), formulas=tuple(d.get("formulas") or ()),
+                   resolution=int(d.get("resolution") or 10),
+                   clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None).parsed()
+    except Exception as e:  # noqa: BLE001 - DeriveError/FormulaError: one line before any work
+        raise ConfigError(f"derive settings: {e}") from None
+    return d
+
+
 def _run(campaign: Path, store: Any, settings: Any, processor: str | None, workers: int | None,
-         memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None, make_engine: Any = None) -> int:
+         memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None, make_engine: Any = None,
+         derive: dict[str, Any] | None = None) -> int:
     from s2l2a.campaign.execute import (
         campaign_staging_root,
         clean_leftovers,
@@ -125,7 +183,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         return 0
     specs = [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, product_name=j.name,
                      processor=resolved, processor_options=options, settings=asdict(job_settings),
-                     output_dir=str(output), staging_dir=str(staging)) for j in jobs]
+                     output_dir=str(output), staging_dir=str(staging), derive=derive) for j in jobs]
     cap = plan_capacity(job_settings.cores, job_settings.memory_mb,
                         workers=workers or settings.workers or None, n_jobs=len(specs))
     click.echo(f"running {len(specs)} job(s) with {resolved}, {cap.describe()}", err=True)
@@ -159,6 +217,8 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
                 rp = result_path(campaign, outcome.job_id)
                 if rp.exists():
                     mark_folded(rp)
+                if outcome.derive_error:
+                    click.echo(outcome.derive_error, err=True)
                 if outcome.ok:
                     done += 1
                 else:
