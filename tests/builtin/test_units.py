@@ -16,9 +16,9 @@ from s2l2a.processors.builtin.geometry import (
     interpolate_azimuth,
     relative_azimuth,
 )
-from s2l2a.processors.builtin.mtd import l2a_granule_name, l2a_product_name
 from s2l2a.processors.builtin.sclgipp import load_ac_gipp, load_sc_gipp
 from s2l2a.processors.builtin.writer import normalize_format
+from s2l2a.safe import format_product_name, l2a_granule_name
 
 from .synth import SAMPLE
 
@@ -145,7 +145,7 @@ def test_aux_priors_from_the_real_ecmwf_grib() -> None:
 def test_names() -> None:
     t = datetime(2018, 6, 29, 0, 2, 41, tzinfo=UTC)
     gen = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert l2a_product_name("S2A", t, "05.11", 30, "56JMM", gen) == \
+    assert format_product_name("S2A", "L2A", t, "05.11", 30, "56JMM", gen) == \
         "S2A_MSIL2A_20180629T000241_N0511_R030_T56JMM_20260102T030405"
     assert l2a_granule_name("L1C_T56JMM_A015757_20180629T000241") == "L2A_T56JMM_A015757_20180629T000241"
     assert normalize_format("jpeg2000") == "JP2" and normalize_format(None) == "COG"

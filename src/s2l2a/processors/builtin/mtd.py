@@ -23,19 +23,6 @@ BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09"
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
 
-def l2a_product_name(mission: str, sensing: datetime, baseline: str, relative_orbit: int | None,
-                     tile: str, generated: datetime) -> str:
-    """``S2A_MSIL2A_<sensing>_N<baseline>_R<orbit>_T<tile>_<generation>`` (no ``.SAFE``), like Sen2Cor."""
-    n = baseline.replace(".", "").zfill(4)[:4]
-    return (f"{mission}_MSIL2A_{sensing:%Y%m%dT%H%M%S}_N{n}_R{(relative_orbit or 0):03d}"
-            f"_T{tile}_{generated:%Y%m%dT%H%M%S}")
-
-
-def l2a_granule_name(l1c_granule: str) -> str:
-    """``L1C_T56JMM_A015757_20180629T000241`` -> ``L2A_T56JMM_A015757_20180629T000241``."""
-    return re.sub(r"^L1C_", "L2A_", l1c_granule) if l1c_granule.startswith("L1C_") else f"L2A_{l1c_granule}"
-
-
 def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 

@@ -25,8 +25,9 @@ from typing import Any
 
 from s2l2a import __version__
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.safe import format_product_name, l2a_granule_name
 
-from .mtd import l2a_granule_name, l2a_product_name, now_utc, write_product_metadata, write_tile_metadata
+from .mtd import now_utc, write_product_metadata, write_tile_metadata
 from .pipeline import Options, run_granule
 from .writer import IMAGE_FORMAT_ATTR, normalize_format
 
@@ -104,8 +105,8 @@ class BuiltinProcessor:
 
         baseline = settings.processing_baseline or self.baseline or DEFAULT_BASELINE
         generated = now_utc()
-        name = l2a_product_name(product.mission, product.sensing_time, baseline,
-                                product.name.relative_orbit, granule.tile or product.tile, generated)
+        name = format_product_name(product.mission, "L2A", product.sensing_time, baseline,
+                                   product.name.relative_orbit or 0, granule.tile or product.tile, generated)
         safe = staging_dir / f"{name}.SAFE"
         if safe.exists():
             shutil.rmtree(safe)
