@@ -112,6 +112,12 @@ def throughput_svg(ends: list[datetime]) -> str | None:
     ends = sorted(ends)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.step(ends, range(1, len(ends) + 1), where="post", color="#2e7d32")
+    ax.plot(ends, range(1, len(ends) + 1), "o", color="#2e7d32", markersize=3)  # a lone product shows too
+    if len(ends) == 1:
+        from datetime import timedelta
+
+        ax.set_xlim(ends[0] - timedelta(minutes=30), ends[0] + timedelta(minutes=30))
+        ax.set_ylim(0, 2)
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("products done (cumulative)")
     span_h = max((ends[-1] - ends[0]).total_seconds() / 3600.0, 1e-9)
