@@ -175,11 +175,12 @@ def classify_element(st: ElementState | None, scheduler: str, output_tail: str =
     reason = (st.reason or "") if st is not None else ""
     tail = f"{output_tail} {reason}".lower()  # PBS says it in the job's comment
     if st is not None and st.state in ("failed", "cancelled"):
+        said = " ".join(x for x in (st.raw_state, st.exit_code or "", reason) if x)
         if any(w in tail for w in _MEMORY_WORDS):
             return FailureClass.OUT_OF_MEMORY, (f"{scheduler} killed it for exceeding its memory limit "
-                                                f"({st.raw_state} {st.exit_code or ''}; see its output file)")
+                                                f"({said}; see its output file)")
         if any(w in tail for w in _TIME_WORDS) and st.state != "cancelled":
-            return FailureClass.TIMEOUT, f"{scheduler} stopped it at its run limit ({st.raw_state}; see its output file)"
+            return FailureClass.TIMEOUT, f"{scheduler} stopped it at its run limit ({said}; see its output file)"
     if st is None:
         return FailureClass.KILLED, (f"{scheduler} no longer knows the element and it left no result file "
                                      "(killed before the worker could write one, or the node failed)")
