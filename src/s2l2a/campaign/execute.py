@@ -17,7 +17,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,42 @@ def _append_log(log_path: Path, text: str) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as f:
         f.write(text)
+
+
+def build_specs(campaign_dir: Path | str, settings: Any, jobs: Any, *, processor: str | None = None,
+                memory_mb: int | None = None, derive: dict[str, Any] | None = None,
+                next_attempt: bool = False) -> tuple[str, JobSettings, list[JobSpec]]:
+    """The JobSpecs of ``jobs``, resolved once for every engine: (processor, settings, specs).
+
+    ``processor`` overrides the campaign's; "auto" becomes the processor it resolves to here, on
+    the submitting side, so every element of a run uses the same one. ``next_attempt`` numbers
+    each spec with the attempt the store will open for it (cluster engines mark jobs running at
+    submit time; the local engine sets the attempt when a job really starts).
+    """
+    from s2l2a.processors import ProcessingFailed, resolve_processor
+
+    campaign_dir = Path(campaign_dir)
+    name = processor or settings.processor
+    options = dict(settings.extra.get("noop", {})) if name == "noop" else settings.processor_options(name)
+    try:
+        resolved = resolve_processor(name, settings.sen2cor if name == "auto" else options)
+    except ProcessingFailed as e:
+        from s2l2a.errors import ConfigError
+
+        raise ConfigError(str(e)) from None
+    if name == "auto":
+        options = settings.processor_options(resolved)
+    job_settings = settings.job_settings(resolved if resolved != "noop" else "builtin")
+    job_settings.extra = options
+    if memory_mb:
+        job_settings.memory_mb = memory_mb
+    staging, output = campaign_staging_root(campaign_dir, settings), settings.output_root(campaign_dir)
+    specs = [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, product_name=j.name,
+                     processor=resolved, processor_options=options, settings=asdict(job_settings),
+                     output_dir=str(output), staging_dir=str(staging), derive=derive,
+                     attempt=int(j.attempts) + 1 if next_attempt else 1)
+             for j in jobs]
+    return resolved, job_settings, specs
 
 
 def _verify_resolutions(settings: JobSettings, details: dict[str, Any] | None = None) -> tuple[int, ...] | None:

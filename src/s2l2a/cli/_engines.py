@@ -58,7 +58,8 @@ def pop_engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def dispatch(campaign: Path, store: Any, settings: Any, engine: dict[str, Any], *, processor: str | None,
-             memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None) -> int | None:
+             memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None,
+             derive: dict[str, Any] | None = None) -> int | None:
     """Run a cluster engine's flow and return the exit status; None: continue with the local flow
     (after checking that no job of the campaign is still out on a cluster)."""
     from s2l2a.engines.cluster import SCHEDULERS, cluster_job_ids, reconcile, run_on_cluster
@@ -75,7 +76,7 @@ def dispatch(campaign: Path, store: Any, settings: Any, engine: dict[str, Any], 
                               memory_mb=memory_mb, job_ids=job_ids, limit=limit,
                               dry_run=bool(engine.get("dry_run")), wait=bool(engine.get("wait")),
                               poll_s=float(engine.get("poll_interval") or 10.0),
-                              echo=click.echo, err=lambda s: click.echo(s, err=True))
+                              echo=click.echo, err=lambda s: click.echo(s, err=True), derive=derive)
     if engine.get("dry_run"):
         raise ConfigError("--dry-run is for cluster engines (--engine slurm|lsf|pbs)")
     if name == "dask" and not engine.get("scheduler_address"):

@@ -12,7 +12,6 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +82,7 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
     try:
         with CampaignStore.open(campaign) as store:
             code = dispatch(campaign, store, settings, engine, processor=processor, memory_mb=memory_mb,
-                            job_ids=job_ids, limit=limit)
+                            job_ids=job_ids, limit=limit, derive=derive)
             if code is None:
                 code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit,
                             make_engine=local_engine_factory(engine, campaign), derive=derive)
@@ -135,6 +134,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
          memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None, make_engine: Any = None,
          derive: dict[str, Any] | None = None) -> int:
     from s2l2a.campaign.execute import (
+        build_specs,
         campaign_staging_root,
         clean_leftovers,
         fold_outcome,
@@ -143,8 +143,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     )
     from s2l2a.campaign.jobspec import JobSpec, result_path
     from s2l2a.engines.base import plan_capacity
-    from s2l2a.errors import CampaignError, ConfigError
-    from s2l2a.processors import ProcessingFailed, resolve_processor
+    from s2l2a.errors import CampaignError
 
     staging, output = campaign_staging_root(campaign, settings), settings.output_root(campaign)
     # 1. recovery: we hold the lock, so nothing else runs jobs of this campaign right now
@@ -155,19 +154,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         click.echo(f"recovered from an earlier run: {folded} finished result(s) recorded, "
                    f"{len(stale)} interrupted job(s) requeued, {len(cleaned)} leftover(s) removed", err=True)
 
-    # 2. what to run, with what
-    name = processor or settings.processor
-    options = dict(settings.extra.get("noop", {})) if name == "noop" else settings.processor_options(name)
-    try:
-        resolved = resolve_processor(name, settings.sen2cor if name == "auto" else options)
-    except ProcessingFailed as e:
-        raise ConfigError(str(e)) from None
-    if name == "auto":
-        options = settings.processor_options(resolved)
-    job_settings = settings.job_settings(resolved if resolved != "noop" else "builtin")
-    job_settings.extra = options
-    if memory_mb:
-        job_settings.memory_mb = memory_mb
+    # 2. what to run (resolved the same way for every engine)
     jobs = store.jobs(states="queued", job_ids=job_ids or None)
     if job_ids:
         missing = set(job_ids) - {j.id for j in jobs}
@@ -181,9 +168,8 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         click.echo(f"nothing to run: {counts['done']} done, {counts['failed']} failed, "
                    f"{counts['skipped']} skipped; L2A products are in {output}")
         return 0
-    specs = [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, product_name=j.name,
-                     processor=resolved, processor_options=options, settings=asdict(job_settings),
-                     output_dir=str(output), staging_dir=str(staging), derive=derive) for j in jobs]
+    resolved, job_settings, specs = build_specs(campaign, settings, jobs, processor=processor,
+                                                memory_mb=memory_mb, derive=derive)
     cap = plan_capacity(job_settings.cores, job_settings.memory_mb,
                         workers=workers or settings.workers or None, n_jobs=len(specs))
     click.echo(f"running {len(specs)} job(s) with {resolved}, {cap.describe()}", err=True)

@@ -528,34 +528,19 @@ def wait_for(campaign_dir: Path, store: Any, engines: dict[str, ClusterEngine], 
 # -- the `s2l2a run --engine slurm|lsf|pbs` flow ---------------------------------------------------
 
 def build_specs(campaign: Path, store: Any, settings: Any, processor: str | None, memory_mb: int | None,
-                jobs: Sequence[Any]) -> list[JobSpec]:
+                jobs: Sequence[Any], derive: dict[str, Any] | None = None) -> list[JobSpec]:
     """JobSpecs of queued jobs, resolved the way ``s2l2a run`` resolves them; attempt = next one."""
-    from s2l2a.processors import ProcessingFailed, resolve_processor
+    from s2l2a.campaign.execute import build_specs as make_specs
 
-    name = processor or settings.processor
-    options = dict(settings.extra.get("noop", {})) if name == "noop" else settings.processor_options(name)
-    try:
-        resolved = resolve_processor(name, settings.sen2cor if name == "auto" else options)
-    except ProcessingFailed as e:
-        raise ConfigError(str(e)) from None
-    if name == "auto":
-        options = settings.processor_options(resolved)
-    job_settings = settings.job_settings(resolved if resolved != "noop" else "builtin")
-    job_settings.extra = options
-    if memory_mb:
-        job_settings.memory_mb = memory_mb
-    staging, output = settings.scratch_root(campaign), settings.output_root(campaign)
-    return [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, product_name=j.name,
-                    processor=resolved, processor_options=options, settings=asdict(job_settings),
-                    output_dir=str(output), staging_dir=str(staging), attempt=int(j.attempts) + 1)
-            for j in jobs]
+    return make_specs(campaign, settings, jobs, processor=processor, memory_mb=memory_mb, derive=derive,
+                      next_attempt=True)[2]
 
 
 def run_on_cluster(campaign: Path, store: Any, settings: Any, engine_name: str, overrides: dict[str, Any], *,
                    processor: str | None = None, memory_mb: int | None = None, job_ids: Sequence[int] = (),
                    limit: int | None = None, dry_run: bool = False, wait: bool = False,
                    poll_s: float = 10.0, echo: Callable[[str], None] = print,
-                   err: Callable[[str], None] = print) -> int:
+                   err: Callable[[str], None] = print, derive: dict[str, Any] | None = None) -> int:
     """Reconcile, requeue stale local attempts, then submit the queued jobs as arrays (or print them).
 
     The caller holds the run lock. Returns the exit status: 0, or 3 when ``--wait`` saw failures.
@@ -584,7 +569,7 @@ def run_on_cluster(campaign: Path, store: Any, settings: Any, engine_name: str, 
         if wait and on_cluster:
             return _wait(campaign, store, engines, poll_s, echo)
         return 0
-    specs = build_specs(campaign, store, settings, processor, memory_mb, jobs)
+    specs = build_specs(campaign, store, settings, processor, memory_mb, jobs, derive)
     per_product_s, why = plan_duration(store, opts)
     plan = engine.plan(specs, per_product_s)
     explanation = [f"duration per product: {why}", *plan.explanation]
