@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def test_threads_pinned_from_install_template(standin: Path, tmp_path: Path, cor
     assert used.parent == tmp_path / "staging" / "gipp"          # a per-job copy inside staging
     assert _threads(used) == expected                            # XSD allows 1..8
     assert (cfg / "L2A_GIPP.xml").read_bytes() == before         # template untouched
+    # the exact parameters are traceable: hash in the result details and in the job log
+    digest = res.details["gipp_sha256"]["GIP_L2A"]
+    assert digest.removeprefix("sha256:") == hashlib.sha256(used.read_bytes()).hexdigest()
+    assert f"--GIP_L2A {used} {digest}" in (tmp_path / "job.log").read_text()
 
 
 def test_threads_pinned_in_campaign_gipp_copy(standin: Path, tmp_path: Path) -> None:

@@ -188,6 +188,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
         phase.name = f"{processor.name} processing"
         result = processor.process(product, staging, settings, log_path)
         outcome.processor_version = result.processor_version or outcome.processor_version
+        outcome.gipp_sha256 = (result.details or {}).get("gipp_sha256") or None
         product_dir = Path(result.product_dir)
         phase.name = "verify L2A"
         if staging.resolve() not in product_dir.resolve().parents:

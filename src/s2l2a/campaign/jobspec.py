@@ -79,6 +79,7 @@ class JobOutcome:
     pid: int | None = None
     derived_path: str | None = None        # <campaign>/derived/<tile>/<product> when derived
     derive_error: str | None = None        # one line; the conversion itself still counts as done
+    gipp_sha256: dict[str, str] | None = None  # Sen2Cor: hash of each GIPP file the run was given
     # unique per attempt: folding the same result file twice is recognisable as a repeat
     outcome_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 

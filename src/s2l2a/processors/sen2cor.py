@@ -114,6 +114,24 @@ def _keep_own_logs(home: Path, work_dir: Path, log_path: Path, max_files: int = 
     return text
 
 
+def _record_gipps(argv: list[str], log_path: Path) -> dict[str, str]:
+    """SHA-256 of every GIPP file a run is given, into the job log and the result.
+
+    An output can then always be traced to its exact parameters, even after the campaign's
+    GIPP copies were rewritten for a later run.
+    """
+    from s2l2a.sen2cor.gipp import sha256
+
+    hashes = {flag.removeprefix("--"): sha256(Path(argv[i + 1]))
+              for i, flag in enumerate(argv[:-1]) if flag.startswith("--GIP_")}
+    if hashes:
+        with open(log_path, "a", encoding="utf-8") as log:
+            for i, flag in enumerate(argv[:-1]):
+                if flag.startswith("--GIP_"):
+                    log.write(f"s2l2a: {flag} {argv[i + 1]} {hashes[flag.removeprefix('--')]}\n")
+    return hashes
+
+
 class Sen2CorProcessor:
     """Processor protocol implementation around an installed Sen2Cor."""
 
@@ -206,6 +224,7 @@ class Sen2CorProcessor:
         except S2L2AError as exc:
             raise ProcessingFailed(str(exc), FailureClass.OTHER, log_path=log_path) from None
         before = {p.name for p in cmd.output_dir.iterdir()} if cmd.output_dir.is_dir() else set()
+        gipp_sha256 = _record_gipps(cmd.argv, log_path)
 
         limit = settings.timeout_s if settings.timeout_s and settings.timeout_s > 0 else None
         run = run_logged(cmd.argv, env=cmd.env, log_path=log_path, timeout_s=limit,
@@ -252,4 +271,5 @@ class Sen2CorProcessor:
                          details={"argv": run.argv, "duration_s": round(run.duration_s, 3),
                                   "exit_status": run.returncode, "sen2cor_home": str(cmd.sen2cor_home),
                                   "staged_input": cmd.staged_input, "resolutions": list(resolutions),
-                                  "executable": str(self.executable), "banner": info.banner})
+                                  "executable": str(self.executable), "banner": info.banner,
+                                  "gipp_sha256": gipp_sha256})
