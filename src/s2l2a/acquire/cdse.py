@@ -11,12 +11,11 @@ import logging
 import netrc
 import os
 import shutil
-import stat
 import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +24,8 @@ import shapely
 from s2l2a.acquire.download import Checksum, Http, TransferError, file_digest
 from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match
 from s2l2a.acquire.staging import HELD, finish, held, product_files, stage_dir
+from s2l2a.archive import UnsafeArchiveError  # noqa: F401 - part of this module's errors
+from s2l2a.archive import safe_extract as checked_extract
 from s2l2a.errors import ConfigError, ProductError, S2L2AError
 from s2l2a.safe.errors import ProductNameError
 
@@ -35,10 +36,6 @@ _TILES_PER_QUERY = 20
 
 class AuthError(S2L2AError):
     """CDSE refused the credentials or the token endpoint failed."""
-
-
-class UnsafeArchiveError(ProductError):
-    """An archive entry would land outside the extraction folder (``..``, absolute path, link)."""
 
 
 @dataclass(frozen=True)
@@ -253,42 +250,23 @@ def _verified(path: Path, size: int | None, checksum: Checksum | None) -> bool:
 
 
 def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False) -> list[Path]:
-    """Extract a zip refusing absolute paths, ``..`` components and links; checks every entry first.
+    """Unpack a CDSE product zip with the project's checked extraction (no ``..``, absolute paths, links).
 
     ``strip_top``: drop the single top folder (``<name>.SAFE/``) so ``dest`` becomes the product
     folder, and hold its metadata file (see ``staging``) until the product is moved into place.
     """
+    if not zipfile.is_zipfile(archive):
+        raise ProductError("not a zip archive", archive)
+    unpack = dest.with_name(f".{dest.name}.unzip")
+    shutil.rmtree(unpack, ignore_errors=True)
     try:
-        zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
-        raise ProductError(f"not a zip archive: {exc}", archive) from None
-    with zf:
-        members = zf.infolist()
-        for m in members:
-            name = m.filename
-            p = PurePosixPath(name.replace("\\", "/"))
-            mode = m.external_attr >> 16
-            if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
-                raise UnsafeArchiveError(f"refusing archive entry {name!r} (outside the extraction folder)", archive)
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchiveError(f"refusing archive entry {name!r} (symbolic link)", archive)
-        paths = [PurePosixPath(m.filename.replace("\\", "/")) for m in members]
-        tops = {p.parts[0] for p in paths if p.parts}
-        strip = strip_top and len(tops) == 1 and all(len(p.parts) > 1 or m.is_dir() for p, m in zip(paths, members, strict=True))
-        out = []
+        checked_extract(archive, unpack)
+        tops = list(unpack.iterdir())
+        root = tops[0] if strip_top and len(tops) == 1 and tops[0].is_dir() else unpack
         dest.mkdir(parents=True, exist_ok=True)
-        for m, path in zip(members, paths, strict=True):
-            parts = path.parts[1:] if strip else path.parts
-            if not parts:
-                continue
-            if strip_top:
-                parts = (*parts[:-1], held(parts[-1])) if len(parts) == 1 and not m.is_dir() else parts
-            target = dest.joinpath(*parts)
-            if m.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(m) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            out.append(target)
-        return out
+        for child in root.iterdir():
+            name = held(child.name) if strip_top and child.is_file() else child.name
+            os.replace(child, dest / name)
+    finally:
+        shutil.rmtree(unpack, ignore_errors=True)
+    return sorted(p for p in dest.rglob("*") if p.is_file())
