@@ -128,7 +128,7 @@ def test_campaign_stac_command_path(campaign: Path) -> None:
 
 
 def test_odc_stac_loads_the_items(catalog: Path) -> None:
-    odc_stac = pytest.importorskip("odc.stac", reason="odc-stac not installed (needs pandas + xarray)")
+    odc_stac = pytest.importorskip("odc.stac", reason="odc-stac not installed (it is in the test extra: pip install -e .[test])")
     items = list(pystac.Collection.from_file(str(catalog)).get_items())
     ds = odc_stac.load(items, bands=["B04", "derived_ndvi"], groupby="id", resolution=100)
     assert ds.sizes["time"] == 2  # the same acquisition in its two encodings
