@@ -73,8 +73,12 @@ class LocalEngine:
         self._route_logs()
         warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed(\..*)?$")
         cap = self.capacity
-        # worker processes start with a fresh interpreter; they read their config from the env
-        os.environ.setdefault("DASK_DISTRIBUTED__LOGGING__DISTRIBUTED", "error")
+        # worker processes start with a fresh interpreter; they read their config from the env and
+        # log to the terminal's stderr, which they share. On Ctrl-C every process of the group gets
+        # SIGINT and a worker logs its lost heartbeat as an ERROR with a traceback: only critical
+        # messages may reach the terminal. Job failures travel as outcomes, worker deaths are
+        # logged by the nanny in this process (to log_file), so nothing is lost.
+        os.environ["DASK_DISTRIBUTED__LOGGING__DISTRIBUTED"] = "critical"
         os.environ.setdefault("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
         dask.config.set({
             "distributed.scheduler.allowed-failures": 0,      # a job that kills its worker fails once
