@@ -16,14 +16,11 @@ import argparse
 import json
 import os
 import platform
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -31,27 +28,16 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
 S2L2A = Path(sys.executable).with_name("s2l2a")
+sys.path.insert(0, str(REPO / "tests"))  # the sample clones shared with the tests
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Local engine overhead"
 
 
 def clone(dest_root: Path, day: int) -> Path:
     """The sample re-dated by ``day`` days (distinct acquisition, distinct output name)."""
-    d = date(2018, 6, 29) + timedelta(days=day)
-    name = f"S2A_MSIL1C_{d:%Y%m%d}T000241_N0206_R030_T56JMM_{d:%Y%m%d}T012042"
-    dest = dest_root / f"{name}.SAFE"
-    for dirpath, _dirs, files in os.walk(SAMPLE):
-        rel = Path(dirpath).relative_to(SAMPLE)
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        for f in files:
-            src, dst = Path(dirpath) / f, dest / rel / f
-            if f.endswith(".jp2"):
-                os.link(src, dst)
-            else:
-                shutil.copyfile(src, dst)
-    mtd = dest / "MTD_MSIL1C.xml"
-    mtd.write_text(re.sub(r"<PRODUCT_URI>[^<]*<", f"<PRODUCT_URI>{name}.SAFE<", mtd.read_text()))
-    return dest
+    from sample_clones import clone_sample
+
+    return clone_sample(dest_root, day=day)
 
 
 # -- cases (each runs in its own process: `bench_engine.py --case NAME ...`) --------------------

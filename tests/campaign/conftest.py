@@ -8,18 +8,15 @@ of the same acquisition.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from s2l2a.campaign.settings import CampaignSettings
 from s2l2a.campaign.store import CampaignStore
+from sample_clones import clone_sample
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
@@ -35,33 +32,7 @@ def product_name(baseline: str = "02.06", generation: str = "20180629T012042",
 def clone_product(dest_root: Path, baseline: str = "02.06", generation: str = "20180629T012042",
                   src: Path = SAMPLE) -> Path:
     """Clone the sample under ``dest_root`` as another baseline/generation of the same acquisition."""
-    name = product_name(baseline, generation)
-    dest = dest_root / f"{name}.SAFE"
-    for dirpath, _dirnames, filenames in os.walk(src):
-        rel = Path(dirpath).relative_to(src)
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        for f in filenames:
-            s, d = Path(dirpath) / f, dest / rel / f
-            if f.endswith(".jp2"):
-                _link_or_copy(s, d)
-            else:
-                shutil.copyfile(s, d)
-    mtd = dest / "MTD_MSIL1C.xml"
-    text = mtd.read_text()
-    gen_iso = datetime.strptime(generation, "%Y%m%dT%H%M%S").strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    text = re.sub(r"<PROCESSING_BASELINE>[^<]*<", f"<PROCESSING_BASELINE>{baseline}<", text)
-    text = re.sub(r"<PRODUCT_URI>[^<]*<", f"<PRODUCT_URI>{name}.SAFE<", text)
-    text = re.sub(r"<GENERATION_TIME>[^<]*<", f"<GENERATION_TIME>{gen_iso}<", text)
-    mtd.write_text(text)
-    return dest
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link the image (symlinks out of a product are refused by ``safe``); copy across devices."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
+    return clone_sample(dest_root, baseline=baseline, generation=generation, src=src)
 
 
 def make_campaign(path: Path, **settings: object) -> Path:

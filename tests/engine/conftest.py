@@ -8,15 +8,13 @@ distinct L2A name whichever processor names it.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+
+from sample_clones import clone_sample
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
@@ -26,28 +24,7 @@ S2L2A = Path(sys.executable).with_name("s2l2a")
 
 def clone_l1c(dest_root: Path, day: int) -> Path:
     """The sample re-dated by ``day`` days (a different acquisition of the same tile)."""
-    d = date(2018, 6, 29) + timedelta(days=day)
-    sensing = f"{d:%Y%m%d}T000241"
-    name = f"S2A_MSIL1C_{sensing}_N0206_R030_T56JMM_{d:%Y%m%d}T012042"
-    dest = dest_root / f"{name}.SAFE"
-    for dirpath, _dirs, files in os.walk(SAMPLE):
-        rel = Path(dirpath).relative_to(SAMPLE)
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        for f in files:
-            src, dst = Path(dirpath) / f, dest / rel / f
-            if f.endswith(".jp2"):
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    shutil.copyfile(src, dst)
-            else:
-                shutil.copyfile(src, dst)
-    mtd = dest / "MTD_MSIL1C.xml"
-    text = re.sub(r"<PRODUCT_URI>[^<]*<", f"<PRODUCT_URI>{name}.SAFE<", mtd.read_text())
-    mtd.write_text(text.replace("2018-06-29T", f"{d:%Y-%m-%d}T"))
-    for tl in dest.glob("GRANULE/*/MTD_TL.xml"):  # sensing time in the metadata too
-        tl.write_text(tl.read_text().replace("2018-06-29T", f"{d:%Y-%m-%d}T"))
-    return dest
+    return clone_sample(dest_root, day=day)
 
 
 def s2l2a(*args: str | Path, timeout: float = 120, **kw: object) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,9 @@ def hungry_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def clone_dated(dest_root: Path, day: int) -> Path:
-    """The engine tests' clone, with the sensing date inside the metadata moved too (the Sen2Cor
-    stand-in names its output from PRODUCT_START_TIME, so clones must differ there as well)."""
-    dest = clone_l1c(dest_root, day)
-    new = (date(2018, 6, 29) + timedelta(days=day)).isoformat()
-    for xml in [dest / "MTD_MSIL1C.xml", *dest.glob("GRANULE/*/MTD_TL.xml")]:
-        xml.write_text(xml.read_text().replace("2018-06-29T", f"{new}T"))
-    return dest
+    """A re-dated clone: the sensing date inside the metadata moves too (the Sen2Cor stand-in
+    names its output from PRODUCT_START_TIME, so clones must differ there as well)."""
+    return clone_l1c(dest_root, day)
 
 
 def make_cluster_campaign(root: Path, n: int, *, processor: str = "sen2cor", sen2cor: Path | None = None,
