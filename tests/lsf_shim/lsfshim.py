@@ -16,21 +16,21 @@ import sys
 import tempfile
 from pathlib import Path
 
-# LSF_UNIT_FOR_LIMITS -> MB
-UNIT_MB = {"KB": 1 / 1024, "K": 1 / 1024, "MB": 1, "M": 1, "GB": 1024, "G": 1024, "TB": 1024**2, "T": 1024**2}
-REASONS = {
-    "TERM_MEMLIMIT": "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit",
-    "TERM_RUNLIMIT": "TERM_RUNLIMIT: job killed after reaching LSF run time limit",
-    "TERM_OWNER": "TERM_OWNER: job killed by owner",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared LSF rules
+from lsf_rules import (  # noqa: E402
+    REASONS,
+    UNIT_KB,
+    embedded_options,
+    parse_bsub_options,
+    unit_for_limits,
+)
+
 STATES = {  # Slurm job_state -> LSF STAT
     "PENDING": "PEND", "REQUEUED": "PEND", "REQUEUE_HOLD": "PSUSP", "REQUEUE_FED": "PEND",
     "CONFIGURING": "RUN", "RUNNING": "RUN", "COMPLETING": "RUN", "RESIZING": "RUN", "SIGNALING": "RUN",
     "STAGE_OUT": "RUN", "SUSPENDED": "USUSP", "STOPPED": "USUSP",
     "COMPLETED": "DONE",
 }
-WITH_VALUE = {"-J", "-n", "-R", "-M", "-W", "-o", "-e", "-oo", "-eo", "-q", "-P", "-G", "-m"}
-FLAGS = {"-x", "-K", "-I"}
 
 
 def die(msg: str, rc: int = 255) -> int:
@@ -38,59 +38,17 @@ def die(msg: str, rc: int = 255) -> int:
     return rc
 
 
-def unit_for_limits() -> str:
-    """LSF_UNIT_FOR_LIMITS from $LSF_ENVDIR/lsf.conf; KB when unset (LSF's default)."""
-    envdir = os.environ.get("LSF_ENVDIR")
-    if envdir and (Path(envdir) / "lsf.conf").is_file():
-        for line in (Path(envdir) / "lsf.conf").read_text(errors="replace").splitlines():
-            m = re.match(r"\s*LSF_UNIT_FOR_LIMITS\s*=\s*\"?(\w+)", line)
-            if m and m[1].upper() in UNIT_MB:
-                return m[1].upper()
-    return "KB"
-
-
 def to_mb(value: str) -> int:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)!?", value.strip())
     if not m:
         raise ValueError(value)
-    return max(1, math.ceil(float(m[1]) * UNIT_MB[(m[2] or unit_for_limits()).upper()]))
+    return max(1, math.ceil(float(m[1]) * UNIT_KB[(m[2] or unit_for_limits()).upper()] / 1024))
 
 
 def minutes(value: str) -> int:
     """``-W [hour:]minute`` -> minutes."""
     parts = [int(p) for p in value.split(":")]
     return parts[0] * 60 + parts[1] if len(parts) == 2 else parts[0]
-
-
-def parse_options(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
-    opts: dict[str, str | bool] = {}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a in FLAGS:
-            opts[a] = True
-            i += 1
-        elif a in WITH_VALUE and i + 1 < len(argv):
-            opts[a] = argv[i + 1]
-            i += 2
-        elif a.startswith("-"):
-            raise ValueError(f"{a}: Illegal option. Job not submitted.")
-        else:
-            break
-    return opts, argv[i:]
-
-
-def embedded_options(script: str) -> list[str]:
-    """``#BSUB`` lines up to the first command line (what LSF reads from ``bsub < script``)."""
-    words: list[str] = []
-    lines = script.splitlines()
-    for line in lines[1:] if script.startswith("#!") else lines:
-        s = line.strip()
-        if s.startswith("#BSUB"):
-            words += shlex.split(s[5:])
-        elif s and not s.startswith("#"):
-            break
-    return words
 
 
 def slurm_file_name(pattern: str) -> str:
@@ -137,11 +95,11 @@ PROLOGUE = ("#!/bin/bash\n# LSF-shaped shim (NOT LSF): LSB_* from Slurm\n"
 
 def bsub(argv: list[str]) -> int:
     try:
-        opts, command = parse_options(argv)
+        opts, command = parse_bsub_options(argv)
         if not command:
             # `bsub < script`: #BSUB lines are read; command-line options win
             body = sys.stdin.read()
-            file_opts, _ = parse_options(embedded_options(body))
+            file_opts, _ = parse_bsub_options(embedded_options(body))
             opts = {**file_opts, **opts}
             # sbatch itself reads #BSUB (and #PBS) lines anywhere in a script: hide them from it
             script = PROLOGUE + re.sub(r"(?m)^(\s*)#(BSUB|PBS)", r"\1# (shim) \2", body)

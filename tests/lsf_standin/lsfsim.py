@@ -17,12 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-UNITS = {"KB": 1, "K": 1, "MB": 1024, "M": 1024, "GB": 1024**2, "G": 1024**2, "TB": 1024**3, "T": 1024**3}
-REASONS = {
-    "TERM_MEMLIMIT": "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit",
-    "TERM_RUNLIMIT": "TERM_RUNLIMIT: job killed after reaching LSF run time limit",
-    "TERM_OWNER": "TERM_OWNER: job killed by owner",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared LSF rules
+from lsf_rules import (  # noqa: E402
+    REASONS,
+    UNIT_KB,
+    embedded_options,
+    unit_for_limits,
+)
+from lsf_rules import parse_bsub_options as _parse  # noqa: E402
 
 
 def state_dir() -> Path:
@@ -33,17 +35,6 @@ def state_dir() -> Path:
 
 def seconds_per_minute() -> float:
     return float(os.environ.get("LSF_STANDIN_SECONDS_PER_MINUTE", "60"))
-
-
-def unit_for_limits() -> str:
-    """LSF_UNIT_FOR_LIMITS from $LSF_ENVDIR/lsf.conf; KB when unset (LSF's default)."""
-    envdir = os.environ.get("LSF_ENVDIR")
-    if envdir and (Path(envdir) / "lsf.conf").is_file():
-        for line in (Path(envdir) / "lsf.conf").read_text().splitlines():
-            m = re.match(r"\s*LSF_UNIT_FOR_LIMITS\s*=\s*\"?(\w+)", line)
-            if m:
-                return m[1].upper()
-    return "KB"
 
 
 def job_file(job_id: int) -> Path:
@@ -81,23 +72,10 @@ def next_id() -> int:
 # -- bsub -------------------------------------------------------------------------------------------
 
 def parse_bsub_options(argv: list[str]) -> tuple[dict, list[str]]:
-    opts: dict = {}
-    flags = {"-x"}
-    with_value = {"-J", "-n", "-R", "-M", "-W", "-o", "-e", "-q", "-P", "-oo", "-eo"}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a in flags:
-            opts[a] = True
-            i += 1
-        elif a in with_value and i + 1 < len(argv):
-            opts[a] = argv[i + 1]
-            i += 2
-        elif a.startswith("-"):
-            raise SystemExit(f"{a}: Illegal option. Job not submitted.")
-        else:
-            break
-    return opts, argv[i:]
+    try:
+        return _parse(argv)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 def bsub(argv: list[str]) -> int:
@@ -106,13 +84,7 @@ def bsub(argv: list[str]) -> int:
     if not command:
         # `bsub < script`: the job script comes on standard input and its #BSUB lines are read
         script = sys.stdin.read()
-        embedded: list[str] = []
-        for line in script.splitlines()[1:] if script.startswith("#!") else script.splitlines():
-            s = line.strip()
-            if s.startswith("#BSUB"):
-                embedded += shlex.split(s[5:])
-            elif s and not s.startswith("#"):
-                break  # LSF stops reading #BSUB lines at the first command
+        embedded = embedded_options(script)  # LSF stops reading #BSUB lines at the first command
         file_opts, _ = parse_bsub_options(embedded)
         opts = {**file_opts, **opts}  # command-line options win
     elif os.environ.get("LSB_BSUB_PARSE_SCRIPT", "").upper() == "Y" and Path(command[0]).is_file():
@@ -134,7 +106,7 @@ def bsub(argv: list[str]) -> int:
         if not mm:
             print(f"{opts['-M']}: Bad argument for option -M. Job not submitted.", file=sys.stderr)
             return 255
-        mem_limit_kb = int(mm[1]) * UNITS[(mm[2] or unit_for_limits()).upper()]
+        mem_limit_kb = int(mm[1]) * UNIT_KB[(mm[2] or unit_for_limits()).upper()]
     run_limit_min = None
     if "-W" in opts:
         parts = [int(p) for p in opts["-W"].split(":")]
