@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "stac": "s2l2a.cli.report:stac_cmd",
     "cluster": "s2l2a.cli.cluster:cmd",
     "selftest": "s2l2a.cli.selftest:cmd",
+    "check": "s2l2a.cli.check:cmd",
+    "config": "s2l2a.cli.config:cmd",
+    "rebuild": "s2l2a.cli.rebuild:cmd",
 }
 
 
