@@ -8,6 +8,7 @@ reported as one ConfigError line naming the key (``s2l2a.toml: [resources] memor
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import tomllib
@@ -28,7 +29,16 @@ _BASELINE_RE = re.compile(r"^\d{2}\.\d{2}$")
 
 # known keys of the fixed sections -> default; [sen2cor]/[builtin] are free-form processor options
 _CAMPAIGN_KEYS = ("name", "processor", "output_dir", "scratch_dir")
-_RESOURCE_KEYS = ("memory_mb", "cores_per_job", "timeout_s", "max_attempts", "workers")
+_RESOURCE_KEYS = ("memory_mb", "cores_per_job", "timeout_s", "max_attempts", "workers", "min_free_mb")
+
+# upper bounds of the numbers (a typo such as 100000 cores must not reach a scheduler directive);
+# a value above this machine but within these is allowed: cluster nodes may be bigger
+MAX_CORES_PER_JOB = 1024                  # more than any single node offers today
+MAX_MEMORY_MB = 16 * 1024 * 1024          # 16 TiB, the largest shared-memory nodes
+MAX_TIMEOUT_S = 30 * 86400                # 30 days per job
+MAX_ATTEMPTS = 100
+MAX_WORKERS = 4096
+MAX_MIN_FREE_MB = 1024 ** 3               # 1 EiB: any finite floor
 
 
 @dataclass
@@ -44,6 +54,7 @@ class CampaignSettings:
     timeout_s: float = 10800
     max_attempts: int = 3
     workers: int = 0                        # 0: as many as cores and memory allow
+    min_free_mb: int | None = None          # free-space floor for starting a job; None: one product's outputs
     sen2cor: dict[str, Any] = field(default_factory=dict)
     builtin: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -99,7 +110,7 @@ class CampaignSettings:
     def to_dict(self) -> dict[str, Any]:
         """The TOML structure (None values left out: TOML has no null)."""
         campaign = {k: getattr(self, k) for k in _CAMPAIGN_KEYS if getattr(self, k) is not None}
-        resources = {k: getattr(self, k) for k in _RESOURCE_KEYS}
+        resources = {k: getattr(self, k) for k in _RESOURCE_KEYS if getattr(self, k) is not None}
         out: dict[str, Any] = {"campaign": campaign, "resources": resources,
                                "sen2cor": dict(self.sen2cor), "builtin": dict(self.builtin)}
         out.update(copy.deepcopy(self.extra))
@@ -120,12 +131,18 @@ class CampaignSettings:
             raise bad("[campaign] output_dir", "must be a non-empty path")
         if self.scratch_dir is not None and (not isinstance(self.scratch_dir, str) or not self.scratch_dir.strip()):
             raise bad("[campaign] scratch_dir", "must be a non-empty path")
-        for key, low in (("memory_mb", 256), ("cores_per_job", 1), ("max_attempts", 1), ("workers", 0)):
+        limits = (("memory_mb", 256, MAX_MEMORY_MB), ("cores_per_job", 1, MAX_CORES_PER_JOB),
+                  ("max_attempts", 1, MAX_ATTEMPTS), ("workers", 0, MAX_WORKERS))
+        if self.min_free_mb is not None:
+            limits += (("min_free_mb", 0, MAX_MIN_FREE_MB),)
+        for key, low, high in limits:
             v = getattr(self, key)
-            if not _is_int(v) or v < low:
-                raise bad(f"[resources] {key}", f"must be an integer >= {low}, not {v!r}")
-        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, int | float) or self.timeout_s <= 0:
-            raise bad("[resources] timeout_s", f"must be a positive number of seconds, not {self.timeout_s!r}")
+            if not _is_int(v) or not low <= v <= high:
+                raise bad(f"[resources] {key}", f"must be an integer from {low} to {high}, not {v!r}")
+        t = self.timeout_s
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 < t <= MAX_TIMEOUT_S:
+            raise bad("[resources] timeout_s", f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} "
+                      f"(30 days), not {t!r}")
         for sect_name in ("sen2cor", "builtin"):
             sect = getattr(self, sect_name)
             res = sect.get("resolution")
@@ -169,6 +186,23 @@ class CampaignSettings:
             output_format=str(self.builtin.get("output_format", "COG")),
             extra=opts,
         )
+
+    def above_machine(self, machine: tuple[int, int] | None = None, memory_mb: int | None = None) -> list[str]:
+        """What one job asks for beyond this machine (cores, memory), one phrase each.
+
+        Not a validation error: a campaign run on a cluster may ask for more than its login node
+        has. A local run refuses it in its preflight (``s2l2a check``); ``init``/``config`` warn.
+        """
+        from s2l2a.engines.base import machine_resources
+
+        cores, mem = machine or machine_resources()
+        memory_mb = int(memory_mb or self.memory_mb)
+        out = []
+        if int(self.cores_per_job) > cores:
+            out.append(f"cores_per_job = {self.cores_per_job} is more than this machine's {cores} core(s)")
+        if memory_mb > mem:
+            out.append(f"memory_mb = {memory_mb} is more than this machine's {mem} MB")
+        return out
 
     def output_root(self, campaign_dir: Path | str) -> Path:
         """Where verified L2A products go (``<campaign>/L2A`` unless configured otherwise)."""
