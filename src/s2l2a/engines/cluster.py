@@ -36,6 +36,7 @@ from s2l2a.campaign.jobspec import (
     write_json_atomic,
     write_manifest,
 )
+from s2l2a.engines.directives import check_job_size, check_options, check_path, check_seconds
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
 from s2l2a.engines.sizing import ArrayPlan, Placement, estimate_duration, plan_arrays
 from s2l2a.errors import CampaignError, ConfigError
@@ -60,39 +61,63 @@ def make_scheduler(name: str, options: ClusterOptions) -> Scheduler:
     raise ConfigError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
 
 
-def cluster_options(table: dict[str, Any] | None, **overrides: Any) -> ClusterOptions:
+#: the command-line option that overrides each ClusterOptions field (for error lines)
+OPTION_FLAGS = {"queue": "--queue", "account": "--account", "run_limit_s": "--run-limit",
+                "max_concurrent": "--max-concurrent", "placement": "--placement", "node_cores": "--node-cores",
+                "node_memory_mb": "--node-memory-mb", "exclusive": "--exclusive/--shared"}
+
+
+def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, **overrides: Any) -> ClusterOptions:
     """ClusterOptions from the campaign's ``[cluster]`` table, then command-line overrides (None = unset).
 
     ``run_limit`` may be given as a duration string ("4h", "90m") as well as ``run_limit_s``.
+    Every value is checked here (directives.check_options, with ``scheduler``'s name rules when
+    given), so a bad one is refused in one line naming ``[cluster] key`` or ``--option`` before
+    anything is written or submitted.
     """
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"[cluster]: must be a table, not {type(table).__name__}")
     known = {f.name for f in fields(ClusterOptions)}
     values: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     for key, value in dict(table or {}).items():
-        if key == "run_limit":
-            key, value = "run_limit_s", parse_duration(value)
-        if key not in known:
-            raise ConfigError(f"[cluster] {key}: unknown key (known: {', '.join(sorted(known))})")
+        if key not in known and key != "run_limit":
+            raise ConfigError(f"[cluster] {key}: unknown key (known: {', '.join(sorted(known | {'run_limit'}))})")
+        if key in ("run_limit", "run_limit_s"):
+            labels["run_limit_s"] = f"[cluster] {key}"
+            key, value = "run_limit_s", parse_duration(value, f"[cluster] {key}")
         values[key] = value
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in known:
+            raise ConfigError(f"unknown cluster option {key!r}")
+        values[key] = value
+        labels[key] = OPTION_FLAGS.get(key, "--" + key.replace("_", "-"))
     opts = ClusterOptions(**values)
-    if opts.placement not in ("per_product", "whole_node"):
-        raise ConfigError(f"[cluster] placement: per_product or whole_node, not {opts.placement!r}")
+    check_options(scheduler, opts, labels)
     return opts
 
 
-def parse_duration(value: Any) -> int:
-    """Seconds from 14400, "4h", "90m", "1:30" (LSF's hh:mm) or "01:30:00"."""
+def parse_duration(value: Any, label: str = "run limit") -> int:
+    """Seconds from 14400, "4h", "90m", "1:30" (LSF's hh:mm) or "01:30:00"; positive and finite."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    text = str(value).strip()
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text)
-    if m:
-        return int(float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]])
-    parts = text.split(":")
-    if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
-        nums = [int(p) for p in parts] + ([0] if len(parts) == 2 else [])
-        return nums[0] * 3600 + nums[1] * 60 + nums[2]
-    raise ConfigError(f"{value!r} is not a duration (e.g. 14400, 4h, 90m, 4:00)")
+        seconds: float = value
+    else:
+        text = str(value).strip()
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text)
+        parts = text.split(":")
+        if m:
+            seconds = float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+        elif 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
+            nums = [int(p) for p in parts] + ([0] if len(parts) == 2 else [])
+            seconds = nums[0] * 3600 + nums[1] * 60 + nums[2]
+        else:
+            raise ConfigError(f"{label}: {str(value)[:40]!r} is not a duration (e.g. 14400, 4h, 90m, 4:00)")
+    seconds = check_seconds(label, seconds)
+    if seconds < 1:
+        raise ConfigError(f"{label}: {seconds} s is less than one second")
+    return int(seconds)
 
 
 def _utc() -> str:
@@ -142,6 +167,11 @@ class ArrayRecord:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             names = {f.name for f in fields(cls)} - {"campaign_dir"}
             rec = cls(**{k: v for k, v in data.items() if k in names})
+            # its name becomes file names and its job id the scheduler commands' arguments
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(rec.name)) or rec.scheduler not in SCHEDULERS:
+                raise ValueError(f"bad array name or scheduler {str(rec.name)[:40]!r}/{str(rec.scheduler)[:10]!r}")
+            if rec.job_id is not None and not re.fullmatch(r"[0-9][A-Za-z0-9_.\[\]-]*", str(rec.job_id)):
+                raise ValueError(f"bad job id {str(rec.job_id)[:40]!r}")
         except (OSError, ValueError, TypeError) as e:
             raise CampaignError(f"unreadable cluster record: {e}", path) from None
         rec.campaign_dir = Path(path).parent.parent
@@ -231,8 +261,12 @@ class ClusterEngine:
 
     def plan(self, specs: Sequence[JobSpec], per_product_s: float) -> ArrayPlan:
         o = self.options
-        memory = max(int(s.job_settings().memory_mb) for s in specs) if specs else o.memory_mb
-        cores = max(int(s.job_settings().cores) for s in specs) if specs else o.cores_per_job
+        memory = max(s.job_settings().memory_mb for s in specs) if specs else o.memory_mb
+        cores = max(s.job_settings().cores for s in specs) if specs else o.cores_per_job
+        # the nodes' size, not this machine's, bounds a job: a login node is often smaller
+        cores, memory = check_job_size(cores, memory, node_cores=o.node_cores, node_memory_mb=o.node_memory_mb,
+                                       cores_label="cores per job ([resources] cores_per_job)",
+                                       memory_label="memory per job (--memory-mb or [resources] memory_mb)")
         o.memory_mb, o.cores_per_job = memory, cores
         placement = Placement(o.placement, o.node_cores, o.node_memory_mb)
         return plan_arrays([int(s.job_id) for s in specs], per_product_s, o.run_limit_s,
@@ -243,12 +277,15 @@ class ClusterEngine:
                 campaign_name: str = "") -> list[PreparedArray]:
         by_id = {int(s.job_id): s for s in specs}
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        base = re.sub(r"[^\w.-]+", "_", campaign_name or Path(campaign_dir).name)[:40] or "campaign"
+        # array names: ASCII letters, digits, '_', '.', '-' whatever the campaign is called
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", campaign_name or Path(campaign_dir).name)[:40].strip("._-")
+        base = base or "campaign"
+        camp = check_path("campaign directory", str(Path(campaign_dir).resolve()))
+        python = check_path("python (the interpreter the worker runs with)", self.python)
         out = []
         for i, array in enumerate(plan.arrays, start=1):
             name = f"s2l2a_{base}_{stamp}_{i}"
-            worker = [self.python, "-m", "s2l2a", "worker", "--campaign", str(Path(campaign_dir).resolve()),
-                      "--manifest", name]
+            worker = [python, "-m", "s2l2a", "worker", "--campaign", camp, "--manifest", name]
             script = self.scheduler.render(
                 campaign_name=campaign_name or base, array_name=name, n_elements=len(array),
                 products_per_element=plan.products_per_element, parallel=plan.parallel,
@@ -545,7 +582,7 @@ def run_on_cluster(campaign: Path, store: Any, settings: Any, engine_name: str, 
 
     The caller holds the run lock. Returns the exit status: 0, or 3 when ``--wait`` saw failures.
     """
-    opts = cluster_options(settings.extra.get("cluster"), **overrides)
+    opts = cluster_options(settings.extra.get("cluster"), engine_name, **overrides)
     engine = ClusterEngine(make_scheduler(engine_name, opts), opts)
     engines = {engine_name: engine}
     if not dry_run:

@@ -17,18 +17,38 @@ from pathlib import Path
 
 import jinja2
 
+from s2l2a.engines.directives import (
+    MAX_ARRAY_SIZE,
+    bad_character,
+    check_int,
+    check_name,
+    check_options,
+    check_path,
+    comment_text,
+)
 from s2l2a.errors import S2L2AError
+
+
+class SchedulerError(S2L2AError):
+    """A scheduler command failed or answered something we cannot read."""
+
+
+def _inert(value: object) -> object:
+    """Jinja's last word on every ``{{ }}``: nothing with a line break or control character is
+    written into a script, whatever a caller forgot to check (values are checked in directives.py)."""
+    if isinstance(value, str) and bad_character(value):
+        raise SchedulerError(f"refusing to render {value[:40]!r}...: it holds a line break or control character")
+    return value
+
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("s2l2a.engines", "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - shell scripts, values are quoted with shlex where they are paths
+    finalize=_inert,
+    # shell scripts, not HTML: values are checked in directives.py, paths quoted with shlex.quote
+    autoescape=False,  # noqa: S701
 )
-
-
-class SchedulerError(S2L2AError):
-    """A scheduler command failed or answered something we cannot read."""
 
 
 @dataclass
@@ -101,27 +121,40 @@ class Scheduler(ABC):
 
     def render(self, *, campaign_name: str, array_name: str, n_elements: int, products_per_element: int,
                parallel: int, walltime_s: int, log_dir: str, worker_argv: list[str]) -> str:
-        """The array script. ``log_dir`` is relative to the campaign directory (the submit cwd)."""
-        if not re.fullmatch(r"[\w./-]+", log_dir) or log_dir.startswith("/"):
+        """The array script. ``log_dir`` is relative to the campaign directory (the submit cwd).
+
+        Every value is checked first (directives.py): a hostile one is refused with one line,
+        never rendered. The campaign name only reaches a comment, made inert; the worker's argv
+        is the one line bash runs, each word shlex-quoted.
+        """
+        if not re.fullmatch(r"[A-Za-z0-9_./-]+", log_dir) or log_dir.startswith("/") or ".." in log_dir.split("/"):
             raise SchedulerError(f"log directory {log_dir!r} must be relative and free of spaces/quotes")
-        if not re.fullmatch(r"[\w.-]+", array_name):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", array_name):
             raise SchedulerError(f"array name {array_name!r} may only hold letters, digits, '.', '_' and '-'")
         o = self.options
+        check_options(self.name, o)
+        check_name("array name", array_name, self.name, "job")
+        for i, word in enumerate(worker_argv):
+            check_path("python" if i == 0 else "worker command", word)
+        parallel = check_int("products per element", parallel, low=1, high=MAX_ARRAY_SIZE)
+        check_int("array elements", n_elements, low=1, high=min(MAX_ARRAY_SIZE, o.max_array_size))
+        check_int("products per element", products_per_element, low=1, high=MAX_ARRAY_SIZE)
+        check_int("element walltime (s)", walltime_s, low=1, high=int(o.run_limit_s))
         cpus = o.cores_per_job * parallel
         memory_mb = o.memory_mb * parallel
         ctx = dict(
-            campaign_name=campaign_name, array_name=array_name, n_elements=n_elements,
+            campaign_name=comment_text(campaign_name), array_name=array_name, n_elements=n_elements,
             products_per_element=products_per_element, cpus=cpus, memory_mb=memory_mb,
             max_concurrent=o.max_concurrent, queue=o.queue, account=o.account,
             exclusive=o.exclusive or o.placement == "whole_node", select=o.select,
-            extra_directives=o.extra_directives, log_dir=log_dir,
+            extra_directives=list(o.extra_directives), log_dir=log_dir,
             worker_command=shlex.join(worker_argv), walltime_s=walltime_s,
             walltime_hms=_hms(walltime_s), walltime_slurm=_hms(walltime_s),
             walltime_lsf=_lsf_minutes(walltime_s),
             flavour=o.pbs_flavour,
         )
         ctx.update(self.extra_context(memory_mb))
-        return TEMPLATES.get_template(self.template).render(**ctx)
+        return _only_exec_runs(TEMPLATES.get_template(self.template).render(**ctx))
 
     def extra_context(self, memory_mb: int) -> dict[str, object]:
         return {}
@@ -164,6 +197,16 @@ class Scheduler(ABC):
     @abstractmethod
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
         ...
+
+
+def _only_exec_runs(script: str) -> str:
+    """The invariant the checks above keep: bash runs exactly one line, the final ``exec``; every
+    other line is a comment, a directive or empty."""
+    lines = script.splitlines()
+    code = [ln for ln in lines[1:] if ln.strip() and not ln.startswith("#")]
+    if not lines or lines[0] != "#!/bin/bash" or len(code) != 1 or not code[0].startswith("exec "):
+        raise SchedulerError("internal error: the rendered script has lines bash would run besides its exec line")
+    return script
 
 
 def _hms(seconds: int) -> str:
