@@ -24,7 +24,10 @@ import shapely
 from s2l2a.acquire.download import Checksum, Http, TransferError, file_digest
 from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match
 from s2l2a.acquire.staging import HELD, finish, held, product_files, stage_dir
-from s2l2a.archive import UnsafeArchiveError  # noqa: F401 - part of this module's errors
+from s2l2a.archive import (
+    ArchiveLimits,
+    UnsafeArchiveError,  # noqa: F401 - part of this module's errors
+)
 from s2l2a.archive import safe_extract as checked_extract
 from s2l2a.errors import ConfigError, ProductError, S2L2AError
 from s2l2a.safe.errors import ProductNameError
@@ -233,7 +236,9 @@ class CdseSource:
             self.http.download(url, archive, size=cand.size, checksum=checksum, auth=self.tokens)
         stage = stage_dir(stage_root, cand.name)
         shutil.rmtree(stage, ignore_errors=True)
-        safe_extract(archive, stage, strip_top=True)
+        limits = ArchiveLimits(max_bytes=int(self.settings.archive_max_gb * 10**9),
+                               hint=" (raise [acquire] archive_max_gb if the product is genuine)")
+        safe_extract(archive, stage, strip_top=True, limits=limits)
         files = {k[: -len(HELD)] if k.endswith(HELD) else k: v for k, v in product_files(stage).items()}
         if not any(held(k) != k for k in files):
             shutil.rmtree(stage, ignore_errors=True)
@@ -249,8 +254,9 @@ def _verified(path: Path, size: int | None, checksum: Checksum | None) -> bool:
     return checksum is None or file_digest(path, checksum.algorithm) == checksum.digest
 
 
-def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False) -> list[Path]:
-    """Unpack a CDSE product zip with the project's checked extraction (no ``..``, absolute paths, links).
+def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False,
+                 limits: ArchiveLimits | None = None) -> list[Path]:
+    """Unpack a CDSE product zip with the project's checked extraction (no ``..``, links, bombs: ``limits``).
 
     ``strip_top``: drop the single top folder (``<name>.SAFE/``) so ``dest`` becomes the product
     folder, and hold its metadata file (see ``staging``) until the product is moved into place.
@@ -260,7 +266,7 @@ def safe_extract(archive: Path, dest: Path, *, strip_top: bool = False) -> list[
     unpack = dest.with_name(f".{dest.name}.unzip")
     shutil.rmtree(unpack, ignore_errors=True)
     try:
-        checked_extract(archive, unpack)
+        checked_extract(archive, unpack, limits)
         tops = list(unpack.iterdir())
         root = tops[0] if strip_top and len(tops) == 1 and tops[0].is_dir() else unpack
         dest.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ environment (``S2L2A_<KEY>``) < command-line options.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,7 @@ class AcquireSettings:
     page_size: int = 100         # catalogue page size
     l2a_factor: float = 1.1      # L2A volume estimate relative to the L1C volume, for the space check
     chunk_size: int = 1 << 20
+    archive_max_gb: float = 4.0  # a CDSE product zip may expand to this much (L1C products are ~1 GB)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
     _ENV_PREFIX = "S2L2A_"
@@ -80,9 +82,14 @@ class AcquireSettings:
         for name in ("parallel", "object_parallel", "page_size", "chunk_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"[acquire] {name}: must be at least 1")
-        for name in ("retries", "checksum_retries", "backoff", "backoff_max", "retry_after_max", "l2a_factor"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"[acquire] {name}: must not be negative")
+        for name in ("retries", "checksum_retries", "backoff", "backoff_max", "retry_after_max", "l2a_factor",
+                     "archive_max_gb", "timeout"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"[acquire] {name}: must be a finite number, not negative")
+        for name in ("archive_max_gb", "timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[acquire] {name}: must be positive")
         for name in ("gcs_url", "cdse_catalogue_url", "cdse_download_url", "cdse_token_url"):
             if not str(getattr(self, name)).startswith(("http://", "https://")):
                 raise ConfigError(f"[acquire] {name}: not an http(s) URL: {getattr(self, name)!r}")

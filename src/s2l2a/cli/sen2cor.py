@@ -70,14 +70,25 @@ def check_cmd(path: Path | None, campaign: Path | None) -> None:
 @click.option("--esacci", "package", required=True, type=click.Path(path_type=Path),
               help="ESA-CCI land-cover package for Sen2Cor (zip, tar or tar.gz).")
 @click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install (default: PATH).")
+@click.option("--max-size", "max_gb", type=click.FloatRange(min=0.001, max=10_000), default=16.0, show_default=True,
+              metavar="GB", callback=lambda _c, p, v: _finite(p, v),
+              help="Refuse a package that expands to more than this (archive-bomb guard).")
 @one_line_errors
-def aux_cmd(package: Path, sen2cor_path: Path | None) -> None:
-    """Extract the ESA-CCI package safely and put its files where this Sen2Cor version reads them."""
-    from s2l2a.sen2cor.esacci import install_esacci
+def aux_cmd(package: Path, sen2cor_path: Path | None, max_gb: float) -> None:
+    """Extract the ESA-CCI package safely and put its files where this Sen2Cor version reads them.
+
+    Sizes are checked before and while expanding: a package larger than --max-size, with a member
+    compressed more than 200:1, or larger than the free space is refused before it fills the disk.
+    """
+    from dataclasses import replace
+
+    from s2l2a.sen2cor.esacci import ESACCI_LIMITS, install_esacci
     from s2l2a.sen2cor.layout import describe
 
+    limits = replace(ESACCI_LIMITS, max_bytes=int(max_gb * 10**9),
+                     hint=" (give --max-size GB if the package is genuine)")
     inst = describe(sen2cor_path)
-    for p in install_esacci(package, inst):
+    for p in install_esacci(package, inst, limits):
         click.echo(f"ok {p}")
 
 
@@ -129,6 +140,13 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+def _finite(param: click.Parameter, value: float) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+    if value != value:
+        raise click.BadParameter("must be a number", param=param)
+    return value
+
 
 def _sen2cor_section(campaign: Path | None) -> dict[str, Any]:
     if campaign is None or not (campaign / "s2l2a.toml").is_file():

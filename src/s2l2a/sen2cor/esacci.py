@@ -3,9 +3,10 @@
 ESA distributes the files as zip/tar(.gz) packages, sometimes nested (a zip holding tars); 2.10
 changed the snow-condition product (monthly v2.4 instead of weekly v2.0). Users unpack them by hand
 into a folder deep inside the installation and often into the wrong one. Here the package is
-extracted safely into a staging folder next to ``aux_data`` (nothing is written outside the target),
-the three items the version's own ``L2A_CAL_SC_GIPP.xml`` names are found wherever they sit in the
-package, checked (rasters open with rasterio), and renamed into ``aux_data``.
+extracted safely into a staging folder next to ``aux_data`` (nothing is written outside the target;
+archive-bomb limits are checked while expanding, nested archives included), the three items the
+version's own ``L2A_CAL_SC_GIPP.xml`` names are found wherever they sit in the package, checked
+(rasters open with rasterio), and renamed into ``aux_data``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lxml import etree
 
+from s2l2a.archive import ArchiveLimits
 from s2l2a.aux.download import UnsafeArchiveError, safe_extract
 from s2l2a.errors import ConfigError
 from s2l2a.sen2cor.layout import LAND_COVER, WATER_BODIES, Sen2CorInstall
 
 _NESTED_MAX = 3
 _RASTER_EXT = (".tif", ".tiff", ".nc")
+#: ESA's packages are a few GB expanded (the 2.10+ one about 5 GB); 16 GB leaves room, a bomb stops there
+ESACCI_LIMITS = ArchiveLimits(max_bytes=16 * 10**9)
 
 
 @dataclass(frozen=True)
@@ -63,15 +67,23 @@ def _is_archive(p: Path) -> bool:
         return False
 
 
-def _unpack_nested(root: Path) -> None:
-    """Extract archives found inside the package (ESA's zip holds tars), safely, a few levels deep."""
+def _expanded(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _unpack_nested(root: Path, limits: ArchiveLimits) -> None:
+    """Extract archives found inside the package (ESA's zip holds tars), safely, a few levels deep.
+
+    The package's size limit holds for everything it expands to: each inner archive gets what is left.
+    """
     for _ in range(_NESTED_MAX):
         inner = [p for p in root.rglob("*") if p.suffix.lower() in (".zip", ".tar", ".gz", ".tgz")
                  and _is_archive(p)]
         if not inner:
             return
         for p in inner:
-            safe_extract(p, p.parent)
+            left = limits.max_bytes - _expanded(root) + p.stat().st_size
+            safe_extract(p, p.parent, replace(limits, max_bytes=max(0, left)))
             p.unlink()
 
 
@@ -111,10 +123,12 @@ def verify(aux_dir: Path, names: EsacciNames) -> list[Path]:
     return [lc, wb, snow]
 
 
-def install_esacci(package: Path | str, install: Sen2CorInstall) -> list[Path]:
+def install_esacci(package: Path | str, install: Sen2CorInstall,
+                   limits: ArchiveLimits | None = None) -> list[Path]:
     """Extract ``package`` and place the land-cover, water-body and snow-condition data for ``install``.
 
     Idempotent: when the items are already in place and valid, the package is not even opened.
+    ``limits`` (default :data:`ESACCI_LIMITS`) bound what the package may expand to, nested archives included.
     """
     package = Path(package).expanduser()
     if not package.is_file():
@@ -132,9 +146,10 @@ def install_esacci(package: Path | str, install: Sen2CorInstall) -> list[Path]:
     aux.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".s2l2a-esacci-", dir=aux))
     try:
+        limits = limits or ESACCI_LIMITS
         try:
-            safe_extract(package, staging)
-            _unpack_nested(staging)
+            safe_extract(package, staging, limits)
+            _unpack_nested(staging, limits)
         except UnsafeArchiveError as e:
             raise ConfigError(e.message, package) from None
         items = [(names.land_cover, False), (names.water_bodies, False), (names.snow_condition_dir, True)]
