@@ -97,7 +97,7 @@ def test_classify_exceptions() -> None:
 def test_sen2cor_missing_is_one_line(tmp_path: Path, sample_l1c: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("SEN2COR_BIN", raising=False)
-    with pytest.raises(ProcessingFailed, match="no Sen2Cor L2A_Process was found.*s2l2a init --sen2cor"):
+    with pytest.raises(ProcessingFailed, match="no Sen2Cor L2A_Process was found.*s2l2a config DIR sen2cor.l2a_process PATH"):
         get_processor("sen2cor", {})
     assert resolve_processor("auto", {}) == "builtin"
     out = run_job(tmp_path / "camp", spec(1, sample_l1c, processor="sen2cor"))
@@ -162,12 +162,17 @@ def test_run_lock_excludes_second_holder(tmp_path: Path) -> None:
 
 
 def test_clean_leftovers(tmp_path: Path) -> None:
+    from s2l2a.campaign.layout import OWNED_MARKER, claim_output
+
     (tmp_path / "staging" / "3" / "x.SAFE").mkdir(parents=True)
     tile = tmp_path / "L2A" / "56JMM"
     for name in (".partial-3-A.SAFE", ".replaced-3-B.SAFE", "C.SAFE"):
         (tile / name).mkdir(parents=True)
+    assert clean_leftovers(tmp_path) == [tmp_path / "staging" / "3"]  # an unmarked output root is left alone
+    assert claim_output(tmp_path / "L2A")  # holds only tile folders: s2l2a's from now on
     removed = clean_leftovers(tmp_path)
-    assert len(removed) == 3 and sorted(p.name for p in tile.iterdir()) == ["C.SAFE"]
+    assert len(removed) == 2 and sorted(p.name for p in tile.iterdir()) == ["C.SAFE"]
+    assert (tmp_path / "L2A" / OWNED_MARKER).is_file()
 
 
 def test_capacity_never_oversubscribes() -> None:

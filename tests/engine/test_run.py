@@ -25,9 +25,10 @@ N = 12
 
 def outputs(camp: Path) -> list[Path]:
     """Every entry in the output tiles except the ``.source`` markers (hidden half-written
-    ``.partial-``/``.replaced-`` directories included: there must be none)."""
+    ``.partial-``/``.replaced-`` directories included: there must be none). The output root's
+    own ``.s2l2a-owned`` marker is no tile."""
     root = camp / "L2A"
-    entries = sorted(p for tile in root.iterdir() for p in tile.iterdir()) if root.exists() else []
+    entries = sorted(p for tile in root.iterdir() if tile.is_dir() for p in tile.iterdir()) if root.exists() else []
     markers = [p for p in entries if p.name.startswith(".") and p.name.endswith(".source")]
     assert all((p.parent / p.name[1:-len(".source")]).is_dir() for p in markers)
     return [p for p in entries if p not in markers]
@@ -179,4 +180,5 @@ def test_sen2cor_requested_but_missing_is_one_line(tmp_path: Path) -> None:
     r = s2l2a("run", camp, "--processor", "sen2cor", env=env)
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no Sen2Cor L2A_Process was found" in lines[0] and "--sen2cor" in lines[0]
+    assert len(lines) == 1 and "no Sen2Cor L2A_Process was found" in lines[0]
+    assert f"s2l2a config {camp} sen2cor.l2a_process PATH" in lines[0]   # init refuses an existing campaign

@@ -3,8 +3,10 @@
 through exactly the same staging, verification and publication steps.
 
 Publication is the only step that makes an output visible, and it is a rename: a product in
-``L2A/`` is always complete and verified; anything half-written lives in ``staging/`` or under a
-hidden ``.partial-*`` / ``.replaced-*`` name that :func:`clean_leftovers` removes.
+``L2A/`` is always complete and verified (with a manifest of its files, see
+:mod:`s2l2a.campaign.manifest`); anything half-written lives in a marked job folder under
+``staging/`` or under a hidden ``.partial-*`` / ``.replaced-*`` name in a marked output root, which
+:func:`clean_leftovers` removes. Nothing unmarked is ever deleted (see :mod:`s2l2a.campaign.layout`).
 
 This module never opens the SQLite store (cluster nodes must not write it); the submitting side
 folds outcomes into the store, see :func:`fold_results`.
@@ -12,6 +14,7 @@ folds outcomes into the store, see :func:`fold_results`.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -31,16 +34,35 @@ from s2l2a.campaign.jobspec import (
     write_result,
     write_text_atomic,
 )
+from s2l2a.campaign.layout import (
+    LOGS_DIR,
+    OUTPUT_DIR,
+    PARTIAL_PREFIX,
+    REPLACED_PREFIX,
+    SOURCE_SUFFIX,
+    STAGING_DIR,
+    TMP_SUFFIX,
+    CampaignLayout,
+    claim_output,
+    is_owned,
+    make_job_staging,
+    staging_is_ours,
+)
 from s2l2a.errors import CampaignError, ProductError
 from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
 
-LOGS_DIR = "logs"
-STAGING_DIR = "staging"
-OUTPUT_DIR = "L2A"
+__all__ = ["LOGS_DIR", "OUTPUT_DIR", "PARTIAL_PREFIX", "REPLACED_PREFIX", "SOURCE_SUFFIX", "STAGING_DIR",
+           "build_specs", "campaign_staging_root", "clean_leftovers", "fold_outcome", "fold_results",
+           "job_log_path", "mark_folded", "output_root", "publish", "run_job", "source_marker"]
+
 FOLDED_DIR = "folded"
-PARTIAL_PREFIX = ".partial-"
-REPLACED_PREFIX = ".replaced-"
-SOURCE_SUFFIX = ".source"
+#: a job's message is at most this long in the store and the result file; the log keeps it whole
+MESSAGE_CAP = 500
+#: free space below which a failed write counts as a full disk (ENOSPC is not always passed on:
+#: GDAL reports "IO error writing tag data" while libtiff printed "No space left on device")
+DISK_FULL_FLOOR = 16 * 1024 * 1024
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
 def _utc() -> str:
@@ -49,6 +71,10 @@ def _utc() -> str:
 
 def _one_line(text: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _capped(text: str, cap: int = MESSAGE_CAP) -> str:
+    return text if len(text) <= cap else text[:cap - 1] + "\u2026"
 
 
 def staging_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
@@ -64,14 +90,7 @@ def campaign_staging_root(campaign_dir: Path | str, settings: Any) -> Path:
     ``/scratch/$USER``) whose job ids overlap, so there each campaign gets its own subfolder:
     a job never clears another campaign's staging, and recovery only cleans its own.
     """
-    import hashlib
-
-    campaign_dir = Path(campaign_dir).resolve()
-    root = Path(settings.scratch_root(campaign_dir))
-    if root == campaign_dir or campaign_dir in root.parents:
-        return root
-    digest = hashlib.sha256(str(campaign_dir).encode()).hexdigest()[:8]
-    return root / f"s2l2a-{campaign_dir.name}-{digest}"
+    return CampaignLayout.of(campaign_dir, settings).staging
 
 
 def output_root(campaign_dir: Path, spec: JobSpec | None = None) -> Path:
@@ -85,11 +104,25 @@ def job_log_path(campaign_dir: Path, job_id: int | str) -> Path:
 
 
 def _rmtree(path: Path) -> None:
-    """Remove a directory tree (or a file or link) if present; never follows a link out."""
+    """Remove a directory tree (or a file or link) if present; never follows a link out.
+
+    Callers decide what may be removed (only what :mod:`s2l2a.campaign.layout` calls s2l2a's).
+    """
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.exists():
         shutil.rmtree(path)
+
+
+def _remove_job_staging(staging: Path, campaign_dir: Path) -> None:
+    """Remove a job's staging folder if s2l2a made it; refuse (job failure) if something else is there."""
+    if not os.path.lexists(staging):
+        return
+    default = staging.parent.resolve() == Path(campaign_dir).resolve() / STAGING_DIR
+    if not staging_is_ours(staging, default_staging=default):
+        raise ProcessingFailed(f"{staging} exists and was not made by s2l2a; left alone (remove it yourself)",
+                               FailureClass.OTHER)
+    _rmtree(staging)
 
 
 def _append_log(log_path: Path, text: str) -> None:
@@ -183,8 +216,8 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
         processor = get_processor(spec.processor, spec.processor_options)
         outcome.processor = processor.name
         outcome.processor_version = processor.version()
-        _rmtree(staging)  # a previous attempt's debris must not be mistaken for output
-        staging.mkdir(parents=True)
+        _remove_job_staging(staging, campaign_dir)  # a previous attempt's debris is not output
+        make_job_staging(staging, campaign_dir)
         phase.name = f"{processor.name} processing"
         result = processor.process(product, staging, settings, log_path)
         outcome.processor_version = result.processor_version or outcome.processor_version
@@ -204,6 +237,9 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
             else:
                 safe.verify_l2a(product_dir, resolutions=resolutions)
         phase.name = "publish"
+        from s2l2a.campaign.manifest import write_manifest
+
+        write_manifest(product_dir)
         tile = spec.tile or product.tile
         final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id),
                         source=str(product.name))
@@ -215,22 +251,32 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
+        if outcome.failure_class in (FailureClass.OTHER.value, FailureClass.EMPTY_OUTPUT.value) and _disk_full(
+                e, log_path, (staging, output_root(campaign_dir, spec))):
+            outcome.failure_class = FailureClass.DISK_FULL.value
         outcome.message = _one_line(f"{phase.name} failed for {label}: {e}")
     finally:
-        if outcome.state == "done" or not settings.extra.get("keep_failed_staging", False):
+        keep = outcome.state != "done" and settings.extra.get("keep_failed_staging", False)
+        if not keep or outcome.failure_class == FailureClass.DISK_FULL.value:  # never keep the space
             try:
-                _rmtree(staging)
+                if is_owned(staging):
+                    _rmtree(staging)
             except OSError:
                 pass  # removed at the next run's start
         outcome.end = _utc()
         outcome.duration_s = round(time.monotonic() - t0, 3)
+    full_message = outcome.message
+    outcome.message = _capped(full_message)
     try:
         _append_log(log_path, f"==== {outcome.end} job {spec.job_id} {outcome.state}"
                               f"{' (' + outcome.failure_class + ')' if outcome.failure_class else ''}: "
-                              f"{outcome.message} ====\n")
+                              f"{full_message} ====\n")
     except OSError:
         pass
-    write_result(campaign_dir, outcome)
+    try:
+        write_result(campaign_dir, outcome)
+    except OSError as e:  # e.g. the disk is full: the engine still gets the outcome returned
+        outcome.message = _capped(f"{outcome.message}; result file not written: {e.strerror or e}")
     return outcome
 
 
@@ -260,8 +306,54 @@ def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: Jo
                           f"{'; ' + outcome.derive_error if outcome.derive_error else ''}\n")
 
 
+def _chain(e: BaseException) -> Iterator[BaseException]:
+    """``e`` and every exception it was raised from or during (each once)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        todo += [x.__cause__, x.__context__]
+
+
+def _says_disk_full(text: str) -> bool:
+    low = text.lower()
+    return any(t in low for t in _DISK_FULL_TEXTS)
+
+
+def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> bool:
+    """Whether a failure that did not name its class came from a full disk: the text of the
+    failure or the end of the job log says so, or a folder the job writes to is (nearly) full."""
+    if any(_says_disk_full(str(x)) for x in _chain(e)):
+        return True
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
+            if _says_disk_full(f.read().decode("utf-8", "replace")):
+                return True
+    except OSError:
+        pass
+    for folder in folders:
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            if shutil.disk_usage(probe).free < DISK_FULL_FLOOR:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:
     """FailureClass value and exit status for an exception raised in ``phase``."""
+    for x in _chain(e):
+        if (isinstance(x, OSError) and x.errno in _DISK_FULL_ERRNOS) or (
+                not isinstance(x, ProcessingFailed) and _says_disk_full(str(x))):
+            return FailureClass.DISK_FULL.value, getattr(e, "exit_status", None)
     if isinstance(e, ProcessingFailed):
         return e.failure_class.value, e.exit_status
     if isinstance(e, MemoryError):
@@ -311,8 +403,10 @@ def publish(product_dir: Path, tile_dir: Path, tag: str, source: str | None = No
     at most one complete product of that acquisition is visible. An earlier output that its
     ``.source`` marker says was made from a *different* L1C is never replaced (the job fails
     instead of destroying another job's result). Across file systems the product is first copied
-    under a hidden ``.partial-`` name.
+    under a hidden ``.partial-`` name (removed again if the copy fails, e.g. on a full disk).
+    The output root is created with (or, when it holds only tile folders, given) s2l2a's marker.
     """
+    owned = claim_output(tile_dir.parent)
     tile_dir.mkdir(parents=True, exist_ok=True)
     name = product_dir.name if product_dir.name.endswith(".SAFE") else f"{product_dir.name}.SAFE"
     final = tile_dir / name
@@ -326,15 +420,21 @@ def publish(product_dir: Path, tile_dir: Path, tag: str, source: str | None = No
     src = product_dir
     if os.stat(product_dir).st_dev != os.stat(tile_dir).st_dev:
         partial = tile_dir / f"{PARTIAL_PREFIX}{tag}-{name}"
-        _rmtree(partial)
-        shutil.copytree(product_dir, partial, symlinks=True)
+        if owned:
+            _rmtree(partial)
+        try:
+            shutil.copytree(product_dir, partial, symlinks=True)
+        except BaseException:
+            _rmtree(partial)  # made by this very call: never keep half a copy (or the space)
+            raise
         src = partial
     if source:  # written before the product appears: a crash in between leaves only a stray marker
         write_text_atomic(source_marker(tile_dir, name), source + "\n")
     aside: list[Path] = []
     for old in previous:
         target = tile_dir / f"{REPLACED_PREFIX}{tag}-{old.name}"
-        _rmtree(target)
+        if owned:
+            _rmtree(target)
         os.rename(old, target)
         aside.append(target)
     os.rename(src, final)
@@ -352,28 +452,33 @@ def publish(product_dir: Path, tile_dir: Path, tag: str, source: str | None = No
 # -- recovery helpers used by `s2l2a run` --------------------------------------------------------
 
 def clean_leftovers(campaign_dir: Path | str, staging: Path | None = None, output: Path | None = None) -> list[Path]:
-    """Remove everything a killed run may have left half-done: ``staging/*`` and hidden
-    ``.partial-*`` / ``.replaced-*`` directories and ``.source`` markers without their product
-    in the output tiles. Only safe while holding
-    the run lock (no job of this campaign is running). Returns what was removed.
+    """Remove what a killed run may have left half-done, and nothing else: marked job folders in
+    ``staging`` (plus job-id folders of an older s2l2a in the campaign's own ``staging/``), and in
+    the tile folders of a *marked* output root the hidden ``.partial-*`` / ``.replaced-*``
+    directories, ``.source`` markers without their product and ``.tmp`` files. Links are never
+    followed. Only safe while holding the run lock (no job of this campaign is running). Returns
+    what was removed.
     """
     campaign_dir = Path(campaign_dir)
     staging = staging or campaign_dir / STAGING_DIR
     output = output or campaign_dir / OUTPUT_DIR
     removed: list[Path] = []
-    if staging.is_dir():
+    if staging.is_dir() and not staging.is_symlink():
+        default = staging.resolve() == campaign_dir.resolve() / STAGING_DIR
         for p in staging.iterdir():
-            _rmtree(p)
-            removed.append(p)
-    if output.is_dir():
+            if staging_is_ours(p, default_staging=default):
+                _rmtree(p)
+                removed.append(p)
+    if is_owned(output):
         for tile_dir in output.iterdir():
             if not tile_dir.is_dir() or tile_dir.is_symlink():
                 continue
             for p in tile_dir.iterdir():
-                stray_marker = (p.name.startswith(".") and p.name.endswith(SOURCE_SUFFIX)
+                if not p.name.startswith("."):
+                    continue
+                stray_marker = (p.name.endswith(SOURCE_SUFFIX)
                                 and not (tile_dir / p.name[1:-len(SOURCE_SUFFIX)]).exists())
-                stray_tmp = p.name.startswith(".") and p.name.endswith(".tmp")
-                if p.name.startswith((PARTIAL_PREFIX, REPLACED_PREFIX)) or stray_marker or stray_tmp:
+                if p.name.startswith((PARTIAL_PREFIX, REPLACED_PREFIX)) or stray_marker or p.name.endswith(TMP_SUFFIX):
                     _rmtree(p)
                     removed.append(p)
     return removed

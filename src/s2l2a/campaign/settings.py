@@ -75,12 +75,22 @@ class CampaignSettings:
             raise ConfigError(f"invalid TOML: {e}", path) from None
         except OSError as e:
             raise ConfigError(f"cannot read: {e.strerror}", path) from None
-        return cls.from_dict(data, source=path)
+        settings = cls.from_dict(data, source=path)
+        settings.check_paths(campaign_dir, source=path)
+        return settings
+
+    def check_paths(self, campaign_dir: Path | str, source: Path | str | None = None) -> None:
+        """Refuse an output_dir or scratch_dir where s2l2a could delete what it did not make
+        (the rule lives in :func:`s2l2a.campaign.layout.check_paths`)."""
+        from s2l2a.campaign.layout import check_paths
+
+        check_paths(campaign_dir, self, source)
 
     def save(self, campaign_dir: Path | str) -> Path:
         """Write the settings atomically (temp file + rename) so a crash never leaves half a file."""
         self.validate()
         path = Path(campaign_dir) / SETTINGS_FILE
+        self.check_paths(campaign_dir, source=path)
         tmp = path.with_name(f".{SETTINGS_FILE}.{os.getpid()}.tmp")
         tmp.write_bytes(tomli_w.dumps(self.to_dict()).encode())
         os.replace(tmp, path)

@@ -26,6 +26,7 @@ class FailureClass(StrEnum):
     MISSING_AUX = "missing_aux"    # ESA-CCI or other auxiliary data missing
     EMPTY_OUTPUT = "empty_output"  # exit 0 but no/empty/incomplete L2A
     BAD_INPUT = "bad_input"        # the L1C itself is broken
+    DISK_FULL = "disk_full"        # no space left (ENOSPC, quota) on scratch, output or the campaign
     INTERRUPTED = "interrupted"    # the run driving it died (stale job requeued)
     OTHER = "other"
 
