@@ -72,7 +72,7 @@ def test_plan_prints_the_report_and_rejected_lines_on_stderr(tmp_path: Path) -> 
     rep = json.loads(r.stdout)
     assert (rep["added"], rep["already_planned"], rep["rejected"]) == (0, 2, 1)
     st = json.loads(run("status", d, "--json").stdout)
-    assert st["skipped"] == {"duplicate": 1, "output_exists": 0, "other": 0}
+    assert st["skipped"] == {"duplicate": 1, "output_exists": 0, "waiting": 0, "other": 0}
     assert "skipped: 1 duplicate (older reprocessing), 0 already converted" in run("status", d).stdout
     empty = tmp_path / "empty"
     empty.mkdir()

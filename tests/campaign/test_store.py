@@ -109,7 +109,7 @@ def test_illegal_transitions_raise_and_change_nothing(store: CampaignStore) -> N
         store.start_attempt(1, "host", 43, None)                   # running -> running
     store.finish_attempt(1, AttemptOutcome("done", output_path="/out/x.SAFE"))
     with pytest.raises(IllegalTransition):
-        store.set_states([StateChange(1, JobState.SKIPPED, "x")])  # done -> skipped
+        store.set_states([StateChange(1, JobState.FAILED, "x")])   # done -> failed
     with pytest.raises(IllegalTransition):
         store.start_attempt(1, "host", 44, None)                   # done -> running
     job = store.job(1)

@@ -29,8 +29,10 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset({JobState.DONE, JobState.FAILED, JobState.QUEUED}),
     # retry is explicit; a failed job that later turns out to be a duplicate is skipped
     JobState.FAILED: frozenset({JobState.QUEUED, JobState.SKIPPED}),
-    # a done job is only ever redone on purpose (its output vanished)
-    JobState.DONE: frozenset({JobState.QUEUED}),
+    # a done job is only ever redone on purpose (its output vanished), or superseded by a newer
+    # reprocessing of its acquisition planned later (skipped as a duplicate; its output stays until
+    # the winner's output replaces it)
+    JobState.DONE: frozenset({JobState.QUEUED, JobState.SKIPPED}),
     # a skipped duplicate becomes the winner again (e.g. the winner's input was removed)
     JobState.SKIPPED: frozenset({JobState.QUEUED}),
 }
@@ -39,6 +41,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 #: how skip reasons start, so reports can count them by kind
 SKIP_DUPLICATE = "duplicate of "
 SKIP_DONE = "output exists: "
+#: a newer reprocessing whose older one is running: it waits (skipped) until a later plan queues it
+SKIP_WAITING = "waits for "
 
 
 class IllegalTransition(CampaignError):

@@ -28,7 +28,16 @@ API (stable; engines and ``campaign.execute`` code against it)::
     store.counts() -> {state: n}   (every state present, 0 when none)
     store.summary(log_tail=5) -> dict   (what `s2l2a status --json` prints)
     store.log_path(job_id) -> <campaign>/logs/<job_id>.log
+    store.record_rejections([(path, reason)]); store.rejections() -> [Rejection]   # inputs a plan refused
+    store.output_claims() -> {output_path: job_id}
+    store.restore(jobs, attempts, rejections)          # `s2l2a rebuild` only, into an empty store
     store.close()  /  with CampaignStore.open(d) as store: ...
+
+Safety: every open checks the file (SQLite header; ``PRAGMA quick_check``, the full
+``integrity_check`` when a WAL file shows the last writer did not close) and refuses a damaged
+store, or an empty/missing one in a campaign with outputs, with :class:`CorruptStore` naming
+``s2l2a rebuild``; every SQLite failure later is one CampaignError line, and a write that fails
+on a full disk is retried (``FULL_RETRY_S``) before it gives up.
 
 Every committed state change is appended to ``progress.log`` (see :mod:`.progress`).
 Illegal state changes raise :class:`~s2l2a.campaign.states.IllegalTransition`.
@@ -36,22 +45,38 @@ Illegal state changes raise :class:`~s2l2a.campaign.states.IllegalTransition`.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from s2l2a.campaign.progress import PROGRESS_FILE, ProgressEvent, ProgressLog, iso, tail_lines, utcnow
-from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, JobState, check_transition
+from s2l2a.campaign.progress import (
+    PROGRESS_FILE,
+    ProgressEvent,
+    ProgressLog,
+    iso,
+    one_line,
+    tail_lines,
+    utcnow,
+)
+from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, SKIP_WAITING, JobState, check_transition
 from s2l2a.errors import CampaignError
 
 DB_FILE = "campaign.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: pauses before retrying a store write that failed on a full disk (then: one CampaignError line)
+FULL_RETRY_S = (0.5, 2.0, 5.0)
+#: the progress.log state of a rejected input (not a job state: a plan line that the store keeps)
+REJECTED = "rejected"
+
+T = TypeVar("T")
 
 # (version, script): applied in order to bring an older file up to SCHEMA_VERSION
 MIGRATIONS: list[tuple[int, str]] = [
@@ -98,6 +123,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         PRIMARY KEY (job_id, n)
     );
     CREATE INDEX attempts_end ON attempts ("end");
+    """),
+    # inputs a plan could not use, one row per path (the latest reason), listed by status and report
+    (2, """
+    CREATE TABLE IF NOT EXISTS rejected (
+        path TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
     """),
 ]
 
@@ -188,6 +222,15 @@ class Attempt:
     pid: int | None
 
 
+class Rejection(NamedTuple):
+    """An input a plan could not use (kept until a later plan reads it as a product)."""
+
+    path: str
+    reason: str
+    first_seen: str
+    last_seen: str
+
+
 @dataclass
 class AttemptOutcome:
     """How an attempt ended (``execute.JobOutcome`` carries the same attributes)."""
@@ -224,6 +267,28 @@ FROM jobs j JOIN products p ON p.id = j.product_id
 """
 
 
+#: how progress.log details start for a planned product and for a product found at a new path
+PLANNED_FROM = "planned from "
+MOVED_TO = "input moved to "
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has (almost) no room left (SQLite reports some
+    ENOSPC cases as a plain I/O error)."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
 def _iso(t: datetime | str) -> str:
     return t if isinstance(t, str) else iso(t)
 
@@ -242,29 +307,108 @@ def _get(outcome: Any, key: str, default: Any = None) -> Any:
     return getattr(outcome, key, default)
 
 
+class CorruptStore(CampaignError):
+    """The store file is damaged, empty or missing while the campaign has history; nothing was changed."""
+
+
+def rebuild_hint(campaign_dir: Path) -> str:
+    """The way out named in every corrupt-store message."""
+    return (f"nothing was changed; run 's2l2a rebuild {campaign_dir}' to move it aside and rebuild the store "
+            "from the outputs, result files and progress.log")
+
+
+def campaign_has_history(campaign_dir: Path) -> bool:
+    """Whether a campaign has done work (progress.log lines, result files, outputs in ``L2A/``):
+    then an empty or missing store is a lost one, never a new campaign."""
+    d = Path(campaign_dir)
+    try:
+        if (d / PROGRESS_FILE).stat().st_size > 0:
+            return True
+    except OSError:
+        pass
+    for pattern in ("results/*.json", "results/folded/*.json", "L2A/*/*.SAFE"):
+        if next(iter(d.glob(pattern)), None) is not None:
+            return True
+    return False
+
+
+def check_store_file(campaign_dir: Path | str) -> None:
+    """Refuse, in one line, a store that cannot be this campaign's: not SQLite, or empty/missing
+    while the campaign has history (a truncated store must not read as a new, empty campaign)."""
+    d = Path(campaign_dir)
+    db = d / DB_FILE
+    try:
+        with open(db, "rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        head = None
+    except OSError as e:
+        raise CampaignError(f"cannot read the campaign store: {e.strerror or e}", db) from None
+    if not head:
+        if campaign_has_history(d):
+            what = "is missing" if head is None else "is empty (0 bytes)"
+            raise CorruptStore(f"the campaign store {what} although the campaign has outputs and a "
+                               f"progress.log; {rebuild_hint(d)}", db)
+        return
+    if len(head) < 100 or not head.startswith(SQLITE_HEADER):
+        raise CorruptStore(f"the campaign store is not an SQLite database (damaged or overwritten); "
+                           f"{rebuild_hint(d)}", db)
+
+
+def _errname(e: sqlite3.Error) -> str:
+    return str(getattr(e, "sqlite_errorname", "") or "")
+
+
+def _is_full(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.Error) and (
+        _errname(e) == "SQLITE_FULL" or "database or disk is full" in str(e))
+
+
+def _is_corrupt(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.Error) and (
+        _errname(e).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+        or any(t in str(e) for t in ("malformed", "file is not a database", "database corrupt")))
+
+
 class CampaignStore:
     """Products, jobs and attempts of one campaign; thread-safe (one connection, one lock)."""
 
     def __init__(self, db_path: Path | str, progress_path: Path | str | None = None,
-                 campaign_dir: Path | str | None = None) -> None:
+                 campaign_dir: Path | str | None = None, check: bool = True) -> None:
         self.db_path = Path(db_path)
         self.campaign_dir = Path(campaign_dir) if campaign_dir else self.db_path.parent
         self.progress = ProgressLog(progress_path or self.campaign_dir / PROGRESS_FILE)
         self._lock = threading.RLock()
+        # a WAL file left behind means the last writer did not close (killed, crashed, or running now)
+        unclean = _nonempty(self.db_path.with_name(self.db_path.name + "-wal"))
         try:
             self._db = sqlite3.connect(self.db_path, isolation_level=None, timeout=60.0,
                                        check_same_thread=False)
+        except sqlite3.Error as e:
+            raise self._error(e, "open") from None
+        try:
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
+            if check:
+                self._check(full=unclean)
             self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise CampaignError(f"cannot open the campaign database: {e}", self.db_path) from None
+        except sqlite3.Error as e:
+            self._db.close()
+            raise self._error(e, "open") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def open(cls, campaign_dir: Path | str, create: bool = False) -> CampaignStore:
-        """Open the store of a campaign (``create``: make the database if it is missing)."""
+        """Open the store of a campaign (``create``: make the database if it is missing).
+
+        A store that is not SQLite, is damaged (SQLite's quick_check; the full integrity_check
+        when the last writer did not close it), or is empty/missing while the campaign has
+        outputs is refused with :class:`CorruptStore`, whose line names ``s2l2a rebuild``.
+        """
         d = Path(campaign_dir)
         if not d.is_dir():
             raise CampaignError("campaign directory does not exist", d)
@@ -272,6 +416,7 @@ class CampaignStore:
         if not create and not db.exists():
             if not (d / "s2l2a.toml").exists():
                 raise CampaignError("not a campaign (no s2l2a.toml); create one with 's2l2a init'", d)
+        check_store_file(d)
         return cls(db, campaign_dir=d)
 
     def close(self) -> None:
@@ -291,25 +436,93 @@ class CampaignStore:
 
     # -- internals ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
-        """One short write transaction; progress events are written after it commits."""
+    def _error(self, e: sqlite3.Error, doing: str = "write") -> CampaignError:
+        """One line for an SQLite failure: damaged, disk full, busy, or what SQLite said."""
+        if _is_corrupt(e):
+            return CorruptStore(f"the campaign store is damaged ({e}); {rebuild_hint(self.campaign_dir)}",
+                                self.db_path)
+        if self._disk_full(e):
+            return CampaignError(f"cannot {doing} the campaign store: the disk holding it is full ({e}); "
+                                 "free space and run the command again (jobs left running are requeued "
+                                 "by the next 's2l2a run')", self.db_path)
+        if _errname(e) in ("SQLITE_BUSY", "SQLITE_LOCKED") or "database is locked" in str(e):
+            return CampaignError(f"the campaign store stayed locked by another s2l2a process for 60 s ({e}); "
+                                 "try again", self.db_path)
+        if _errname(e) == "SQLITE_READONLY" or "readonly" in str(e):
+            return CampaignError(f"cannot {doing} the campaign store: it is read-only here ({e})", self.db_path)
+        return CampaignError(f"cannot {doing} the campaign store: {e}", self.db_path)
+
+    def _disk_full(self, e: sqlite3.Error) -> bool:
+        return _is_full(e) or (_errname(e).startswith("SQLITE_IOERR") and _disk_nearly_full(self.db_path))
+
+    def _check(self, full: bool = False) -> None:
+        """SQLite's quick_check (every open; milliseconds for 10,000 jobs), the full
+        integrity_check after an unclean close; a damaged store is refused before any use."""
+        pragma = "integrity_check(1)" if full else "quick_check(1)"
         with self._lock:
-            cur = self._db.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+                result = self._db.execute(f"PRAGMA {pragma}").fetchone()
+            except sqlite3.DatabaseError as e:
+                raise self._error(e, "read") from None
+        if not result or result[0] != "ok":
+            detail = one_line(str(result[0] if result else "no answer"))[:200]
+            raise CorruptStore(f"the campaign store is damaged ({pragma.split('(')[0]}: {detail}); "
+                               f"{rebuild_hint(self.campaign_dir)}", self.db_path)
+
+    def _write(self, body: Callable[[sqlite3.Cursor], T]) -> T:
+        """Run ``body`` in one short ``BEGIN IMMEDIATE`` transaction and return what it returns.
+
+        A full disk ("database or disk is full") rolls back and retries the whole body a few
+        times (space is often freed by a job ending); then, like any SQLite failure, it becomes
+        one CampaignError line. Errors raised by ``body`` itself (illegal transitions) pass unchanged.
+        """
+        for attempt in range(len(FULL_RETRY_S) + 1):
+            try:
+                with self._lock:
+                    cur = self._db.cursor()
+                    cur.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = body(cur)
+                        cur.execute("COMMIT")
+                        return result
+                    except BaseException:
+                        if self._db.in_transaction:
+                            try:
+                                self._db.execute("ROLLBACK")
+                            except sqlite3.Error:
+                                pass
+                        raise
+            except sqlite3.Error as e:
+                if self._disk_full(e) and attempt < len(FULL_RETRY_S):
+                    time.sleep(FULL_RETRY_S[attempt])
+                    continue
+                raise self._error(e) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _log(self, events: list[ProgressEvent]) -> None:
+        """Append committed changes to progress.log; a full disk is retried, then one line."""
+        for attempt in range(len(FULL_RETRY_S) + 1):
+            try:
+                self.progress.write(events)
+                return
+            except OSError as e:
+                if e.errno == errno.ENOSPC and attempt < len(FULL_RETRY_S):
+                    time.sleep(FULL_RETRY_S[attempt])
+                    continue
+                raise CampaignError(f"the store recorded the change but cannot append to progress.log: "
+                                    f"{e.strerror or e}", self.progress.path) from None
 
     def _migrate(self) -> None:
         with self._lock:  # fast path without a write lock: `status` must work beside a busy run
-            has = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
-            if has and self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION:
-                return
-        with self._tx() as cur:
+            try:
+                has = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+                if has and self._db.execute("SELECT max(version) FROM schema_version").fetchone()[0] == \
+                        SCHEMA_VERSION:
+                    return
+            except sqlite3.Error as e:
+                raise self._error(e, "read") from None
+
+        def body(cur: sqlite3.Cursor) -> None:
             cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = cur.execute("SELECT max(version) FROM schema_version").fetchone()
             current = row[0] or 0
@@ -324,9 +537,14 @@ class CampaignStore:
                     cur.execute("DELETE FROM schema_version")
                     cur.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
+        self._write(body)
+
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, tuple(params)).fetchall()
+            try:
+                return self._db.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                raise self._error(e, "read") from None
 
     # -- products and jobs --------------------------------------------------------------------
 
@@ -337,18 +555,20 @@ class CampaignStore:
     def add_products(self, records: Iterable[ProductRecord]) -> list[tuple[int, bool]]:
         """Add products in one transaction. A path or product name already known is not added
         again (same product → same job); when a known product's path vanished and it turns up
-        at a new path, the path is updated (data moved)."""
+        at a new path, the path is updated (data moved). progress.log gets each new product's
+        path ("planned from PATH"), so ``s2l2a rebuild`` can restore the store from it."""
         records = list(records)
         now = utcnow()
-        out: list[tuple[int, bool]] = []
-        events: list[ProgressEvent] = []
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> tuple[list[tuple[int, bool]], list[ProgressEvent]]:
+            out: list[tuple[int, bool]] = []
+            events: list[ProgressEvent] = []
             by_path: dict[str, int] = {}
-            by_name: dict[str, tuple[int, str, int]] = {}
-            for pid, path, name, jid in cur.execute(
-                    "SELECT p.id, p.path, p.name, j.id FROM products p JOIN jobs j ON j.product_id = p.id"):
+            by_name: dict[str, tuple[int, str, int, str]] = {}
+            for pid, path, name, jid, state in cur.execute(
+                    "SELECT p.id, p.path, p.name, j.id, j.state FROM products p JOIN jobs j ON j.product_id = p.id"):
                 by_path[path] = jid
-                by_name[name] = (pid, path, jid)
+                by_name[name] = (pid, path, jid, state)
             next_pid = (cur.execute("SELECT max(id) FROM products").fetchone()[0] or 0) + 1
             next_jid = (cur.execute("SELECT max(id) FROM jobs").fetchone()[0] or 0) + 1
             new_products: list[tuple] = []
@@ -361,12 +581,13 @@ class CampaignStore:
                     continue
                 known = by_name.get(r.name)
                 if known is not None:
-                    pid, old_path, jid = known
+                    pid, old_path, jid, state = known
                     if not Path(old_path).exists() and Path(path).exists():
                         moved.append((path, pid))
                         del by_path[old_path]
                         by_path[path] = jid
-                        by_name[r.name] = (pid, path, jid)
+                        by_name[r.name] = (pid, path, jid, state)
+                        events.append(ProgressEvent(now, r.name, r.tile, state, f"{MOVED_TO}{path}"))
                     out.append((jid, False))
                     continue
                 pid, jid = next_pid, next_jid
@@ -376,15 +597,20 @@ class CampaignStore:
                                      r.generation_time, r.mission, r.cloud_cover, now))
                 new_jobs.append((jid, pid, JobState.QUEUED.value, now))
                 by_path[path] = jid
-                by_name[r.name] = (pid, path, jid)
+                by_name[r.name] = (pid, path, jid, JobState.QUEUED.value)
                 out.append((jid, True))
-                events.append(ProgressEvent(now, r.name, r.tile, JobState.QUEUED.value, "planned"))
+                events.append(ProgressEvent(now, r.name, r.tile, JobState.QUEUED.value, f"{PLANNED_FROM}{path}"))
             cur.executemany("INSERT INTO products (id, path, name, tile, sensing_time, baseline, "
                             "generation_time, mission, cloud_cover, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                             new_products)
             cur.executemany("INSERT INTO jobs (id, product_id, state, updated_at) VALUES (?,?,?,?)", new_jobs)
             cur.executemany("UPDATE products SET path = ? WHERE id = ?", moved)
-        self.progress.write(events)
+            # an input that was rejected before and now reads as a product is no longer rejected
+            cur.executemany("DELETE FROM rejected WHERE path = ?", [(str(r.path),) for r in records])
+            return out, events
+
+        out, events = self._write(body)
+        self._log(events)
         return out
 
     def jobs(self, states: Iterable[JobState | str] | JobState | str | None = None,
@@ -459,7 +685,8 @@ class CampaignStore:
         """Mark a queued job running and open attempt number ``attempts + 1``; returns that number."""
         now = utcnow()
         start_s = _iso(start) if start is not None else now
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> tuple[int, str, str]:
             state, n, name, tile = self._state_of(cur, job_id)
             check_transition(job_id, state, JobState.RUNNING)
             n += 1
@@ -468,13 +695,19 @@ class CampaignStore:
             cur.execute("INSERT INTO attempts (job_id, n, state, start, log_path, host, pid) "
                         "VALUES (?,?,?,?,?,?,?)",
                         (job_id, n, "running", start_s, str(log_path) if log_path else None, host, pid))
-        self.progress.write([ProgressEvent(now, name, tile, "running", f"attempt {n} on {host} pid {pid}")])
+            return n, name, tile
+
+        n, name, tile = self._write(body)
+        self._log([ProgressEvent(now, name, tile, "running", f"attempt {n} on {host} pid {pid}")])
         return n
 
     def finish_attempt(self, job_id: int, outcome: Any) -> Job:
         """Close the running attempt with its outcome: running -> done | failed. When the outcome
         names its ``attempt`` and the job has moved on (requeued, restarted), StaleOutcome is raised
-        and nothing changes: checked inside the transaction, so a late result can never close a newer attempt."""
+        and nothing changes: checked inside the transaction, so a late result can never close a newer attempt.
+
+        A write that still fails (disk full after the retries) raises CampaignError and leaves the
+        job running: the next ``s2l2a run`` folds its result file or requeues it."""
         now = utcnow()
         state = JobState(_get(outcome, "state"))
         if state not in (JobState.DONE, JobState.FAILED):
@@ -492,7 +725,8 @@ class CampaignStore:
         exit_status = _get(outcome, "exit_status")
         attempt = _get(outcome, "attempt")
         log_path = _get(outcome, "log_path")
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> tuple[int, str, str]:
             cur_state, n, name, tile = self._state_of(cur, job_id)
             check_transition(job_id, cur_state, state)
             if attempt is not None and int(attempt) != n:
@@ -506,10 +740,13 @@ class CampaignStore:
                         "message = ?, log_path = coalesce(log_path, ?) WHERE job_id = ? AND n = ?",
                         (state.value, end_s, exit_status, fc, message, str(log_path) if log_path else None,
                          job_id, n))
+            return n, name, tile
+
+        n, name, tile = self._write(body)
         detail = f"attempt {n}" + (f" {fc}: {message}" if state is JobState.FAILED else "")
         if state is JobState.DONE and out_path:
             detail += f" -> {out_path}"
-        self.progress.write([ProgressEvent(now, name, tile, state.value, detail)])
+        self._log([ProgressEvent(now, name, tile, state.value, detail)])
         return self.job(job_id)
 
     def requeue(self, job_ids: Iterable[int] | None = None, failure_class: str | None = None,
@@ -518,7 +755,8 @@ class CampaignStore:
         Ids that are not failed are left alone (and not counted)."""
         now = utcnow()
         ids = None if job_ids is None else {int(i) for i in job_ids}
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> list[tuple]:
             rows = cur.execute("SELECT j.id, j.attempts, j.failure_class, p.name, p.tile FROM jobs j "
                                "JOIN products p ON p.id = j.product_id WHERE j.state = 'failed' "
                                "ORDER BY j.id").fetchall()
@@ -528,7 +766,10 @@ class CampaignStore:
                       and (max_attempts is None or r[1] < max_attempts)]
             cur.executemany("UPDATE jobs SET state = 'queued', failure_class = NULL, message = NULL, "
                             "updated_at = ? WHERE id = ?", [(now, r[0]) for r in picked])
-        self.progress.write([ProgressEvent(now, r[3], r[4], "queued", f"retry after {r[2]}") for r in picked])
+            return picked
+
+        picked = self._write(body)
+        self._log([ProgressEvent(now, r[3], r[4], "queued", f"retry after {r[2]}") for r in picked])
         return len(picked)
 
     def requeue_stale(self, reason: str, job_ids: Iterable[int] | None = None) -> list[int]:
@@ -536,7 +777,8 @@ class CampaignStore:
         failure class "interrupted" with ``reason`` as message. Returns the requeued ids."""
         now = utcnow()
         ids = None if job_ids is None else {int(i) for i in job_ids}
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> list[tuple]:
             rows = cur.execute("SELECT j.id, j.attempts, p.name, p.tile FROM jobs j JOIN products p "
                                "ON p.id = j.product_id WHERE j.state = 'running' ORDER BY j.id").fetchall()
             picked = [r for r in rows if ids is None or r[0] in ids]
@@ -545,7 +787,10 @@ class CampaignStore:
             cur.executemany('UPDATE attempts SET state = \'failed\', "end" = ?, failure_class = \'interrupted\', '
                             "message = ? WHERE job_id = ? AND n = ?",
                             [(now, reason, r[0], r[1]) for r in picked])
-        self.progress.write([ProgressEvent(now, r[2], r[3], "queued", f"interrupted: {reason}") for r in picked])
+            return picked
+
+        picked = self._write(body)
+        self._log([ProgressEvent(now, r[2], r[3], "queued", f"interrupted: {reason}") for r in picked])
         return [r[0] for r in picked]
 
     def set_states(self, changes: Iterable[StateChange]) -> int:
@@ -554,8 +799,9 @@ class CampaignStore:
         if not changes:
             return 0
         now = utcnow()
-        events: list[ProgressEvent] = []
-        with self._tx() as cur:
+
+        def body(cur: sqlite3.Cursor) -> list[ProgressEvent]:
+            events: list[ProgressEvent] = []
             info = {r[0]: r for r in cur.execute(
                 "SELECT j.id, j.state, p.name, p.tile FROM jobs j JOIN products p ON p.id = j.product_id")}
             params = []
@@ -572,8 +818,71 @@ class CampaignStore:
                 events.append(ProgressEvent(now, name, tile, dst.value, c.reason or ""))
             cur.executemany("UPDATE jobs SET state = ?, skip_reason = ?, output_path = coalesce(?, output_path), "
                             "updated_at = ? WHERE id = ?", params)
-        self.progress.write(events)
+            return events
+
+        self._log(self._write(body))
         return len(changes)
+
+    # -- rejected inputs ----------------------------------------------------------------------
+
+    def record_rejections(self, items: Iterable[tuple[Path | str, str]]) -> int:
+        """Keep inputs a plan could not use: (path, one-line reason); a path seen again gets the
+        new reason and time (one row per path). Each is also a ``rejected`` line in progress.log."""
+        now = utcnow()
+        rows = [(str(p), one_line(str(r))) for p, r in items]
+        if not rows:
+            return 0
+
+        def body(cur: sqlite3.Cursor) -> None:
+            cur.executemany("INSERT INTO rejected (path, reason, first_seen, last_seen) VALUES (?,?,?,?) "
+                            "ON CONFLICT (path) DO UPDATE SET reason = excluded.reason, last_seen = excluded.last_seen",
+                            [(p, r, now, now) for p, r in rows])
+
+        self._write(body)
+        self._log([ProgressEvent(now, Path(p).name or p, "-", REJECTED, f"{p}: {r}") for p, r in rows])
+        return len(rows)
+
+    def rejections(self) -> list[Rejection]:
+        """Every input still rejected, in path order."""
+        return [Rejection(*r) for r in self._read(
+            "SELECT path, reason, first_seen, last_seen FROM rejected ORDER BY path")]
+
+    def output_claims(self) -> dict[str, int]:
+        """Output path -> the job that made it (done, or skipped since), for telling a campaign's
+        own outputs from foreign ones."""
+        return {p: jid for jid, p in self._read("SELECT id, output_path FROM jobs WHERE output_path IS NOT NULL "
+                                                "ORDER BY id")}
+
+    # -- rebuild ------------------------------------------------------------------------------
+
+    def restore(self, jobs: Iterable[Job], attempts: Iterable[Attempt] = (),
+                rejections: Iterable[Rejection] = ()) -> int:
+        """Insert jobs (with their products, ids kept), attempts and rejections into an empty
+        store in one transaction: used by ``s2l2a rebuild`` only, so nothing goes to progress.log
+        (it is where they come from). Returns the number of jobs."""
+        jobs, attempts, rejections = list(jobs), list(attempts), list(rejections)
+
+        def body(cur: sqlite3.Cursor) -> None:
+            if cur.execute("SELECT count(*) FROM jobs").fetchone()[0]:
+                raise CampaignError("restore needs an empty store", self.db_path)
+            cur.executemany("INSERT INTO products (id, path, name, tile, sensing_time, baseline, generation_time, "
+                            "mission, cloud_cover, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            [(j.id, str(j.path), j.name, j.tile, j.sensing_time, j.baseline, j.generation_time,
+                              j.mission, j.cloud_cover, j.added_at) for j in jobs])
+            cur.executemany("INSERT INTO jobs (id, product_id, state, skip_reason, attempts, failure_class, message, "
+                            "output_path, processor, processor_version, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            [(j.id, j.id, JobState(j.state).value, j.skip_reason, j.attempts, j.failure_class,
+                              j.message, str(j.output_path) if j.output_path else None, j.processor,
+                              j.processor_version, j.updated_at) for j in jobs])
+            cur.executemany('INSERT INTO attempts (job_id, n, state, start, "end", exit_status, failure_class, '
+                            "message, log_path, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            [(a.job_id, a.n, a.state, a.start, a.end, a.exit_status, a.failure_class, a.message,
+                              a.log_path, a.host, a.pid) for a in attempts])
+            cur.executemany("INSERT OR REPLACE INTO rejected (path, reason, first_seen, last_seen) VALUES (?,?,?,?)",
+                            [tuple(r) for r in rejections])
+
+        self._write(body)
+        return len(jobs)
 
     # -- reporting ----------------------------------------------------------------------------
 
@@ -602,12 +911,14 @@ class CampaignStore:
         for tile, state, n in self._read("SELECT p.tile, j.state, count(*) FROM jobs j JOIN products p "
                                          "ON p.id = j.product_id GROUP BY p.tile, j.state ORDER BY p.tile"):
             tiles.setdefault(tile, {s.value: 0 for s in JobState})[state] = n
-        skipped = {"duplicate": 0, "output_exists": 0, "other": 0}
+        skipped = {"duplicate": 0, "output_exists": 0, "waiting": 0, "other": 0}
         for reason, n in self._read("SELECT skip_reason, count(*) FROM jobs WHERE state = 'skipped' "
                                     "GROUP BY skip_reason"):
             kind = ("duplicate" if (reason or "").startswith(SKIP_DUPLICATE)
-                    else "output_exists" if (reason or "").startswith(SKIP_DONE) else "other")
+                    else "output_exists" if (reason or "").startswith(SKIP_DONE)
+                    else "waiting" if (reason or "").startswith(SKIP_WAITING) else "other")
             skipped[kind] += n
+        rejected = [r._asdict() for r in self.rejections()]
         last = {(a.job_id): a for a in self.attempts()}  # ordered by n: the last one wins
         failures = []
         for j in self.jobs(JobState.FAILED):
@@ -634,6 +945,7 @@ class CampaignStore:
             "tiles": tiles,
             "failures": failures,
             "running": running,
+            "rejected": rejected,
             "throughput_per_hour": round(tp, 3) if tp is not None else None,
             "eta_s": round(eta_s, 1) if eta_s is not None else None,
             "eta": iso(datetime.fromtimestamp(time.time() + eta_s, UTC)) if eta_s is not None else None,
@@ -644,5 +956,6 @@ def _parse(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
-__all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "Job", "JobKey",
-           "ProductRecord", "StaleOutcome", "StateChange"]
+__all__ = ["DB_FILE", "SCHEMA_VERSION", "Attempt", "AttemptOutcome", "CampaignStore", "CorruptStore", "Job",
+           "JobKey", "ProductRecord", "Rejection", "StaleOutcome", "StateChange", "campaign_has_history",
+           "check_store_file"]
