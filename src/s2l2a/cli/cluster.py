@@ -65,6 +65,11 @@ def cancel(campaign: Path) -> None:
 @user_errors
 def extend(campaign: Path, run_limit: float) -> None:
     """Raise the run limit of unfinished arrays (bmod -W, scontrol update TimeLimit, qalter)."""
+    from s2l2a.engines.directives import check_seconds, refuse
+
+    run_limit = check_seconds("--run-limit", run_limit)
+    if run_limit < 60:
+        raise refuse("--run-limit", f"{run_limit:.0f} s is less than one minute")
     engines, records = _engines_and_records(campaign.resolve())
     for rec in records:
         for job_id in engines[rec.scheduler].extend([rec], int(run_limit)):

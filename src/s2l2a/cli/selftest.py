@@ -30,13 +30,14 @@ def cmd(engine: str, queue: str | None, account: str | None, memory_mb: int, lsf
         workdir: Path | None, timeout_s: float, pbs_flavour: str) -> None:
     """Submit a 3-element test array (one element over its memory limit, one cancelled while
     pending) and print a report to attach to a bug report. Exit status 1 when a check fails."""
-    from s2l2a.engines.scheduler import ClusterOptions
+    from s2l2a.engines.cluster import cluster_options
     from s2l2a.engines.selftest import run_selftest
 
+    # checked like a campaign's options (one line naming --queue/--account) before anything is made
+    opts = cluster_options({}, engine, queue=queue, account=account, memory_mb=memory_mb, lsf_unit=lsf_unit,
+                           run_limit_s=600, pbs_flavour=pbs_flavour)
     workdir = workdir or Path.cwd() / f"s2l2a-selftest-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     workdir.mkdir(parents=True, exist_ok=True)
-    opts = ClusterOptions(queue=queue, account=account, memory_mb=memory_mb, lsf_unit=lsf_unit,
-                          run_limit_s=600, pbs_flavour=pbs_flavour)
     report = run_selftest(engine, workdir, opts, timeout_s=timeout_s, echo=lambda s: click.echo(s, err=True))
     text = report.text()
     (workdir / "report.txt").write_text(text + "\n")

@@ -101,7 +101,7 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
 
 def parse_duration(value: Any, label: str = "run limit") -> int:
     """Seconds from 14400, "4h", "90m", "1:30" (LSF's hh:mm) or "01:30:00"; positive and finite."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float):  # booleans too: check_seconds refuses them in one line
         seconds: float = value
     else:
         text = str(value).strip()

@@ -131,7 +131,9 @@ class NameRule:
     source: str       # the documentation the rule comes from
 
     def check(self, label: str, value: Any, what: str) -> str:
-        check_text(label, value, max_len=self.max_len)
+        check_text(label, value, max_len=max(self.max_len, MAX_TEXT))
+        if len(value) > self.max_len:
+            raise refuse(label, f"{len(value)} characters: a {what} has at most {self.max_len} ({self.source})")
         if not re.fullmatch(self.pattern, value, flags=re.ASCII):
             raise refuse(label, f"{_shown(value)} is not a valid {what}: {self.allowed} ({self.source})")
         return value

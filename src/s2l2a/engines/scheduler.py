@@ -127,7 +127,8 @@ class Scheduler(ABC):
         never rendered. The campaign name only reaches a comment, made inert; the worker's argv
         is the one line bash runs, each word shlex-quoted.
         """
-        if not re.fullmatch(r"[A-Za-z0-9_./-]+", log_dir) or log_dir.startswith("/") or ".." in log_dir.split("/"):
+        if (not re.fullmatch(r"[A-Za-z0-9_./-]{1,255}", log_dir) or log_dir.startswith("/")
+                or ".." in log_dir.split("/")):
             raise SchedulerError(f"log directory {log_dir!r} must be relative and free of spaces/quotes")
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", array_name):
             raise SchedulerError(f"array name {array_name!r} may only hold letters, digits, '.', '_' and '-'")
