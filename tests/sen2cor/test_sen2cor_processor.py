@@ -142,7 +142,7 @@ def test_no_sen2cor_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ProcessingFailed) as err:
         Sen2CorProcessor().version()
     msg = str(err.value)
-    assert "\n" not in msg and "no Sen2Cor" in msg and "s2l2a init --sen2cor PATH" in msg
+    assert "\n" not in msg and "no Sen2Cor" in msg and "s2l2a config DIR sen2cor.l2a_process PATH" in msg
     assert "l2a_process" in msg and "s2l2a.toml" in msg
     with pytest.raises(ProcessingFailed, match="no executable Sen2Cor"):
         Sen2CorProcessor(l2a_process=tmp_path / "nope").version()

@@ -10,7 +10,8 @@ between fields; the detail may contain spaces)::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,3 +115,56 @@ def tail_lines(path: Path | str | None, n: int = 5) -> list[str]:
         return []
     lines = data.decode("utf-8", errors="replace").splitlines()
     return [one_line(ln) for ln in lines[-n:]]
+
+
+#: the state column of a run's periodic summary line (not a job state: its product and tile are "-")
+SUMMARY_STATE = "progress"
+#: seconds between summary lines when nobody watches a terminal; ``S2L2A_PROGRESS_INTERVAL_S`` overrides it
+PROGRESS_INTERVAL_S = 60.0
+
+
+def progress_interval_s() -> float:
+    """The summary interval: ``$S2L2A_PROGRESS_INTERVAL_S`` when it is a positive number, else 60 s."""
+    try:
+        value = float(os.environ.get("S2L2A_PROGRESS_INTERVAL_S", ""))
+    except ValueError:
+        return PROGRESS_INTERVAL_S
+    return value if 0 < value < float("inf") else PROGRESS_INTERVAL_S
+
+
+class ProgressTicker:
+    """A background thread that writes ``summary()`` every ``interval_s``: to ``echo`` (stderr of a
+    batch job, ``nohup`` or ``| tee``, where no progress bar is drawn) and to progress.log.
+
+    Hours pass between job outcomes in a Sen2Cor campaign, so the line is written on a clock, not
+    on events; ``summary`` must only read counters (it runs on the ticker's thread).
+    """
+
+    def __init__(self, summary: Callable[[], str], interval_s: float, log: ProgressLog | None = None,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.summary, self.interval_s, self.log, self.echo = summary, interval_s, log, echo
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="s2l2a-progress", daemon=True)
+
+    def __enter__(self) -> ProgressTicker:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def tick(self) -> None:
+        """Write one summary line now (a full disk must not end the run: the line is then lost)."""
+        detail = self.summary()
+        if self.echo is not None:
+            self.echo(f"{utcnow()}  {SUMMARY_STATE}: {detail}")
+        if self.log is not None:
+            try:
+                self.log.write([ProgressEvent(utcnow(), "-", "-", SUMMARY_STATE, detail)])
+            except OSError:
+                pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.tick()

@@ -18,6 +18,8 @@ def cmd(campaign: Path, output: Path | None) -> None:
     """Write one HTML file (no server, no network): counts, tile map, run times, failures, quicklooks, versions."""
     from s2l2a.outputs.report import write_report
 
+    if output is not None:
+        _writable_parent(output, "-o")
     click.echo(write_report(campaign, output))
 
 
@@ -30,4 +32,20 @@ def stac_cmd(campaign: Path, output: Path | None) -> None:
     """Write a validated STAC collection with one item per converted product (bands, SCL, derived COGs)."""
     from s2l2a.outputs.stac import write_campaign_stac
 
-    click.echo(write_campaign_stac(campaign, output))
+    skipped: list[str] = []
+    path = write_campaign_stac(campaign, output, skipped=skipped)
+    for line in skipped:
+        click.echo(line, err=True)
+    if skipped:
+        click.echo(f"{len(skipped)} product(s) left out; 's2l2a status --verify {campaign}' requeues incomplete "
+                   "outputs", err=True)
+    click.echo(path)
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """Refuse in one line, before any work, an output whose folder does not exist."""
+    from s2l2a.errors import ConfigError
+
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option}: the folder {parent} does not exist; create it first or choose another path")

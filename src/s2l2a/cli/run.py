@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -17,10 +18,13 @@ from typing import Any
 
 import click
 
-from s2l2a.cli._common import campaign_argument, human_duration, user_errors
+from s2l2a.cli._common import campaign_argument, environment_error, human_duration, user_errors
 from s2l2a.cli._engines import dispatch, engine_options, local_engine_factory, pop_engine_options
+from s2l2a.cli.check import skip_check_option, symbols
+from s2l2a.errors import CampaignError
 
 EXIT_FAILURES = 3      # the run finished but some jobs failed
+EXIT_LOW_DISK = 4      # the run stopped starting jobs: too little free space (the rest stay queued)
 EXIT_INTERRUPTED = 130
 
 
@@ -56,17 +60,20 @@ def _on_sigterm(signum: int, frame: Any) -> None:
                    "L2A), or only the L2A.")
 @click.option("--delete-l1c", is_flag=True, default=False,
               help="Delete each L1C once its L2A is verified (never without this flag).")
+@skip_check_option
 @engine_options
 @user_errors
 def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: int | None,
         job_ids: tuple[int, ...], limit: int | None, derive_indices: str | None, formulas: tuple[str, ...],
         derive_resolution: str | None, clear_classes: str | None, keep: str | None, delete_l1c: bool,
-        **engine_kw: Any) -> None:
+        skip_checks: tuple[str, ...], **engine_kw: Any) -> None:
     """Run the campaign's queued jobs, in parallel on this machine unless --engine says otherwise.
 
+    The checks of 's2l2a check' run first; a failed one (✗) stops the run before any job starts.
     Ctrl-C stops cleanly (running jobs go back to the queue). Re-running continues where a
     run stopped, even after a crash. Exit status: 0 all done, 3 finished with failed jobs
-    (see 's2l2a status'), 130 interrupted, 1 error (e.g. another run holds the campaign).
+    (see 's2l2a status'), 4 stopped starting jobs for lack of disk space, 130 interrupted,
+    1 error (e.g. nothing planned, a failed check, another run holds the campaign).
     """
     from s2l2a.campaign.lock import RunLock
 
@@ -81,14 +88,53 @@ def cmd(campaign: Path, processor: str | None, workers: int | None, memory_mb: i
     lock = RunLock(campaign).acquire()
     try:
         with CampaignStore.open(campaign) as store:
+            _preflight(campaign, store, settings, engine, processor=processor, memory_mb=memory_mb,
+                       workers=workers, job_ids=job_ids, limit=limit, skip=skip_checks)
             code = dispatch(campaign, store, settings, engine, processor=processor, memory_mb=memory_mb,
                             job_ids=job_ids, limit=limit, derive=derive)
             if code is None:
                 code = _run(campaign, store, settings, processor, workers, memory_mb, job_ids, limit,
                             make_engine=local_engine_factory(engine, campaign), derive=derive)
+    except (OSError, sqlite3.OperationalError) as e:
+        line = environment_error(e)
+        if line is None:
+            raise
+        # jobs this run marked running are requeued by the next run (it holds the lock, they are stale)
+        raise CampaignError(f"{line}; then 's2l2a run {campaign}' continues where this one stopped") from None
     finally:
         lock.release()
     sys.exit(code)
+
+
+def _preflight(campaign: Path, store: Any, settings: Any, engine: dict[str, Any], *, processor: str | None,
+               memory_mb: int | None, workers: int | None, job_ids: tuple[int, ...], limit: int | None,
+               skip: tuple[str, ...]) -> None:
+    """Refuse a run with nothing planned or a failed check, before any job starts (notes go to stderr).
+
+    A dry run (nothing submitted) only prints what failed, so its scripts can still be read.
+    """
+    from s2l2a.campaign.check import FAIL, WARN, RunPlan, run_checks
+
+    counts = store.counts()
+    if not any(counts.values()):
+        raise CampaignError(f"nothing planned yet; add L1C products with 's2l2a plan {campaign} FOLDER'")
+    if not counts["queued"] + counts["running"]:
+        return  # nothing will start ('nothing to run' follows)
+    plan = RunPlan(engine=engine.get("engine") or "local", processor=processor, memory_mb=memory_mb,
+                   workers=workers, node_cores=engine.get("node_cores"),
+                   node_memory_mb=engine.get("node_memory_mb"), max_concurrent=engine.get("max_concurrent"),
+                   job_ids=job_ids, limit=limit, skip=skip)
+    results = run_checks(campaign, settings, store, plan)
+    marks = symbols()
+    for r in results:
+        if r.status == WARN or (r.status == FAIL and engine.get("dry_run")):
+            click.echo(f"note: {r.line(marks)}", err=True)
+    failed = [r for r in results if r.status == FAIL]
+    if failed and not engine.get("dry_run"):
+        what = "; ".join(r.text for r in failed)
+        names = " ".join(f"--skip-check {r.name}" for r in failed)
+        raise CampaignError(f"check failed: {what} ('s2l2a check {campaign}' shows every check; {names} "
+                            "runs anyway)")
 
 
 def _derive_settings(settings: Any, indices: str | None, formulas: tuple[str, ...], resolution: str | None,
@@ -142,6 +188,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         mark_folded,
     )
     from s2l2a.campaign.jobspec import JobSpec, result_path
+    from s2l2a.campaign.progress import PROGRESS_FILE, ProgressLog, ProgressTicker, progress_interval_s
     from s2l2a.engines.base import plan_capacity
     from s2l2a.errors import CampaignError
 
@@ -149,10 +196,19 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     # 1. recovery: we hold the lock, so nothing else runs jobs of this campaign right now
     folded = fold_results(campaign, store)
     stale = store.requeue_stale("the run driving this attempt stopped (found at the next run's start)")
+    from s2l2a.campaign.layout import claim_output
+
+    claim_output(output, campaign)  # an output root holding only tile folders becomes s2l2a's
     cleaned = clean_leftovers(campaign, staging, output)
     if folded or stale or cleaned:
         click.echo(f"recovered from an earlier run: {folded} finished result(s) recorded, "
                    f"{len(stale)} interrupted job(s) requeued, {len(cleaned)} leftover(s) removed", err=True)
+    from s2l2a.campaign.manifest import requeue_vanished
+
+    vanished = requeue_vanished(campaign, store)  # names and sizes only; 'status --verify' opens rasters
+    if vanished:
+        click.echo(f"{len(vanished)} done output(s) gone or incomplete, requeued (first: job {vanished[0][0]}: "
+                   f"{vanished[0][1]})", err=True)
 
     # 2. what to run (resolved the same way for every engine)
     jobs = store.jobs(states="queued", job_ids=job_ids or None)
@@ -175,6 +231,7 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     click.echo(f"running {len(specs)} job(s) with {resolved}, {cap.describe()}", err=True)
 
     # 3. run, folding each outcome as it arrives (this process is the store's only writer)
+    from s2l2a.campaign.check import disk_floor_mb, free_mb
     from s2l2a.engines.local import LocalEngine
 
     host, pid = socket.gethostname(), os.getpid()
@@ -182,8 +239,20 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     t0 = time.monotonic()
 
     started: list[int] = []
+    floor = disk_floor_mb(settings, store.jobs(states="done"), resolved)
+    low_disk: list[str] = []
 
     def on_start(spec: JobSpec) -> bool:
+        if low_disk:
+            return False
+        for role, path in (("output", output), ("scratch", staging)):
+            free = free_mb(path)
+            if free < floor:  # the job would fill the disk: it and the rest stay queued
+                low_disk.append(f"{free} MB free on the {role} file system ({path}), below the {floor} MB "
+                                "floor (one product's outputs, or [resources] min_free_mb)")
+                click.echo(f"stopped starting jobs: {low_disk[0]}; running jobs finish, the rest stay queued",
+                           err=True)
+                return False
         try:
             spec.attempt = store.start_attempt(int(spec.job_id), host, pid, store.log_path(int(spec.job_id)))
         except CampaignError as e:  # e.g. re-planned as a duplicate meanwhile: leave it alone
@@ -195,8 +264,20 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
     previous_term = signal.signal(signal.SIGTERM, _on_sigterm)
     engine = make_engine(cap) if make_engine else LocalEngine(cap, log_file=campaign / "logs" / "engine.log")
     interrupted = False
+    def summary() -> str:
+        finished = done + failed
+        running = max(len(started) - finished, 0)
+        elapsed = time.monotonic() - t0
+        rate = finished / elapsed * 3600 if elapsed > 0 else 0.0
+        eta = human_duration((len(specs) - finished) / rate * 3600) if rate > 0 else "-"
+        return (f"{done} done, {failed} failed, {running} running, "
+                f"{len(specs) - finished - running} queued of {len(specs)} after {human_duration(elapsed)}; "
+                f"{rate:.1f} jobs/h; ETA {eta}")
+
+    ticker = ProgressTicker(summary, progress_interval_s(), log=ProgressLog(campaign / PROGRESS_FILE),
+                            echo=None if sys.stderr.isatty() else lambda line: click.echo(line, err=True))
     try:
-        with _Progress(len(specs)) as bar:
+        with _Progress(len(specs)) as bar, ticker:
             engine.start()
             for outcome in engine.run(campaign, specs, on_start=on_start):
                 fold_outcome(store, outcome)
@@ -232,13 +313,18 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
                    f"{counts['queued']} queued for the next 's2l2a run {campaign}'", err=True)
         return EXIT_INTERRUPTED
     where = f"L2A products are in {output}"
+    if low_disk:
+        click.echo(f"run stopped starting jobs after {took}: {done} done, {failed} failed; {counts['queued']} "
+                   f"left queued: {low_disk[0]}; free some space, then 's2l2a run {campaign}' continues",
+                   err=True)
+        return EXIT_LOW_DISK
     tail = f"; see 's2l2a status {campaign}'" if failed else ""
     click.echo(f"run finished in {took}: {done} done, {failed} failed of {len(specs)}; {where}{tail}")
     return EXIT_FAILURES if failed else 0
 
 
 class _Progress:
-    """A rich progress bar on a terminal; silent otherwise (progress.log records everything)."""
+    """A rich progress bar on a terminal; off a terminal the ProgressTicker's lines stand in for it."""
 
     def __init__(self, total: int) -> None:
         self.total = total

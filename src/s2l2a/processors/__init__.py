@@ -23,7 +23,7 @@ PROCESSOR_NAMES = ("auto", "builtin", "sen2cor", "noop")
 def sen2cor_missing_message() -> str:
     """One line telling the user how to point s2l2a at an installed Sen2Cor."""
     return ("no Sen2Cor L2A_Process was found (not configured, not on PATH); point to one with "
-            "'s2l2a init --sen2cor PATH' or set l2a_process under [sen2cor] in s2l2a.toml")
+            "'s2l2a config DIR sen2cor.l2a_process PATH' (l2a_process under [sen2cor] in s2l2a.toml)")
 
 
 def find_sen2cor(options: dict[str, Any] | None = None) -> Path | None:

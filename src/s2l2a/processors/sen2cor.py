@@ -42,7 +42,7 @@ _INFO_CACHE: dict[tuple[str, int, int], Sen2CorInfo] = {}
 def missing_message() -> str:
     """One line saying no Sen2Cor was found and how to point s2l2a at one."""
     return ("no Sen2Cor L2A_Process was found (not configured, no $SEN2COR_BIN, not on PATH); point to one "
-            "with 's2l2a init --sen2cor PATH' or 'l2a_process = \"PATH\"' under [sen2cor] in s2l2a.toml")
+            "with 's2l2a config DIR sen2cor.l2a_process PATH' (l2a_process under [sen2cor] in s2l2a.toml)")
 
 
 def read_info(l2a_process: Path) -> Sen2CorInfo:
@@ -157,8 +157,8 @@ class Sen2CorProcessor:
             if found is None:
                 if self.configured:
                     raise ProcessingFailed(f"{self.configured}: no executable Sen2Cor L2A_Process there; "
-                                           "fix 'l2a_process' under [sen2cor] in s2l2a.toml or run "
-                                           "'s2l2a init --sen2cor PATH'")
+                                           "fix 'l2a_process' under [sen2cor] in s2l2a.toml with "
+                                           "'s2l2a config DIR sen2cor.l2a_process PATH'")
                 raise ProcessingFailed(missing_message())
             self._exe = found
         return self._exe

@@ -1,0 +1,188 @@
+"""``s2l2a config DIR [KEY [VALUE]]``: show or change one setting of a campaign, with init's checks.
+
+Without it the only way to change ``--processor`` or ``--sen2cor`` after ``init`` was editing the
+TOML by hand, and ``init --force`` rewrites every setting. Keys are ``section.key`` as in
+s2l2a.toml (``campaign.processor``, ``resources.memory_mb``, ``sen2cor.l2a_process``); the keys of
+[campaign] and [resources] may be given bare (``memory_mb``). Values are typed by key; unknown keys
+of free-form sections take TOML syntax (``20``, ``true``, ``"text"``), else text.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from s2l2a.cli._common import Duration, campaign_argument, user_errors
+from s2l2a.errors import ConfigError
+
+# key -> kind of value: "str" text, "int", "duration" (seconds or 90m/3h), "path" (made absolute:
+# typed relative to where the user is), "dir" (kept as typed: relative to the campaign folder)
+KINDS: dict[str, str] = {
+    "campaign.name": "str", "campaign.processor": "str", "campaign.output_dir": "dir",
+    "campaign.scratch_dir": "dir",
+    "resources.memory_mb": "int", "resources.cores_per_job": "int", "resources.timeout_s": "duration",
+    "resources.max_attempts": "int", "resources.workers": "int", "resources.min_free_mb": "int",
+    "sen2cor.l2a_process": "path", "sen2cor.gipp": "path", "sen2cor.home": "path", "sen2cor.resolution": "int",
+    "sen2cor.processing_baseline": "str", "sen2cor.kill_grace_s": "float",
+    "builtin.output_format": "str", "builtin.resolution": "int",
+}
+_FIXED = ("campaign", "resources")       # sections whose keys are all known (typos are refused there)
+
+
+@click.command("config")
+@campaign_argument
+@click.argument("key", required=False)
+@click.argument("value", required=False)
+@click.option("--unset", is_flag=True, help="Remove KEY (a [campaign]/[resources] key returns to its default).")
+@user_errors
+def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None:
+    """Show all settings of DIR, one KEY, or set KEY to VALUE (checked like 'init' before it is saved).
+
+    \b
+    s2l2a config DIR                                  every setting, as section.key = value
+    s2l2a config DIR memory_mb                        one setting
+    s2l2a config DIR campaign.processor sen2cor       change one
+    s2l2a config DIR sen2cor.l2a_process /opt/Sen2Cor-02.11.00-Linux64
+    s2l2a config DIR sen2cor.gipp --unset
+    """
+    from s2l2a.campaign.settings import CampaignSettings
+
+    settings = CampaignSettings.load(campaign)
+    data = settings.to_dict()
+    if key is None:
+        if unset:
+            raise click.UsageError("--unset needs a KEY")
+        for name, v in _flatten(data):
+            click.echo(f"{name} = {_show(v)}")
+        return
+    path = _resolve_key(key, data)
+    if value is None and not unset:
+        found, current = _get(data, path)
+        if not found and ".".join(path) not in KINDS:
+            raise ConfigError(f"{'.'.join(path)} is not set", campaign / "s2l2a.toml")
+        click.echo(_show(current))
+        return
+    if value is not None and unset:
+        raise click.UsageError("give either VALUE or --unset")
+    name = ".".join(path)
+    _, before = _get(data, path)
+    if unset:
+        _delete(data, path)
+    else:
+        _put(data, path, _parse(name, value))  # type: ignore[arg-type]
+    new = CampaignSettings.from_dict(data, source=campaign / "s2l2a.toml")
+    if name in ("campaign.processor", "sen2cor.l2a_process"):
+        from s2l2a.cli.init import require_sen2cor
+
+        require_sen2cor(new, "sen2cor.l2a_process",
+                        f"set it first with 's2l2a config {campaign} sen2cor.l2a_process PATH'")
+    new.save(campaign)
+    found, after = _get(new.to_dict(), path)
+    click.echo(f"{name} = {_show(after) if found else '(unset)'}"
+               + (f"  (was {_show(before)})" if before is not None else ""))
+    if path[0] in ("sen2cor", "builtin") and name not in KINDS and path[:2] != ("sen2cor", "parameters"):
+        click.echo(f"Warning: {name} is not a setting s2l2a knows; it is stored, check its spelling", err=True)
+    if name in ("resources.memory_mb", "resources.cores_per_job"):
+        for note in new.above_machine():
+            click.echo(f"Warning: {note}; fine for bigger cluster nodes, but a local run refuses it", err=True)
+
+
+def _resolve_key(key: str, data: dict[str, Any]) -> tuple[str, ...]:
+    """``memory_mb`` -> ("resources", "memory_mb"); ``sen2cor.l2a_process`` as given; one line if odd."""
+    parts = tuple(key.split("."))
+    if not key or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
+        raise ConfigError(f"{key!r} is not a setting name; use section.key, e.g. resources.memory_mb "
+                          "(see 's2l2a config DIR')")
+    if len(parts) == 1:
+        matches = [f"{s}.{key}" for s in _FIXED if f"{s}.{key}" in KINDS]
+        if len(matches) != 1:
+            raise ConfigError(f"{key!r}: give the section too, e.g. resources.{key} or sen2cor.{key} "
+                              "(see 's2l2a config DIR')")
+        return tuple(matches[0].split("."))
+    if parts[0] in _FIXED and (len(parts) != 2 or ".".join(parts) not in KINDS):
+        known = ", ".join(k.split(".")[1] for k in KINDS if k.startswith(parts[0] + "."))
+        raise ConfigError(f"{key}: unknown key; [{parts[0]}] has {known}")
+    return parts
+
+
+def _parse(name: str, text: str) -> Any:
+    """The typed value of ``text`` for setting ``name`` (one-line ConfigError when it is not one)."""
+    kind = KINDS.get(name)
+    if kind in ("str", "dir"):
+        return text
+    if kind == "path":
+        return str(Path(text).expanduser().absolute()) if text else text
+    if kind == "int":
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not a whole number") from None
+    if kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name}: {text!r} is not a number") from None
+    if kind == "duration":
+        try:
+            seconds = Duration().convert(text, None, None)
+        except click.BadParameter as e:
+            raise ConfigError(f"{name}: {e.message}") from None
+        return int(seconds) if float(seconds).is_integer() else seconds
+    try:  # unknown key of a free-form section: TOML syntax, else plain text
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in data.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out += _flatten(v, name + ".")
+        elif not isinstance(v, dict):
+            out.append((name, v))
+    return out
+
+
+def _show(value: Any) -> str:
+    """A value the way s2l2a.toml writes it (strings quoted, so ``"20"`` and ``20`` differ)."""
+    import tomli_w
+
+    if value is None:
+        return "(unset)"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
+
+
+def _get(data: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = data
+    for p in path:
+        if not isinstance(node, dict) or p not in node:
+            return False, None
+        node = node[p]
+    return True, node
+
+
+def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = data
+    for p in path[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"{'.'.join(path)}: {p} is a value, not a table")
+        node = nxt
+    if isinstance(node.get(path[-1]), dict):
+        raise ConfigError(f"{'.'.join(path)} is a table; set one of its keys")
+    node[path[-1]] = value
+
+
+def _delete(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    node: Any = data
+    for p in path[:-1]:
+        node = node.get(p, {}) if isinstance(node, dict) else {}
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
