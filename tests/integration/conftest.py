@@ -15,6 +15,8 @@ import pytest
 
 from engine.conftest import S2L2A, STANDIN, clone_l1c, s2l2a
 
+from .openlava import OpenLava, openlava_or_skip
+
 SLURM_ENV = Path(os.environ.get("S2L2A_SLURM_DIR", "/tmp/s2l2a-slurm")) / "env"
 
 
@@ -47,6 +49,12 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if conf:  # in-process reconciliation asks squeue too
         os.environ["SLURM_CONF"] = conf
     return env
+
+
+@pytest.fixture(scope="session")
+def openlava() -> OpenLava:
+    """The local OpenLava (scripts/openlava-up.sh), reached as its submitting user; skips when it is not up."""
+    return openlava_or_skip()
 
 
 @pytest.fixture(scope="session")
