@@ -79,6 +79,7 @@ class State:
     users: dict[str, str] = field(default_factory=lambda: {"alice": "s3cret-pw"})
     page_size: int = 2
     token_counter: int = 0
+    token_suffix: str = ""   # appended to issued tokens, so a test can look for them in every output
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault(self, key: str) -> str | None:
@@ -104,6 +105,17 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _echo(self, status: int, reason: str, doc: dict[str, str], headers: dict[str, str]) -> None:
+        """An error answer that repeats what the client sent in its reason phrase, headers and body."""
+        body = json.dumps({"error": "invalid", "echo": doc}).encode()
+        self.send_response(status, reason.replace("\r", " ").replace("\n", " "))
+        for k, v in headers.items():
+            self.send_header(k, v.replace("\r", " ").replace("\n", " "))
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -199,6 +211,10 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         st.log.append(("download", pid, {k.lower(): v for k, v in self.headers.items()}))
         token = auth.removeprefix("Bearer ")
+        if st.fault("download-echo") == "reject-echo":  # a 401 quoting the token back everywhere it can
+            self._echo(401, f"Bearer {token} rejected", {"token": token, "authorization": auth},
+                       {"WWW-Authenticate": f'Bearer error="invalid_token", token="{token}"'})
+            return
         if token not in st.valid_tokens:
             self._status(401)
             return
@@ -225,6 +241,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         st = self.state
         st.forms.append(form)
+        fault = st.fault("token")
+        if fault == "echo":
+            secret = form.get("password") or form.get("refresh_token", "")
+            self._echo(401, f"Invalid password {secret}", form, {"X-Debug-Password": secret})
+            return
+        if fault == "bad-token":
+            self._json({"access_token": f"bad\ntoken{st.token_suffix}", "expires_in": 600})
+            return
         ok = False
         if form.get("client_id") != "cdse-public":
             ok = False
@@ -238,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.token_counter += 1
             n = st.token_counter
-        access, refresh = f"access-{n}", f"refresh-{n}"
+        access, refresh = f"access-{n}{st.token_suffix}", f"refresh-{n}{st.token_suffix}"
         st.valid_tokens.add(access)
         st.refresh_tokens.add(refresh)
         self._json({"access_token": access, "expires_in": 600, "refresh_expires_in": 3600,

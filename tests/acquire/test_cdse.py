@@ -134,3 +134,28 @@ def test_verified_archive_left_by_a_previous_run_is_reused(services: FakeService
     assert res.exit_code == 0, res.output
     assert services.state.requests("download") == [] and services.state.forms == []
     assert (tmp_path / f"{SAMPLE_NAME}.SAFE" / "MTD_MSIL1C.xml").is_file()
+
+
+def test_product_zip_bomb_refused_without_debris(services: FakeServices, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product zip whose member expands 1000:1 is refused on its headers; nothing is unpacked."""
+    import hashlib
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{SAMPLE_NAME}.SAFE/MTD_MSIL1C.xml", (SAMPLE / "MTD_MSIL1C.xml").read_bytes())
+        zf.writestr(f"{SAMPLE_NAME}.SAFE/GRANULE/x/IMG_DATA/B04.jp2", bytes(20 << 20))
+    bomb = buf.getvalue()
+    services.state.archives[SAMPLE_ID] = bomb
+    entry = services.state.products[-1]
+    entry["ContentLength"] = len(bomb)
+    entry["Checksum"][0]["Value"] = hashlib.md5(bomb).hexdigest()
+    monkeypatch.setenv("CDSE_USERNAME", "alice")
+    monkeypatch.setenv("CDSE_PASSWORD", PASSWORD)
+    res = run("fetch", str(tmp_path), "--source", "cdse", "-t", "56JMM", "--start", "2018-06-29", "--end", "2018-06-29")
+    assert res.exit_code == 1
+    assert "has compression ratio above 200; refused as a possible archive bomb (raise [acquire] archive_max_gb" \
+        in res.output and "corrupt" not in res.output
+    staged = [p.name for p in (tmp_path / ".s2l2a-staging").iterdir()]
+    assert staged == [f"{SAMPLE_NAME}.zip"]          # the download is kept for inspection, nothing unpacked
+    assert not (tmp_path / f"{SAMPLE_NAME}.SAFE").exists()

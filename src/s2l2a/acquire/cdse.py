@@ -1,15 +1,19 @@
 """Copernicus Data Space Ecosystem: OData search, token handling, resumable archive download, safe unzip.
 
 Credentials come from ``CDSE_USERNAME``/``CDSE_PASSWORD`` or ``~/.netrc`` (machine = the identity
-host) and are never logged or shown in errors. Tokens are refreshed before they expire and after a
+host) and are never logged or shown in errors: a malformed ``.netrc`` is reported by file and line
+only (Python's own message quotes the offending token, which may be part of a password), and the
+password and every token are registered with :meth:`Http.hide` before they are first sent. Tokens are refreshed before they expire and after a
 401, so a download longer than a token's life (10 minutes on CDSE) resumes instead of restarting.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import netrc
 import os
+import re
 import shutil
 import threading
 import time
@@ -41,10 +45,47 @@ class AuthError(S2L2AError):
     """CDSE refused the credentials or the token endpoint failed."""
 
 
+#: what an OAuth2 bearer token may hold (RFC 6750 b64token); anything else is not sent
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
 @dataclass(frozen=True)
 class Credentials:
-    username: str
+    username: str = field(repr=False)
     password: str = field(repr=False)
+    source: str = ""   # where they came from, for messages: "CDSE_USERNAME/CDSE_PASSWORD" or "<netrc> line N"
+
+
+def _read_netrc(path: Path, host: str) -> Credentials | None:
+    """The login for ``host`` in a netrc file; errors name the file and line, never the text there."""
+    try:
+        auth = netrc.netrc(str(path)).authenticators(host)
+    except netrc.NetrcParseError as exc:
+        raise ConfigError(f"malformed at line {_netrc_line(path, exc)} (the line is not shown: it may hold a password; "
+                          "quote a password that contains spaces or '#', e.g. password \"pass word\")",
+                          path) from None
+    except UnicodeError:
+        raise ConfigError("not readable as text (the bytes are not shown: they may hold a password)", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or type(exc).__name__}", path) from None
+    if auth and auth[0] and auth[2]:
+        return Credentials(auth[0], auth[2], f"{path} (machine {host})")
+    return None
+
+
+def _netrc_line(path: Path, exc: netrc.NetrcParseError) -> int:
+    """The line holding the token the parser choked on (its own count may be one line further on)."""
+    m = re.fullmatch(r"bad (?:follower|toplevel) token (.+)", exc.msg or "")
+    try:
+        token = ast.literal_eval(m[1]) if m else None
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except (ValueError, SyntaxError, OSError):
+        return exc.lineno
+    if isinstance(token, str) and token:
+        for i in range(min(exc.lineno, len(lines)), 0, -1):
+            if token in lines[i - 1]:
+                return i
+    return exc.lineno
 
 
 def load_credentials(token_url: str, env: dict[str, str] | None = None, netrc_file: Path | None = None) -> Credentials:
@@ -52,16 +93,17 @@ def load_credentials(token_url: str, env: dict[str, str] | None = None, netrc_fi
     env = dict(os.environ) if env is None else env
     user, pwd = env.get("CDSE_USERNAME"), env.get("CDSE_PASSWORD")
     if user and pwd:
-        return Credentials(user, pwd)
-    path = netrc_file or Path(env.get("NETRC") or Path.home() / ".netrc")
+        return Credentials(user, pwd, "CDSE_USERNAME/CDSE_PASSWORD")
+    if bool(user) != bool(pwd):
+        given, lacking = ("CDSE_USERNAME", "CDSE_PASSWORD") if user else ("CDSE_PASSWORD", "CDSE_USERNAME")
+        raise ConfigError(f"CDSE credentials incomplete: {given} is set but {lacking} is not (set both, or "
+                          "neither to use ~/.netrc)")
+    path = netrc_file or Path(env.get("NETRC") or Path.home() / ".netrc").expanduser()
     host = urlsplit(token_url).hostname or ""
     if path.is_file():
-        try:
-            auth = netrc.netrc(str(path)).authenticators(host)
-        except (netrc.NetrcParseError, OSError) as exc:
-            raise ConfigError(f"cannot read: {getattr(exc, 'msg', exc)}", path) from None
-        if auth and auth[0] and auth[2]:
-            return Credentials(auth[0], auth[2])
+        creds = _read_netrc(path, host)
+        if creds is not None:
+            return creds
     raise ConfigError(f"CDSE credentials missing: set CDSE_USERNAME and CDSE_PASSWORD, or add 'machine {host} "
                       f"login … password …' to {path}")
 
@@ -72,6 +114,7 @@ class Tokens:
     def __init__(self, http: Http, credentials: Credentials, margin_s: float = 60.0) -> None:
         self.http = http
         self._creds = credentials
+        http.hide(credentials.password)
         self._lock = threading.Lock()
         self._access: str | None = None
         self._refresh: str | None = None
@@ -110,7 +153,9 @@ class Tokens:
         try:
             resp = self.http.open("POST", s.cdse_token_url, data=data)
         except TransferError as exc:
-            raise AuthError(f"CDSE login failed ({form['grant_type']}): {exc.message}") from None
+            whose = f" (credentials from {self._creds.source})" if form["grant_type"] == "password" and \
+                self._creds.source else ""
+            raise AuthError(f"CDSE login failed ({form['grant_type']}): {self.http.scrub(exc.message)}{whose}") from None
         try:
             doc = resp.read() and resp.json()
         except ValueError:
@@ -119,12 +164,28 @@ class Tokens:
             resp.close()
         if not isinstance(doc, dict) or "access_token" not in doc:
             raise AuthError("CDSE token endpoint answered without an access token")
+        access, refresh = doc["access_token"], doc.get("refresh_token")
+        self.http.hide(access if isinstance(access, str) else None, refresh if isinstance(refresh, str) else None)
+        if not isinstance(access, str) or not _TOKEN_RE.fullmatch(access):
+            raise AuthError("CDSE token endpoint answered a malformed access token (not shown); is "
+                            "cdse_token_url right?")
+        if refresh is not None and (not isinstance(refresh, str) or not _TOKEN_RE.fullmatch(refresh)):
+            refresh = None  # log in again when the access token expires
         now = time.monotonic()
         self.grants.append(form["grant_type"])
-        self._access = doc["access_token"]
-        self._expires = now + float(doc.get("expires_in", 600))
-        self._refresh = doc.get("refresh_token")
-        self._refresh_expires = now + float(doc.get("refresh_expires_in", 3600))
+        self._access = access
+        self._expires = now + _seconds(doc.get("expires_in"), 600.0)
+        self._refresh = refresh
+        self._refresh_expires = now + _seconds(doc.get("refresh_expires_in"), 3600.0)
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A token lifetime from the endpoint's answer; the default when absent or not a number."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if out == out and 0 < out < 10**7 else default
 
 
 def _attr(att_type: str, name: str, op: str, value: str) -> str:

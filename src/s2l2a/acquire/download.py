@@ -5,6 +5,10 @@ connection (HTTP Range), token refresh on 401 and checksum verification are the 
 the Google bucket and for CDSE; solving them once keeps both clients small and equally robust.
 A file is written as ``<name>.part`` and renamed only once its size and checksum are right, so a
 file without ``.part`` is always complete.
+
+Secrets (passwords, bearer and refresh tokens, credentials in a URL) never reach a message or a log:
+URLs are shown without user info and query (:func:`shown_url`), and every text that comes from a
+failed request passes :meth:`Http.scrub`, which blanks the secrets registered with :meth:`Http.hide`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import email.utils
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +35,8 @@ from s2l2a.errors import S2L2AError
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+HIDDEN = "[hidden]"
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -149,6 +156,8 @@ class Http:
 
     def __init__(self, settings: AcquireSettings, client: httpx.Client | None = None) -> None:
         self.settings = settings
+        self._secrets: set[str] = set()
+        _quiet_http_traces()
         conns = max(4, settings.parallel * settings.object_parallel + 2)
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(settings.timeout, connect=min(30.0, settings.timeout)),
@@ -159,6 +168,24 @@ class Http:
 
     def close(self) -> None:
         self.client.close()
+
+    # -- secrets ------------------------------------------------------------------------------
+
+    def hide(self, *values: str | None) -> None:
+        """Register secrets (a password, tokens) that :meth:`scrub` blanks out of any text."""
+        self._secrets.update(v for v in values if v and len(v) >= 4)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without registered secrets and without anything after ``Bearer``/``Basic``."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, HIDDEN)
+        return _BEARER.sub(lambda m: f"{m[1]} {HIDDEN}", text)
+
+    def why(self, exc: BaseException) -> str:
+        """One line for a failed request; protocol errors can quote a header, so only their kind is kept."""
+        if isinstance(exc, httpx.LocalProtocolError):
+            return f"{type(exc).__name__} (a request header was malformed; not shown)"
+        return self.scrub(f"{type(exc).__name__}: {exc}")
 
     def __enter__(self) -> Http:
         return self
@@ -206,11 +233,16 @@ class Http:
             token = auth.token() if auth else None
             try:
                 resp = self._send(method, url, params, dict(headers or {}), data, token)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, UnicodeEncodeError) as exc:
+                if isinstance(exc, UnicodeEncodeError | httpx.LocalProtocolError):
+                    # a header that cannot be sent (a token with a newline or a non-ASCII character):
+                    # retrying cannot help, and the error text would quote the header
+                    raise TransferError("request refused before sending: a header (the access token?) holds "
+                                        "characters HTTP does not allow; not shown", shown_url(url)) from None
                 if attempt >= retries:
-                    raise TransferError(f"{type(exc).__name__}: {exc} (after {attempt + 1} attempts)", url) from None
+                    raise TransferError(f"{self.why(exc)} (after {attempt + 1} attempts)", shown_url(url)) from None
                 wait = self.delay(attempt)
-                log.info("%s: %s, retrying in %.1f s", url, type(exc).__name__, wait)
+                log.info("%s: %s, retrying in %.1f s", shown_url(url), type(exc).__name__, wait)
                 self.settings.sleep(wait)
                 attempt += 1
                 continue
@@ -223,14 +255,14 @@ class Http:
             if code in RETRY_STATUS and attempt < retries:
                 wait = self.delay(attempt, resp)
                 resp.close()
-                log.info("%s: HTTP %d, retrying in %.1f s", url, code, wait)
+                log.info("%s: HTTP %d, retrying in %.1f s", shown_url(url), code, wait)
                 self.settings.sleep(wait)
                 attempt += 1
                 continue
             if code >= 400:
                 resp.close()
                 extra = f" after {attempt + 1} attempts" if code in RETRY_STATUS else ""
-                raise TransferError(f"HTTP {code} {resp.reason_phrase}{extra}", _clean(url))
+                raise TransferError(f"HTTP {code} {self.scrub(resp.reason_phrase)}{extra}", shown_url(url))
             return resp
 
     def get_json(self, url: str, *, params: Mapping[str, Any] | None = None,
@@ -242,7 +274,7 @@ class Http:
                 body = resp.read()
             except httpx.TransportError as exc:
                 if attempt >= self.settings.retries:
-                    raise TransferError(f"{type(exc).__name__}: {exc}", _clean(url)) from None
+                    raise TransferError(self.why(exc), shown_url(url)) from None
                 self.settings.sleep(self.delay(attempt))
                 continue
             finally:
@@ -250,8 +282,8 @@ class Http:
             try:
                 return httpx.Response(200, content=body).json()
             except ValueError:
-                raise TransferError("answer is not JSON", _clean(url)) from None
-        raise TransferError("no answer", _clean(url))  # pragma: no cover
+                raise TransferError("answer is not JSON", shown_url(url)) from None
+        raise TransferError("no answer", shown_url(url))  # pragma: no cover
 
     # -- downloads ----------------------------------------------------------------------------
 
@@ -321,7 +353,7 @@ class Http:
                     fh.write(chunk)
                     got += len(chunk)
         except httpx.TransportError as exc:
-            return got, f"{type(exc).__name__}: {exc}"
+            return got, self.why(exc)
         finally:
             resp.close()
         return got, None
@@ -334,6 +366,25 @@ def _content_range_start(value: str | None) -> int | None:
         return None
 
 
-def _clean(url: str) -> str:
-    """URL without its query string (keeps long OData filters and any token out of messages)."""
-    return url.split("?", 1)[0]
+def _quiet_http_traces() -> None:
+    """Keep httpcore's DEBUG trace off unless its level was set on purpose.
+
+    That trace quotes response headers and the errors of refused requests, so a server echoing a
+    token (or httpx quoting a header it cannot send) would put a secret into a debug log.
+    """
+    trace = logging.getLogger("httpcore")
+    if trace.level == logging.NOTSET:
+        trace.setLevel(logging.INFO)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and logs may show it: no user info (``user:password@``), no query, no fragment.
+
+    The query goes because long OData filters drown the message and signed URLs carry tokens there.
+    """
+    text = str(url).split("#", 1)[0].split("?", 1)[0]
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"

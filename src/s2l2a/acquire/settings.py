@@ -92,7 +92,14 @@ class AcquireSettings:
                 raise ConfigError(f"[acquire] {name}: must be positive")
         for name in ("gcs_url", "cdse_catalogue_url", "cdse_download_url", "cdse_token_url"):
             if not str(getattr(self, name)).startswith(("http://", "https://")):
-                raise ConfigError(f"[acquire] {name}: not an http(s) URL: {getattr(self, name)!r}")
+                raise ConfigError(f"[acquire] {name}: not an http(s) URL: {_shown(getattr(self, name))!r}")
+
+
+def _shown(url: str) -> str:
+    """A URL without the parts that may be secret (user info, query); see download.shown_url."""
+    from s2l2a.acquire.download import shown_url
+
+    return shown_url(url)
 
 
 def _convert(key: str, value: Any, default: Any) -> Any:

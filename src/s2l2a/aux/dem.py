@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 from shapely.geometry.base import BaseGeometry
 
+from s2l2a.acquire.download import shown_url
 from s2l2a.aux.dem_tiles import SOURCES, Tile, tiles_for
 from s2l2a.aux.download import NotFoundOnServer, fetch
 from s2l2a.errors import CampaignError, ConfigError
@@ -138,11 +139,12 @@ def fetch_tiles(tiles: Iterable[Tile], cache: Path, base_url: str,
             out[t.name] = fetch(base + t.url_path, dest, _verifier(t), client=client)
         except NotFoundOnServer:
             out[t.name] = None
-            absent.write_text(base + t.url_path + "\n")
+            absent.write_text(shown_url(base + t.url_path) + "\n")  # a shared cache: no credentials
     if out and all(v is None for v in out.values()):
         for t in tiles:    # do not remember a wrong base URL as "all sea"
             (Path(cache) / t.source / (t.filename + ".absent")).unlink(missing_ok=True)
-        raise ConfigError(f"none of the {len(out)} DEM tiles exists under {base}; is the base URL right?")
+        raise ConfigError(f"none of the {len(out)} DEM tiles exists under {shown_url(base)}; is the base URL "
+                          "right?")
     return out
 
 

@@ -5,7 +5,8 @@ dropped connection, are verified (the caller says how: zip integrity, GeoTIFF op
 then renamed into place, so a cache shared by several users or nodes never holds a half file under a
 final name. A file lock serialises two processes fetching the same tile.
 
-Archives are unpacked with :func:`s2l2a.archive.safe_extract` (re-exported here).
+Archives are unpacked with :func:`s2l2a.archive.safe_extract` (re-exported here). Messages show a
+URL without user info or query (a mirror's credentials or a signed URL's token stay out of them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from s2l2a.acquire.download import shown_url
 from s2l2a.archive import UnsafeArchiveError, safe_extract  # noqa: F401 - re-exported
 from s2l2a.errors import S2L2AError
 
@@ -50,11 +52,11 @@ def _fetch_once(client: httpx.Client, url: str, part: Path, attempts: int) -> No
         try:
             with client.stream("GET", url, headers=headers) as r:
                 if r.status_code == 404:
-                    raise NotFoundOnServer("not found on the server (404)", url)
+                    raise NotFoundOnServer("not found on the server (404)", shown_url(url))
                 if r.status_code == 416 and have:
                     return                       # we already have every byte
                 if r.status_code not in (200, 206):
-                    raise DownloadError(f"HTTP {r.status_code}", url)
+                    raise DownloadError(f"HTTP {r.status_code}", shown_url(url))
                 total: int | None = None
                 if r.status_code == 206:
                     cr = r.headers.get("content-range", "")
@@ -79,7 +81,7 @@ def _fetch_once(client: httpx.Client, url: str, part: Path, attempts: int) -> No
         except (httpx.TransportError, httpx.RemoteProtocolError) as e:
             last_error = f"{type(e).__name__}: {e}"
             continue
-    raise DownloadError(f"download failed after {attempts} attempts ({last_error})", url)
+    raise DownloadError(f"download failed after {attempts} attempts ({last_error})", shown_url(url))
 
 
 def fetch(url: str, dest: Path, verify: Callable[[Path], None], *, client: httpx.Client | None = None,
@@ -106,7 +108,7 @@ def fetch(url: str, dest: Path, verify: Callable[[Path], None], *, client: httpx
                 except Exception as e:  # noqa: BLE001 - any verification failure means corrupt
                     part.unlink(missing_ok=True)
                     if round_ == 2:
-                        raise DownloadError(f"corrupt after re-fetch: {e}", url) from None
+                        raise DownloadError(f"corrupt after re-fetch: {e}", shown_url(url)) from None
                     continue
                 os.replace(part, dest)
                 return dest
