@@ -28,7 +28,12 @@ def test_plan_over_all_real_test_data(campaign: Path, tmp_path: Path) -> None:
     assert len(l2a) == 13
     # metadata-only copies of real L1C (no images) and the partial real B01-only tile
     assert len(missing_band) == 6 and len(missing_granule) == 2
-    assert len(lines) == len(l2a) + len(missing_band) + len(missing_granule)
+    # the AWS sentinel-s2 tile folders among the real metadata are refused, not skipped silently
+    aws = [ln for ln in lines if "AWS sentinel-s2 tile folder layout (tileInfo.json)" in ln]
+    assert len(aws) == 8
+    assert len(lines) == len(l2a) + len(missing_band) + len(missing_granule) + len(aws)
+    with CampaignStore.open(campaign) as store:   # every rejection is kept, one row per input
+        assert len(store.rejections()) == len(lines)
 
     with CampaignStore.open(campaign) as store:
         jobs = store.jobs()

@@ -78,7 +78,7 @@ def test_a_later_reprocessing_displaces_a_planned_job(campaign: Path, tmp_path: 
     assert (r.added, r.skipped_duplicate, r.requeued_winner) == (0, 0, 0)
 
 
-def test_done_and_running_jobs_are_not_displaced(campaign: Path) -> None:
+def test_a_newer_reprocessing_supersedes_a_done_job_and_waits_for_a_running_one(campaign: Path) -> None:
     def record(i: int, baseline: str) -> ProductRecord:
         return ProductRecord(path=Path(f"/x/{i}"), name=f"P{i}", tile="56JMM", sensing_time="2020-01-01T00:00:00Z",
                              baseline=baseline, generation_time="2020-01-01T00:00:00Z")
@@ -87,9 +87,18 @@ def test_done_and_running_jobs_are_not_displaced(campaign: Path) -> None:
         plan_records(store, [record(1, "02.06")], None)
         store.start_attempt(1, "h", 1, None)
         store.finish_attempt(1, AttemptOutcome("done", output_path="/o"))
-        r = plan_records(store, [record(2, "05.00")], None)
-        assert r.skipped_duplicate == 0
-        assert [j.state for j in store.jobs()] == [JobState.DONE, JobState.QUEUED]
+        r = plan_records(store, [record(2, "05.00")], None)   # README: the highest baseline is kept
+        assert r.skipped_duplicate == 1
+        assert [j.state for j in store.jobs()] == [JobState.SKIPPED, JobState.QUEUED]
+        assert store.job(1).output_path == Path("/o")          # kept until the winner replaces it
+        store.start_attempt(2, "h", 1, None)                  # the 05.00 runs; a 05.10 arrives
+        r = plan_records(store, [record(3, "05.10")], None)
+        assert (r.waiting, r.skipped_duplicate) == (1, 0) and "waits for job 2" in r.waiting_lines[0]
+        assert store.job(3).state is JobState.SKIPPED and store.job(3).skip_reason.startswith("waits for job 2")
+        store.finish_attempt(2, AttemptOutcome("done", output_path="/o"))
+        r = plan_records(store, [], None)                     # the next plan queues it
+        assert (r.requeued_winner, r.skipped_duplicate, r.waiting) == (1, 1, 0)
+        assert [j.state for j in store.jobs()] == [JobState.SKIPPED, JobState.SKIPPED, JobState.QUEUED]
 
 
 def test_verified_output_skips_the_job(campaign: Path, tmp_path: Path, standin_l2a: Path) -> None:

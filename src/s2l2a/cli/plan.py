@@ -11,6 +11,9 @@ from pathlib import Path
 import click
 
 from s2l2a.cli._common import campaign_argument, user_errors
+from s2l2a.errors import CampaignError
+
+EXIT_NOTHING_NEW = 4   # every product found was planned before: nothing to do, not an error
 
 
 @click.command("plan")
@@ -23,10 +26,14 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
     """Find L1C products under ROOT... and plan one job per product (safe to re-run).
 
     Reprocessings of one acquisition keep the highest baseline, products already converted are
-    skipped, and each unusable input is reported on one line on stderr.
+    skipped, zipped products (CDSE's .SAFE.zip) are unpacked into DIR/inputs/, and each unusable
+    input is reported on one line on stderr and kept for 's2l2a status'. Exit status: 0 jobs were
+    added or changed, 1 error (a ROOT that does not exist, nothing usable found), 4 nothing new
+    (every product found is planned already).
     """
-    from s2l2a.campaign.planner import plan
+    from s2l2a.campaign.planner import check_roots, plan
 
+    check_roots(roots)  # a typo is an error, not "nothing found"
     try:
         if sys.stderr.isatty():
             with _bar() as on_progress:
@@ -39,13 +46,25 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
         sys.exit(130)
     for line in report.rejected:
         click.echo(line, err=True)
+    for line in report.waiting_lines:
+        click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(f"found {report.found}: {report.summary_line()}")
-    if report.found == 0 and not report.rejected:
-        click.echo(f"error: no L1C products found under {', '.join(map(str, roots))}", err=True)
-        sys.exit(1)
+    where = ", ".join(map(str, roots))
+    if report.changed:
+        return
+    if report.already_planned:
+        click.echo(f"nothing new under {where}: {report.already_planned} product(s) planned before"
+                   f"{'; rejected inputs are listed above' if report.rejected else ''}; "
+                   f"next: s2l2a run {campaign}", err=True)
+        sys.exit(EXIT_NOTHING_NEW)
+    if report.rejected:
+        raise CampaignError(f"nothing planned: every input under {where} was rejected (reasons above, "
+                            f"also in 's2l2a status {campaign}')")
+    raise CampaignError(f"no L1C product found under {where}; give the folder holding "
+                        "S2*_MSIL1C_*.SAFE folders or their .zip")
 
 
 @contextmanager

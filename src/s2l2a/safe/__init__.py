@@ -14,7 +14,7 @@ from s2l2a.safe.errors import (
     UnsafeXMLError,
     WrongLevelError,
 )
-from s2l2a.safe.find import find_products, is_product_dir
+from s2l2a.safe.find import find_inputs, find_products, is_product_dir
 from s2l2a.safe.mtd import DatastripMetadata, ProductMetadata, read_datastrip_metadata, read_product_metadata
 from s2l2a.safe.names import (
     GranuleName,
@@ -54,6 +54,7 @@ __all__ = [
     "UnknownLayoutError",
     "UnsafeXMLError",
     "WrongLevelError",
+    "find_inputs",
     "find_products",
     "format_product_name",
     "is_product_dir",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from s2l2a.errors import ProductError
-from s2l2a.safe.layout import is_product_metadata_name
+from s2l2a.safe.layout import AWS_MARKERS, is_product_metadata_name
 
 
 def is_product_dir(path: Path) -> bool:
@@ -38,7 +38,28 @@ def find_products(roots: Iterable[Path | str]) -> Iterator[Path]:
         yield from _walk(r, seen)
 
 
-def _walk(root: Path, seen: set[Path]) -> Iterator[Path]:
+def find_inputs(roots: Iterable[Path | str]) -> Iterator[Path]:
+    """Everything under ``roots`` a user may mean as an input product, for ``plan``: product
+    directories, zip files (CDSE delivers ``S2*_MSIL1C_*.SAFE.zip``) and AWS tile folders
+    (``tileInfo.json``), which ``open_l1c`` then refuses in one line instead of their being
+    skipped without a word. A root that is a file is yielded as it is."""
+    seen: set[Path] = set()
+    for root in roots:
+        r = Path(root)
+        if not r.exists():
+            raise ProductError("search root does not exist", r)
+        if not r.is_dir():
+            yield r
+            continue
+        yield from _walk(r, seen, inputs=True)
+
+
+def is_aws_tile_dir(path: Path) -> bool:
+    """A folder of the AWS ``sentinel-s2-l1c`` bucket layout (``tileInfo.json``, ``productInfo.json``)."""
+    return any((path / m).is_file() for m in AWS_MARKERS)
+
+
+def _walk(root: Path, seen: set[Path], inputs: bool = False) -> Iterator[Path]:
     stack = [root]
     while stack:
         d = stack.pop()
@@ -49,11 +70,15 @@ def _walk(root: Path, seen: set[Path]) -> Iterator[Path]:
         if real in seen:
             continue
         seen.add(real)
-        if is_product_dir(d):
+        if is_product_dir(d) or (inputs and is_aws_tile_dir(d)):
             yield d
             continue
         try:
-            subdirs = sorted((Path(e.path) for e in os.scandir(d) if e.is_dir()), reverse=True)
+            entries = list(os.scandir(d))
+            subdirs = sorted((Path(e.path) for e in entries if e.is_dir()), reverse=True)
+            zips = sorted(Path(e.path) for e in entries
+                          if inputs and e.name.lower().endswith(".zip") and e.is_file())
         except OSError:
             continue
+        yield from zips
         stack.extend(subdirs)
