@@ -9,6 +9,7 @@ of free-form sections take TOML syntax (``20``, ``true``, ``"text"``), else text
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,7 @@ def _parse(name: str, text: str) -> Any:
     if kind in ("str", "dir"):
         return text
     if kind == "path":
-        return str(Path(text).expanduser().absolute()) if text else text
+        return os.path.abspath(Path(text).expanduser()) if text else text  # '..' folded, links kept
     if kind == "int":
         try:
             return int(text.strip())
