@@ -249,7 +249,8 @@ def check_paths(campaign_dir: Path | str, settings: Any, source: Path | str | No
             if path == own or own in path.parents:
                 raise bad(key, text, f"is the campaign's own {name!r}; give a folder of its own")
     if layout.output == layout.staging or layout.output == layout.scratch:
-        raise bad(out_key, out_text, f"is the same folder as {scratch_key} ({layout.output})")
+        raise bad(out_key, out_text, f"is the same folder as {scratch_key} = {scratch_text!r} ({layout.output}); "
+                                     "give each a folder of its own")
     if layout.staging in layout.output.parents:
         raise bad(out_key, out_text, f"lies inside the scratch folder {layout.staging}")
     if layout.output in layout.staging.parents or layout.output in layout.scratch.parents:

@@ -23,11 +23,15 @@ STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red"
               help="Lines of each failed job's log to show.")
 @click.option("--all", "show_all", is_flag=True, help="List every tile and every failure (default: the first "
               f"{MAX_ROWS} of each).")
+@click.option("--verify", is_flag=True, help="First check every done output against the manifest written at "
+              "publish (and open each raster); requeue those gone or incomplete.")
 @user_errors
-def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool) -> None:
+def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool, verify: bool) -> None:
     """Show job counts per state and per tile, failures with their log tail, throughput and ETA."""
     from s2l2a.campaign.store import CampaignStore
 
+    if verify:
+        _verify(campaign)
     cluster: list[dict[str, Any]] = []
     with CampaignStore.open(campaign) as store:
         if (campaign / "cluster").is_dir():  # arrays were submitted: fold results, ask the scheduler
@@ -46,6 +50,20 @@ def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool) -> None:
 
         for line in format_status(cluster):
             click.echo(line)
+
+
+def _verify(campaign: Path) -> None:
+    """Full check of every done output; requeues under the run lock (a running run is refused)."""
+    from s2l2a.campaign.lock import RunLock
+    from s2l2a.campaign.manifest import requeue_vanished
+    from s2l2a.campaign.store import CampaignStore
+
+    with CampaignStore.open(campaign) as store, RunLock(campaign):
+        found = requeue_vanished(campaign, store, full=True)
+    for job_id, problem in found:
+        click.echo(f"requeued job {job_id}: output {problem}", err=True)
+    click.echo(f"verify: {len(found)} done output(s) gone or incomplete, requeued"
+               + (f"; convert them again with 's2l2a run {campaign}'" if found else ""), err=True)
 
 
 def _print(s: dict[str, Any], max_rows: int | None) -> None:

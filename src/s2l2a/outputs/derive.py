@@ -267,6 +267,19 @@ def _cleanup(staging: Path) -> None:
         pass  # a hidden .partial- folder; the next run of the same product removes it
 
 
+def _refuse_incomplete(product_dir: Path, granule: Any) -> None:
+    """No index from a product that lost a file since it was published (manifest) or that lacks
+    one its metadata lists."""
+    from s2l2a.campaign.manifest import manifest_problem
+
+    problem = manifest_problem(product_dir)
+    if problem is None and granule.missing_files:
+        key, missing = next(iter(granule.missing_files.items()))
+        problem = f"{Path(product_dir).name}: {Path(missing).name} ({key.split(':')[-1]}) is missing"
+    if problem is not None:
+        raise DeriveError(f"incomplete L2A {problem}; nothing derived", product_dir)
+
+
 def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec | None = None) -> DerivedResult:
     """Write the derived COGs of one L2A product to ``<out_dir>/<product name>/`` and return what was made.
 
@@ -281,6 +294,7 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     if len(product.granules) != 1:
         raise DeriveError(f"{len(product.granules)} granules; derive handles single-tile products", product.path)
     granule = product.granules[0]
+    _refuse_incomplete(product.path, granule)
     name = product.name.name
     out_dir = Path(out_dir)
     final = out_dir / name

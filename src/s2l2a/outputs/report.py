@@ -42,6 +42,7 @@ class ProductRow:
     derived: list[str] = field(default_factory=list)
     tci_png: str | None = None  # data URI
     scl_png: str | None = None
+    problem: str | None = None  # a done product whose L2A is incomplete (one line)
 
 
 # -- plots ---------------------------------------------------------------------------------------
@@ -228,6 +229,7 @@ def _quicklooks(row: ProductRow, out: Path | None, ddir: Path | None) -> None:
 
 def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy for tests)."""
+    from s2l2a.campaign.manifest import check_output
     from s2l2a.campaign.store import CampaignStore
     from s2l2a.outputs.derive import find_derived
 
@@ -268,7 +270,9 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
                              duration_s=last_duration.get(j.id), message=j.message,
                              output=str(out) if out else None,
                              derived=sorted(_derived_files(ddir)) if ddir else [])
-            _quicklooks(row, out, ddir)
+            if state == "done" and out is not None and (out.exists() or ddir is None):
+                row.problem = check_output(out)  # flagged, and no quicklook read from it
+            _quicklooks(row, out if row.problem is None else None, ddir)
             rows.append(row)
     footprints: dict[str, tuple[Any, str]] = {}
     for tile, j in tile_job.items():

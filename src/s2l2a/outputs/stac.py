@@ -143,9 +143,13 @@ def build_item(l2a_path: Path | str | None, derived_dir: Path | str | None = Non
 
     product = None
     if l2a_path is not None and Path(l2a_path).exists():
-        from s2l2a.safe import open_l2a
+        from s2l2a.safe import IncompleteProductError, open_l2a
 
         product = open_l2a(l2a_path, require_bands=False)
+        for g in product.granules:  # an item must never describe a product with a band missing
+            for key, missing in g.missing_files.items():
+                raise IncompleteProductError(f"incomplete L2A: {Path(missing).name} ({key.split(':')[-1]}) "
+                                             "is missing", l2a_path)
     derived = DerivedResult.load(derived_dir) if derived_dir is not None else None
     if product is None and derived is None:
         raise S2L2AError("neither the L2A product nor its derived outputs exist", l2a_path)
@@ -243,12 +247,19 @@ def build_collection(items: Iterable[Any], collection_id: str, description: str)
     return coll
 
 
-def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = None) -> Path:
-    """Write ``<campaign>/stac/collection.json`` and one item per converted product; validate everything."""
+def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = None,
+                        skipped: list[str] | None = None) -> Path:
+    """Write ``<campaign>/stac/collection.json`` and one item per converted product; validate everything.
+
+    A product whose L2A is incomplete (a file its manifest or metadata lists is missing or has
+    another size) gets no item; one line naming it and the file is appended to ``skipped``.
+    """
     import pystac
 
+    from s2l2a.campaign.manifest import check_output
     from s2l2a.campaign.store import CampaignStore
     from s2l2a.outputs.derive import find_derived
+    from s2l2a.safe import IncompleteProductError
 
     campaign_dir = Path(campaign_dir).resolve()
     out = Path(out_dir) if out_dir else campaign_dir / STAC_DIR
@@ -261,9 +272,17 @@ def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = N
             ddir = derived.get(name) if name else None
             if (l2a is None or not l2a.exists()) and ddir is None:
                 continue
+            problem = check_output(l2a) if l2a is not None and l2a.exists() else None
             props = {"s2l2a:processor": job.processor, "s2l2a:processor_version": job.processor_version}
-            items.append(build_item(l2a, ddir, l1c_path=job.path,
-                                    properties={k: v for k, v in props.items() if v}))
+            try:
+                if problem is not None:
+                    raise IncompleteProductError(f"incomplete L2A {problem}")
+                items.append(build_item(l2a, ddir, l1c_path=job.path,
+                                        properties={k: v for k, v in props.items() if v}))
+            except IncompleteProductError as e:
+                if skipped is None:
+                    raise
+                skipped.append(f"no STAC item for job {job.id}: {e}")
     coll = build_collection(items, campaign_dir.name, f"Sentinel-2 L2A outputs of the s2l2a campaign {campaign_dir.name}")
     coll.normalize_hrefs(str(out))
     for item in items:  # relative asset hrefs: the campaign folder can be moved or mounted elsewhere
