@@ -267,8 +267,10 @@ FROM jobs j JOIN products p ON p.id = j.product_id
 """
 
 
-#: how progress.log details start for a planned product and for a product found at a new path
-PLANNED_FROM = "planned from "
+#: progress.log details of a planned product ("planned as job 7 from /data/X.SAFE") and of a
+#: product found at a new path: what ``s2l2a rebuild`` restores jobs from
+PLANNED_AS = "planned as job "
+FROM = " from "
 MOVED_TO = "input moved to "
 
 
@@ -313,8 +315,8 @@ class CorruptStore(CampaignError):
 
 def rebuild_hint(campaign_dir: Path) -> str:
     """The way out named in every corrupt-store message."""
-    return (f"nothing was changed; run 's2l2a rebuild {campaign_dir}' to move it aside and rebuild the store "
-            "from the outputs, result files and progress.log")
+    return (f"nothing was changed; run 's2l2a rebuild {campaign_dir}' to rebuild the store from the outputs, "
+            "result files and progress.log (a damaged file is kept aside, never deleted)")
 
 
 def campaign_has_history(campaign_dir: Path) -> bool:
@@ -465,7 +467,8 @@ class CampaignStore:
             except sqlite3.DatabaseError as e:
                 raise self._error(e, "read") from None
         if not result or result[0] != "ok":
-            detail = one_line(str(result[0] if result else "no answer"))[:200]
+            text = str(result[0] if result else "no answer").replace("*** in database main ***", "")
+            detail = one_line(" ".join(text.split()))[:200]
             raise CorruptStore(f"the campaign store is damaged ({pragma.split('(')[0]}: {detail}); "
                                f"{rebuild_hint(self.campaign_dir)}", self.db_path)
 
@@ -556,7 +559,7 @@ class CampaignStore:
         """Add products in one transaction. A path or product name already known is not added
         again (same product → same job); when a known product's path vanished and it turns up
         at a new path, the path is updated (data moved). progress.log gets each new product's
-        path ("planned from PATH"), so ``s2l2a rebuild`` can restore the store from it."""
+        path and job id ("planned as job N from PATH"), so ``s2l2a rebuild`` can restore the store from it."""
         records = list(records)
         now = utcnow()
 
@@ -599,7 +602,8 @@ class CampaignStore:
                 by_path[path] = jid
                 by_name[r.name] = (pid, path, jid, JobState.QUEUED.value)
                 out.append((jid, True))
-                events.append(ProgressEvent(now, r.name, r.tile, JobState.QUEUED.value, f"{PLANNED_FROM}{path}"))
+                events.append(ProgressEvent(now, r.name, r.tile, JobState.QUEUED.value,
+                                            f"{PLANNED_AS}{jid}{FROM}{path}"))
             cur.executemany("INSERT INTO products (id, path, name, tile, sensing_time, baseline, "
                             "generation_time, mission, cloud_cover, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                             new_products)
