@@ -78,6 +78,9 @@ def _print(s: dict[str, Any], max_rows: int | None) -> None:
         sk = s["skipped"]
         console.print(f"skipped: {sk['duplicate']} duplicate (older reprocessing), {sk['output_exists']} "
                       f"already converted" + (f", {sk['other']} other" if sk["other"] else ""), style="dim")
+        if sk.get("waiting"):
+            console.print(f"waiting: {sk['waiting']} newer reprocessing(s) wait for their older one to finish "
+                          f"running; 's2l2a plan DIR ROOT' after that run queues them")
     tp, eta = s["throughput_per_hour"], s["eta_s"]
     console.print(f"throughput: {f'{tp:.1f} done/hour' if tp else '-'}   "
                   f"ETA: {human_duration(eta) if eta is not None else '-'}"
@@ -111,3 +114,10 @@ def _print(s: dict[str, Any], max_rows: int | None) -> None:
                 console.print(f"    | {line}", markup=False, style="dim")
         if max_rows is not None and len(s["failures"]) > max_rows:
             console.print(f"... and {len(s['failures']) - max_rows} more failures (--all, or --json)", style="dim")
+    rejected = s.get("rejected") or []
+    if rejected:
+        console.print(f"[bold]rejected inputs ({len(rejected)})[/]: not planned; fix or remove them, then plan again")
+        for r in rejected[:max_rows]:
+            console.print(f"  {r['path']}: {r['reason']}  ({r['last_seen']})", markup=False)
+        if max_rows is not None and len(rejected) > max_rows:
+            console.print(f"... and {len(rejected) - max_rows} more (--all, or --json)", style="dim")
