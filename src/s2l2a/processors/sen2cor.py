@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from s2l2a.errors import ProductError, S2L2AError
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.safe.bands import check_band_files
 from s2l2a.sen2cor.classify import (
     classify_failure,
     describe_exit,
@@ -216,6 +217,11 @@ class Sen2CorProcessor:
         product_dir = Path(getattr(product, "path", product))
         resolution = settings.resolution if settings.resolution is not None else self.resolution
         baseline = settings.processing_baseline or self.processing_baseline
+        try:  # Sen2Cor's own words for an empty or cut band file are a traceback deep in its log
+            for granule in getattr(product, "granules", ()):
+                check_band_files(granule.band_files)
+        except ProductError as exc:
+            raise ProcessingFailed(str(exc), FailureClass.BAD_INPUT, log_path=log_path) from None
         gipp = settings.extra.get("gipp") or self.gipp
         gipp = self._pin_threads(gipp, settings.cores, staging_dir, log_path)
         try:

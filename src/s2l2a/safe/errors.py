@@ -46,5 +46,9 @@ class MissingFileError(SafeProductError):
     """A file the product metadata lists (a band image, a tile XML) is not on disk."""
 
 
+class BandFileError(SafeProductError):
+    """An input band image is empty, truncated, not a JPEG 2000 file or cannot be decoded (bad input)."""
+
+
 class IncompleteProductError(SafeProductError):
     """An L2A product lacks a folder or band file, or one of them is empty or unreadable."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a import __version__
+from s2l2a.errors import ProductError
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
 from s2l2a.safe import format_product_name, l2a_granule_name
 
@@ -79,6 +80,9 @@ class BuiltinProcessor:
                 say(traceback.format_exc())
                 raise ProcessingFailed("out of memory in the built-in processor", FailureClass.OUT_OF_MEMORY,
                                        log_path=log_path) from None
+            except ProductError as exc:  # the L1C itself is unusable (e.g. a band file empty or cut short)
+                say(f"FAILED (bad input): {exc}")
+                raise ProcessingFailed(str(exc), FailureClass.BAD_INPUT, log_path=log_path) from None
             except Exception as exc:  # one line for the user, the traceback in the log
                 say(traceback.format_exc())
                 raise ProcessingFailed(f"built-in processor failed: {type(exc).__name__}: {exc}",
@@ -92,6 +96,13 @@ class BuiltinProcessor:
             raise ProcessingFailed(f"{len(granules)} granules in {product.path.name}: the built-in processor "
                                    "converts single-tile products only", FailureClass.BAD_INPUT)
         granule = granules[0]
+        if opts.dem:  # a DEM that is not there fails now, as missing auxiliary data, not mid-way
+            from .dem import DemError, dem_sources
+
+            try:
+                dem_sources(opts.dem)
+            except DemError as exc:
+                raise ProcessingFailed(str(exc), FailureClass.MISSING_AUX) from None
         missing = [b for b in ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
                                "B10", "B11", "B12") if b not in granule.band_files]
         if missing and not opts.allow_partial:
