@@ -222,6 +222,24 @@ def safe_extract(archive: Path, target: Path, limits: ArchiveLimits | None = Non
     return list(writer.files)
 
 
+def check_zip_sizes(archive: Path, limits: ArchiveLimits | None = None) -> None:
+    """Refuse a zip read in place (GDAL's /vsizip/) whose declared sizes break ``limits``: before its
+    CRCs are tested, which decompresses every member."""
+    budget = _Budget(limits or DEFAULT_LIMITS)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UnsafeArchiveError(f"corrupt or truncated zip: {e}", archive) from None
+    try:
+        budget.members(len(infos))
+        for info in infos:
+            budget.add(info.file_size)
+            budget.ratio(info.filename, info.file_size, info.compress_size)
+    except ArchiveTooLargeError as e:
+        raise ArchiveTooLargeError(e.message, archive) from None
+
+
 def _check_space(archive: Path, target: Path, declared: int) -> None:
     free = free_bytes(target)
     if declared > free:

@@ -206,3 +206,22 @@ def test_nested_archives_share_the_package_limit(tmp_path: Path, install_factory
     with pytest.raises(ConfigError, match="archive expands to more than"):
         install_esacci(outer, inst, ArchiveLimits(max_bytes=20 * MB, max_ratio=10_000))
     assert os.listdir(inst.aux_data_dir) == []
+
+
+def test_dem_zip_read_in_place_is_size_checked_before_its_crcs(tmp_path: Path) -> None:
+    """SRTM zips are read through /vsizip/; their CRC test would decompress a bomb: sizes are checked first."""
+    from s2l2a.archive import check_zip_sizes
+    from s2l2a.aux.dem import DEM_ZIP_LIMITS, _verifier
+    from s2l2a.aux.dem_tiles import srtm_tile
+
+    tile = srtm_tile(1, 1)
+    arc = zip_bomb(tmp_path / tile.filename, {f"{tile.name}.tif": 60 * MB})
+    with pytest.raises(ArchiveTooLargeError, match="archive expands to more than 52.4 MB"):
+        check_zip_sizes(arc, ArchiveLimits(max_bytes=50 * MB, max_ratio=float("inf")))
+    check_zip_sizes(arc, DEM_ZIP_LIMITS)                      # 60 MB of sea is within a DEM tile's limit
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w") as z:
+        for i in range(101):
+            z.writestr(f"m{i}", b"")
+    with pytest.raises(ArchiveTooLargeError, match="more than 100 members"):
+        _verifier(tile)(big)

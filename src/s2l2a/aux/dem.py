@@ -31,6 +31,7 @@ import numpy as np
 from shapely.geometry.base import BaseGeometry
 
 from s2l2a.acquire.download import shown_url
+from s2l2a.archive import ArchiveLimits, check_zip_sizes
 from s2l2a.aux.dem_tiles import SOURCES, Tile, tiles_for
 from s2l2a.aux.download import NotFoundOnServer, fetch
 from s2l2a.errors import CampaignError, ConfigError
@@ -68,6 +69,10 @@ def layout_for(version: str, source: str | None) -> tuple[str, str]:
 
 # -- verification of fetched tiles --------------------------------------------------------------
 
+#: an SRTM tile zip holds one 6000 x 6000 int16 GeoTIFF (72 MB); mostly-sea tiles compress very well,
+#: so only the expanded size is bounded (the zip is read in place, never unpacked)
+DEM_ZIP_LIMITS = ArchiveLimits(max_bytes=10**9, max_ratio=float("inf"), max_members=100)
+
 def raster_path(tile: Tile, path: Path) -> str:
     """A GDAL path to the tile's raster (inside the zip for SRTM)."""
     return f"/vsizip/{path}/{tile.name}.tif" if tile.source == "srtm90" else str(path)
@@ -80,6 +85,7 @@ def _verifier(tile: Tile):  # noqa: ANN202 - a closure
         if path.stat().st_size == 0:
             raise ValueError("empty file")
         if tile.source == "srtm90":
+            check_zip_sizes(path, DEM_ZIP_LIMITS)
             with zipfile.ZipFile(path) as z:
                 bad = z.testzip()
                 if bad is not None:
