@@ -5,6 +5,11 @@ each committed state change, so its lines and the database always agree. Format 
 between fields; the detail may contain spaces)::
 
     2026-11-25T14:40:01Z  S2A_MSIL1C_..._T56JMM_...  56JMM  running  attempt 1
+
+A run also writes a summary line on a clock (state ``progress``, product and tile ``-``; see
+:class:`ProgressTicker`); readers that rebuild job states skip it::
+
+    2026-11-25T14:41:00Z  -  -  progress  12 done, 1 failed, 2 running, 25 queued of 40 after 1h 02m; ...
 """
 
 from __future__ import annotations
