@@ -1,4 +1,4 @@
-"""``s2l2a dem CAMPAIGN``: the elevation model every planned product needs, in the layout Sen2Cor reads."""
+"""``s2l2a dem DIR``: the elevation model every planned product needs, in the layout Sen2Cor reads."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
+from s2l2a.cli._common import campaign_argument
 from s2l2a.cli.sen2cor import _sen2cor_section, one_line_errors
 
 DEM_SUBDIR = Path("aux") / "dem"
 
 
 @click.command("dem")
-@click.argument("campaign", type=click.Path(path_type=Path))
+@campaign_argument
 @click.option("--source", type=click.Choice(["srtm90", "cop30", "cop90"]),
               help="DEM source (default: srtm90 for Sen2Cor < 2.11, cop90 for 2.11+).")
 @click.option("--cache", type=click.Path(path_type=Path), help="Shared tile cache (default ~/.cache/s2l2a/dem).")

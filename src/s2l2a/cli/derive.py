@@ -1,4 +1,4 @@
-"""``s2l2a derive CAMPAIGN|L2A...``: offset-correct indices, SCL and a clear-sky mask as COGs, then the keep policy."""
+"""``s2l2a derive DIR|L2A...``: offset-correct indices, SCL and a clear-sky mask as COGs, then the keep policy."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _classes(text: str | None) -> tuple[int, ...] | None:
 
 
 @click.command("derive")
-@click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("targets", nargs=-1, required=True, metavar="DIR|L2A...", type=click.Path(exists=True, path_type=Path))
 @click.option("--index", "indices", default="ndvi", show_default=True,
               help="Built-in indices, comma-separated: ndvi, ndwi, nbr, evi ('' for none).")
 @click.option("--formula", "formulas", multiple=True, metavar="NAME=EXPR",

@@ -1,4 +1,4 @@
-"""``s2l2a fetch CAMPAIGN_OR_DIR``: search, then download what is missing into ``L1C/`` (or DIR)."""
+"""``s2l2a fetch DIR``: search, then download what is missing into ``DIR/L1C/`` of a campaign (or DIR)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def destination(target: Path) -> tuple[Path, Path | None]:
 
 
 @click.command("fetch")
-@click.argument("target", metavar="CAMPAIGN_OR_DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("target", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @search_options
 @click.option("--object-parallel", type=click.IntRange(min=1),
               help="Files of one bucket product transferred at once [default: 4].")
@@ -29,7 +29,7 @@ def destination(target: Path) -> tuple[Path, Path | None]:
               help="L2A volume per L1C volume reserved by the space check [default: 1.1].")
 @user_errors
 def cmd(target: Path, object_parallel: int | None, l2a_factor: float | None, **opts: Any) -> None:
-    """Search, then download every product not yet complete into CAMPAIGN/L1C (or DIR).
+    """Search, then download every product not yet complete into DIR/L1C (DIR a campaign) or DIR.
 
     Complete products are skipped, partial ones resumed; nothing is downloaded when the volume plus
     the L2A estimate does not fit on the disk. Downloads need the internet: on a cluster run this on

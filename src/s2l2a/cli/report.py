@@ -1,4 +1,4 @@
-"""``s2l2a report CAMPAIGN``: one self-contained HTML page of the campaign; ``s2l2a stac CAMPAIGN``: STAC."""
+"""``s2l2a report DIR``: one self-contained HTML page of the campaign; ``s2l2a stac DIR``: STAC."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def cmd(campaign: Path, output: Path | None) -> None:
     from s2l2a.outputs.report import write_report
 
     if output is not None:
-        _writable_parent(output, "-o")
+        _require_folder(output, "-o")
     click.echo(write_report(campaign, output))
 
 
@@ -42,7 +42,7 @@ def stac_cmd(campaign: Path, output: Path | None) -> None:
     click.echo(path)
 
 
-def _writable_parent(path: Path, option: str) -> None:
+def _require_folder(path: Path, option: str) -> None:
     """Refuse in one line, before any work, an output whose folder does not exist."""
     from s2l2a.errors import ConfigError
 

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from s2l2a.errors import S2L2AError
+from s2l2a.cli._common import campaign_argument, user_errors
 
 GIPP_SUBDIR = Path("sen2cor") / "gipp"
 INSTALL_RECORD = Path("sen2cor") / "install.json"
 
 
-def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """User-facing errors: one line on stderr, exit status 1, no traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except S2L2AError as e:
-            click.echo(f"error: {e}", err=True)
-            raise SystemExit(1) from None
-    return wrapper
+#: user-facing errors: one ``Error: ...`` line, exit status 1 (the style of every command)
+one_line_errors = user_errors
 
 
 @click.group("sen2cor")
@@ -93,7 +83,7 @@ def aux_cmd(package: Path, sen2cor_path: Path | None, max_gb: float) -> None:
 
 
 @cmd.command("gipp")
-@click.argument("campaign", type=click.Path(path_type=Path))
+@campaign_argument
 @click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install (default: "
               "[sen2cor] l2a_process of the campaign, else PATH).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="GIPP setting, e.g. nr_threads=1.")
