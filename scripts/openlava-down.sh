@@ -6,6 +6,7 @@ dir="${S2L2A_OPENLAVA_DIR:-/tmp/s2l2a-openlava}"
 user="${S2L2A_LSF_USER:-s2l2a-lsf}"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = "0" ] || { echo "openlava-down: needs root"; exit 1; }
+rm -f "$dir/env"   # the tests skip at once instead of waiting for daemons that are gone
 [ -d "$dir/inst" ] || exit 0
 for d in "${S2L2A_OPENLAVA_SHARED:-}" ../shared/openlava shared/openlava; do
   if [ -n "$d" ] && [ -x "$d/STOP.sh" ]; then

@@ -11,7 +11,8 @@
 #   project/  a copy of the repository's src/ the user can read (installed editable into venv/),
 #             refreshed on every start so jobs run the code under test
 #   work/     owned by the submitting user: the LSF tests' campaigns (emptied on every start)
-#   env       LSF_ENVDIR, PATH and the user for a shell or the tests (tests/integration/openlava.py)
+#   env       LSF_ENVDIR, PATH and the user for a shell or the tests (tests/integration/openlava.py);
+#             written once the cluster is up, removed by openlava-down.sh
 # A second start only restarts the daemons and refreshes project/ (about 15 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,7 @@ umask 022
 mkdir -p "$dir"
 chmod 755 "$dir"
 src="$dir/src" prefix="$dir/inst" venv="$dir/venv"
+rm -f "$dir/env"   # written last: its presence tells the tests the cluster is up
 export LSF_ENVDIR="$prefix/etc"
 
 # -- 1. build (cached) and start: BUILD.sh skips the build when $prefix/sbin/mbatchd exists
@@ -92,11 +94,12 @@ if [ "$(cat "$venv/.s2l2a-installed" 2>/dev/null)" != "$pkey" ]; then
   if ! timeout 900 "$venv/bin/python" -m pip install -q -e "$dir/project[fast]" >"$dir/pip.log" 2>&1; then
     echo "openlava-up: pip install failed; last lines of $dir/pip.log:"; tail -5 "$dir/pip.log"; exit 1
   fi
+  chmod -R a+rX "$venv"
   echo "$pkey" > "$venv/.s2l2a-installed"
 fi
 # compiled here as root: the user cannot write __pycache__ into the copy
 "$venv/bin/python" -m compileall -q "$dir/project/src" >/dev/null
-chmod -R a+rX "$dir/project" "$venv"
+chmod -R a+rX "$dir/project"
 runuser -u "$user" -- "$venv/bin/python" -c 'import s2l2a.engines.lsf' \
   || { echo "openlava-up: $user cannot import s2l2a from $venv"; exit 1; }
 
