@@ -73,6 +73,8 @@ SCHEMA_VERSION = 2
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: pauses before retrying a store write that failed on a full disk (then: one CampaignError line)
 FULL_RETRY_S = (0.5, 2.0, 5.0)
+#: for this long after giving up, writes that meet a full disk again fail without retrying
+FULL_QUIET_S = 60.0
 #: the progress.log state of a rejected input (not a job state: a plan line that the store keeps)
 REJECTED = "rejected"
 
@@ -381,6 +383,7 @@ class CampaignStore:
         self.campaign_dir = Path(campaign_dir) if campaign_dir else self.db_path.parent
         self.progress = ProgressLog(progress_path or self.campaign_dir / PROGRESS_FILE)
         self._lock = threading.RLock()
+        self._full_at = float("-inf")   # when a write last gave up on a full disk
         # a WAL file left behind means the last writer did not close (killed, crashed, or running now)
         unclean = _nonempty(self.db_path.with_name(self.db_path.name + "-wal"))
         try:
@@ -479,7 +482,10 @@ class CampaignStore:
         times (space is often freed by a job ending); then, like any SQLite failure, it becomes
         one CampaignError line. Errors raised by ``body`` itself (illegal transitions) pass unchanged.
         """
-        for attempt in range(len(FULL_RETRY_S) + 1):
+        # after a write gave up on a full disk, the next ones fail at once for a while: a run
+        # starting 1,000 jobs must not wait out the retries 1,000 times
+        retries = 0 if time.monotonic() - self._full_at < FULL_QUIET_S else len(FULL_RETRY_S)
+        for attempt in range(retries + 1):
             try:
                 with self._lock:
                     cur = self._db.cursor()
@@ -487,6 +493,7 @@ class CampaignStore:
                     try:
                         result = body(cur)
                         cur.execute("COMMIT")
+                        self._full_at = float("-inf")
                         return result
                     except BaseException:
                         if self._db.in_transaction:
@@ -496,9 +503,11 @@ class CampaignStore:
                                 pass
                         raise
             except sqlite3.Error as e:
-                if self._disk_full(e) and attempt < len(FULL_RETRY_S):
-                    time.sleep(FULL_RETRY_S[attempt])
-                    continue
+                if self._disk_full(e):
+                    if attempt < retries:
+                        time.sleep(FULL_RETRY_S[attempt])
+                        continue
+                    self._full_at = time.monotonic()
                 raise self._error(e) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
