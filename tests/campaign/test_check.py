@@ -257,6 +257,24 @@ def test_scheduler_commands_absent(tmp_path: Path) -> None:
     assert run.returncode == 1 and run.stderr.startswith("Error: check failed: scheduler: qsub")
     skipped = s2l2a("check", camp, "--engine", "pbs", "--skip-check", "scheduler", env=env)
     assert skipped.returncode == 0 and "- scheduler: skipped (--skip-check)" in skipped.stdout
+    # a dry run submits nothing: it shows the failed check as a note and still prints its scripts
+    dry = s2l2a("run", camp, "--engine", "pbs", "--dry-run", "--run-limit", "1h", env=env)
+    assert dry.returncode == 0 and "#PBS" in dry.stdout
+    assert "note: ✗ scheduler: qsub, qstat, qdel not found on PATH" in dry.stderr
+
+
+def test_auto_with_a_vanished_sen2cor_warns(tmp_path: Path) -> None:
+    camp = campaign_with(tmp_path)
+    exe = sen2cor_install(tmp_path / "Sen2Cor-02.11.00-Linux64", "2.11.0", esacci=True)
+    use_sen2cor(camp, exe)
+    s = CampaignSettings.load(camp)
+    s.processor = "auto"
+    s.save(camp)
+    exe.unlink()
+    r = s2l2a("check", camp)
+    assert r.returncode == 0
+    assert lines_by_check(r.stdout)["processor"].startswith(f"! processor: auto: no executable Sen2Cor at the "
+                                                            f"configured {exe}, so the built-in processor runs")
 
 
 def test_plain_symbols_where_the_output_cannot_take_unicode(tmp_path: Path) -> None:

@@ -151,6 +151,10 @@ def _check_processor(ctx: _Context) -> CheckResult:
         name = "sen2cor" if find_sen2cor(options) is not None else "builtin"
     if name == "builtin":
         ctx.resolved = "builtin"
+        if ctx.name == "auto" and options.get("l2a_process"):  # configured, then moved or removed
+            return CheckResult("processor", WARN, f"auto: no executable Sen2Cor at the configured "
+                               f"{options['l2a_process']}, so the built-in processor runs",
+                               f"fix it with {_config_hint(ctx.campaign, 'sen2cor.l2a_process', 'PATH')}")
         how = " (auto: no Sen2Cor found)" if ctx.name == "auto" else ""
         return CheckResult("processor", OK, f"built-in processor{how}; it reads every processing baseline")
     ctx.resolved = "sen2cor"
