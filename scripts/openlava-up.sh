@@ -26,7 +26,7 @@ for d in "${S2L2A_OPENLAVA_SHARED:-}" ../shared/openlava shared/openlava; do
   if [ -n "$d" ] && [ -x "$d/BUILD.sh" ] && [ -f "$d/openlava-4.0dev4-src.tar.gz" ]; then shared=$(cd "$d" && pwd); break; fi
 done
 [ -n "$shared" ] || { echo "openlava-up: no ../shared/openlava/BUILD.sh (set S2L2A_OPENLAVA_SHARED)"; exit 1; }
-[[ "$dir" = /* && "$dir" != *[[:space:]]* ]] || { echo "openlava-up: S2L2A_OPENLAVA_DIR must be an absolute path without spaces"; exit 1; }
+[[ "$dir" =~ ^/[^/[:space:]]+/[^[:space:]]+$ ]] || { echo "openlava-up: S2L2A_OPENLAVA_DIR must be an absolute path, two levels deep or more, without spaces"; exit 1; }
 [[ "$user" =~ ^[a-z_][a-z0-9_-]*$ ]] || { echo "openlava-up: S2L2A_LSF_USER $user is not a plain user name"; exit 1; }
 [[ "$clean_period" =~ ^[0-9]+$ ]] || { echo "openlava-up: S2L2A_OPENLAVA_CLEAN_PERIOD must be seconds"; exit 1; }
 
@@ -46,13 +46,20 @@ if [ -d "$prefix" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$key" ]; then
   PREFIX="$prefix" OL_USER="$user" "$shared/STOP.sh" >/dev/null 2>&1 || true
   rm -rf "$src" "$prefix"
 fi
-[ -f "$stamp" ] || echo "openlava-up: building OpenLava under $dir (once; about a minute)"
-if ! SRC="$src" PREFIX="$prefix" OL_USER="$user" MEMLIMIT_ENFORCE=y CLEAN_PERIOD="$clean_period" \
-     timeout "$build_timeout" "$shared/BUILD.sh" >"$dir/build.log" 2>&1; then
-  echo "openlava-up: BUILD.sh failed or ran past ${build_timeout}s; last lines of $dir/build.log:"
+if [ -f "$stamp" ]; then
+  # a clean slate: no jobs of an earlier session replayed from lsb.events (their folders are gone)
+  PREFIX="$prefix" OL_USER="$user" timeout 60 "$shared/STOP.sh" >/dev/null 2>&1 || true
+  rm -rf "$prefix/work"
+else echo "openlava-up: building OpenLava under $dir (once; about a minute)"; fi
+rc=0
+SRC="$src" PREFIX="$prefix" OL_USER="$user" MEMLIMIT_ENFORCE=y CLEAN_PERIOD="$clean_period" \
+  timeout "$build_timeout" "$shared/BUILD.sh" >"$dir/build.log" 2>&1 || rc=$?
+# the build is complete once BUILD.sh starts the daemons, whether or not they come up
+grep -q "starting lim" "$dir/build.log" && echo "$key" > "$stamp"
+if [ "$rc" != 0 ]; then
+  echo "openlava-up: BUILD.sh failed (exit $rc; 124 = ran past ${build_timeout}s); last lines of $dir/build.log:"
   tail -15 "$dir/build.log"; exit 1
 fi
-echo "$key" > "$stamp"
 t_build=$(( $(date +%s) - t0 ))
 
 # -- 2. site settings BUILD.sh does not write: bsub -x needs a queue with EXCLUSIVE = Y (as on
