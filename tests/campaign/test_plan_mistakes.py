@@ -91,6 +91,20 @@ def test_a_plan_that_adds_nothing_exits_non_zero_with_a_hint(camp: Path, tmp_pat
                                          f"(reasons above, also in 's2l2a status {camp}')")
 
 
+def test_dot_as_root_never_takes_the_campaigns_own_files_for_inputs(camp: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    clone_sample(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)                                  # the campaign lies under "."
+    assert cli("plan", camp, ".").exit_code == 0
+    assert s2l2a("run", camp, "--processor", "noop").returncode == 0
+    (camp / "aux").mkdir()
+    with zipfile.ZipFile(camp / "aux" / "esacci.zip", "w") as z:  # the campaign's own zips are no input
+        z.writestr("ESACCI-LC-L4-WB-Map-150m-P13Y-2000-v4.0.tif", "x")
+    r = cli("plan", camp, ".")
+    assert r.exit_code == 4 and r.stderr.startswith("nothing new under .:"), r.output   # no L2A "rejected"
+    assert rejected(camp) == {}
+
+
 def test_rejected_inputs_are_kept_listed_and_logged(camp: Path, tmp_path: Path) -> None:
     root = tmp_path / "in"
     clone_sample(root)

@@ -144,13 +144,24 @@ def _ignore_sigint() -> None:
 
 
 def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: PlanReport,
-             inputs_dir: Path | None = None) -> list[str]:
+             inputs_dir: Path | None = None, own: Iterable[Path] = ()) -> list[str]:
     """Candidate product paths under ``roots`` not yet in the store (known paths are counted, not re-read).
 
     Zip files are unpacked into ``inputs_dir`` first (without one they are refused: unzip them);
     AWS tile folders and other files are kept as candidates so opening them says what is wrong.
+    Anything inside the ``own`` folders (the campaign and its output folder: a root such as ``.``
+    may hold them) is the campaign's own and never an input, except what lies in ``inputs_dir``.
     """
     from s2l2a import safe
+
+    own_real = [Path(os.path.realpath(o)) for o in own]
+    inputs_real = Path(os.path.realpath(inputs_dir)) if inputs_dir is not None else None
+
+    def campaigns_own(p: Path) -> bool:
+        real = Path(os.path.realpath(p))
+        if inputs_real is not None and (real == inputs_real or inputs_real in real.parents):
+            return False
+        return any(real == o or o in real.parents for o in own_real)
 
     known = {j.path for j in store.job_keys()} if store is not None else set()
     seen: set[str] = set()
@@ -167,6 +178,8 @@ def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: P
             continue
         for cand in candidates:
             cand = Path(cand)
+            if campaigns_own(cand):
+                continue
             if cand.is_file() and cand.name.lower().endswith(".zip"):
                 if inputs_dir is None:
                     _reject(report, cand, "a zipped product; unzip it first")
@@ -412,10 +425,10 @@ def check_roots(roots: Iterable[Path | str]) -> list[Path]:
     out = [Path(r) for r in roots]
     for r in out:
         if not os.path.lexists(r):
-            raise CampaignError("does not exist; give the folder holding the L1C products "
-                                "(S2*_MSIL1C_*.SAFE folders or their .zip)", r)
+            raise CampaignError(f"{one_line(str(r))}: does not exist; give the folder holding the L1C products "
+                                "(S2*_MSIL1C_*.SAFE folders or their .zip)")
         if not r.exists():
-            raise CampaignError("is a broken link", r)
+            raise CampaignError(f"{one_line(str(r))}: is a broken link")
     return out
 
 
@@ -434,7 +447,8 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
     report = PlanReport()
     with CampaignStore.open(campaign_dir, create=True) as store:
         try:
-            todo = discover(roots, store, report, inputs_dir=campaign_dir / INPUTS_DIR)
+            todo = discover(roots, store, report, inputs_dir=campaign_dir / INPUTS_DIR,
+                            own=(campaign_dir, settings.output_root(campaign_dir)))
             batch: list[ProductRecord] = []
             for i, (path, record, error) in enumerate(_open_all(todo, workers), 1):
                 if record is not None:

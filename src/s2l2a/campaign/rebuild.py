@@ -250,7 +250,7 @@ def store_is_healthy(campaign_dir: Path) -> int | None:
 def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: bool = False) -> RebuildReport:
     """Move the campaign's store aside and rebuild it (see the module docstring)."""
     from s2l2a.campaign.execute import fold_results
-    from s2l2a.campaign.planner import PlanReport, _open_all, check_roots, discover, plan_records
+    from s2l2a.campaign.planner import INPUTS_DIR, PlanReport, _open_all, check_roots, discover, plan_records
     from s2l2a.campaign.settings import CampaignSettings
 
     d = Path(campaign_dir)
@@ -269,7 +269,8 @@ def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: b
         found: list = []
         if roots:   # paths for products planned by an older s2l2a, and products not planned yet
             plan_report = PlanReport()
-            todo = discover(roots, None, plan_report, inputs_dir=d / "inputs")
+            todo = discover(roots, None, plan_report, inputs_dir=d / INPUTS_DIR,
+                            own=(d, settings.output_root(d)))
             found = [r for _, r, _ in _open_all(todo, None) if r is not None]
             for r in found:
                 e = entries.get(r.name)
