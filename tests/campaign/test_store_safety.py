@@ -298,18 +298,22 @@ def tmpfs(tmp_path_factory: pytest.TempPathFactory) -> None:
         pytest.skip(f"cannot mount a tmpfs in a private namespace here: {probe.stderr.strip()}")
 
 
-def test_the_run_lock_on_a_full_disk_is_one_line(worked: Path, tmp_path: Path, tmpfs: None) -> None:
+def test_run_and_status_on_an_already_full_disk_are_one_line(worked: Path, tmp_path: Path, tmpfs: None) -> None:
     mnt = tmp_path / "full"
     c = mnt / "camp"
     q = shlex.quote
     script = (f"cp -a {q(str(worked))} {q(str(c))} && rm -f {q(str(c / 'run.lock'))} || exit 98\n"
               f"dd if=/dev/zero of={q(str(mnt / 'filler'))} bs=4k 2>/dev/null\n"
-              f"{sys.executable} -c 'import sys; from s2l2a.campaign.lock import RunLock; RunLock(sys.argv[1])"
-              f".acquire()' {q(str(c))} 2>&1 | tail -1\n")
+              f"{q(str(S2L2A))} run {q(str(c))} --processor noop --skip-check disk; echo rc=$?\n"
+              f"{q(str(S2L2A))} status {q(str(c))}; echo rc=$?\n")
     r = _in_tmpfs(mnt, "2m", script)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == (f"s2l2a.errors.CampaignError: {c / 'run.lock'}: cannot write the run lock: No space "
-                                "left on device (the disk holding the campaign is full; free space and try again)")
+    assert r.stdout.split() == ["rc=1", "rc=1"]
+    assert r.stderr.splitlines() == [
+        f"Error: {c / 'run.lock'}: cannot write the run lock: No space left on device (the disk holding the "
+        "campaign is full; free space and try again)",
+        f"Error: {c / DB_FILE}: cannot open the campaign store: the disk holding it is full (disk I/O error); "
+        "free space and run the command again"]
 
 
 def test_a_disk_filling_during_a_run_leaves_no_traceback_and_no_job_running(tmp_path: Path, tmpfs: None) -> None:

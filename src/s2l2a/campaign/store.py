@@ -447,9 +447,9 @@ class CampaignStore:
             return CorruptStore(f"the campaign store is damaged ({e}); {rebuild_hint(self.campaign_dir)}",
                                 self.db_path)
         if self._disk_full(e):
+            after = " (jobs left running are requeued by the next 's2l2a run')" if doing == "write" else ""
             return CampaignError(f"cannot {doing} the campaign store: the disk holding it is full ({e}); "
-                                 "free space and run the command again (jobs left running are requeued "
-                                 "by the next 's2l2a run')", self.db_path)
+                                 f"free space and run the command again{after}", self.db_path)
         if _errname(e) in ("SQLITE_BUSY", "SQLITE_LOCKED") or "database is locked" in str(e):
             return CampaignError(f"the campaign store stayed locked by another s2l2a process for 60 s ({e}); "
                                  "try again", self.db_path)
