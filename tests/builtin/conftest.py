@@ -57,9 +57,19 @@ def toy_lut(mission: str = "S2A") -> lutmod.AtmLUT:
         _, tg_r, *_ = _toy_quantities(b, g2[0], g2[1], g2[2], 90.0, g2[3], wv_ref)
         lr = np.log(tg_w / tg_r)
         wvr[ib] = np.stack([lr, lr], axis=-1)
+    # optics (terrain/adjacency): the toy's own optical depths; its transmittances are exp(-k tau / mu)
+    # with k = 0.5 (Rayleigh) and 0.16 (aerosol), so the rest of each column is the diffuse part
+    aa, zz = np.meshgrid(ax["aot"], ax["elevation"], indexing="ij")
+    optics = np.zeros((len(bands), len(ax["aot"]), len(ax["elevation"]), 4))
+    for ib, b in enumerate(bands):
+        lam = WAVELENGTH_UM[b]
+        tau_r = np.exp(-zz / 8.0) * 0.008569 * lam ** -4 * (1 + 0.0113 * lam ** -2 + 0.00013 * lam ** -4)
+        tau_a = aa * (lam / 0.55) ** -1.3
+        optics[ib] = np.stack([tau_r, tau_a, np.exp(-0.5 * tau_r), np.exp(-0.16 * tau_a)], axis=-1)
     data = dict(bands=np.array(bands), wv_ref=np.array(wv_ref), ozone=np.array(0.30), aot=ax["aot"],
                 sza=ax["sza"], vza=ax["vza"], raa=ax["raa"], elevation=ax["elevation"], wv=ax["wv"],
-                wv_aot=wv_aot, wv_bands=np.array([b for b in bands if b in K_WV]), main=main, wv_lnratio=wvr)
+                wv_aot=wv_aot, wv_bands=np.array([b for b in bands if b in K_WV]), main=main, wv_lnratio=wvr,
+                optics_S2A=optics)
     return lutmod.AtmLUT(data, "S2A", {"source": "toy table of tests/builtin/conftest.py"})
 
 

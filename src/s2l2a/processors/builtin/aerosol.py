@@ -31,8 +31,9 @@ MIN_DDV_PER_CELL = 5        # 60 m pixels needed before a cell's mean is trusted
 SMOOTH_SIGMA_CELLS = 1.0    # Gaussian smoothing of the filled field, in cells (~1.2 km)
 DDV_NDVI_MIN = 0.10         # AC_Swir_Refl_Ndvi_Th: a DDV pixel must be vegetated
 
-#: coeffs(band, aot, wv, cell_index) -> Coefficients at the cells ``cell_index`` (a tuple of index
-#: arrays into the cell grid); ``aot``/``wv`` have shape (..., n_cells) and the result broadcasts alike
+#: coeffs(band, aot, wv, cell_index[, elevation_km]) -> Coefficients at the cells ``cell_index`` (a tuple
+#: of index arrays into the cell grid); ``aot``/``wv`` have shape (..., n_cells) and the result broadcasts
+#: alike; ``elevation_km`` (optional, broadcastable) overrides the scene's flat surface height
 CoeffFn = Callable[[str, np.ndarray, np.ndarray, tuple], object]
 InvertFn = Callable[[np.ndarray, object], np.ndarray]
 
@@ -83,8 +84,13 @@ def fill_and_smooth(cells: np.ndarray, sigma: float = SMOOTH_SIGMA_CELLS) -> np.
 
 def retrieve_aot(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGrid, coeffs: CoeffFn,
                  invert: InvertFn, wv_cells: np.ndarray, prior: float, prior_source: str,
-                 gipp: ACGipp | None = None, candidates: np.ndarray = AOT_CANDIDATES) -> Retrieval:
-    """AOT550 per cell from DDV pixels of the 60 m TOA bands (B02, B04, B8A, B12)."""
+                 gipp: ACGipp | None = None, candidates: np.ndarray = AOT_CANDIDATES,
+                 elevation: np.ndarray | None = None) -> Retrieval:
+    """AOT550 per cell from DDV pixels of the 60 m TOA bands (B02, B04, B8A, B12).
+
+    ``elevation`` (km, 60 m grid; with a DEM): each cell is inverted at the mean height of its DDV
+    pixels, ``wv_cells`` and the result are sea-level equivalents (levels.py profiles).
+    """
     g = gipp or load_ac_gipp()
     n_usable = int(usable.sum())
     mask = np.zeros_like(usable)
@@ -107,11 +113,18 @@ def retrieve_aot(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGr
 
     idx = np.nonzero(ok)
     cand = candidates[:, None]
-    wv = np.broadcast_to(wv_cells[idx][None, :], (len(candidates), len(idx[0])))
+    z_cell = None
+    wv_at = wv_cells[idx]
+    if elevation is not None:
+        from .levels import wv_factor
+
+        z_cell = cells.cell_mean(elevation, mask)[0][idx]
+        wv_at = wv_at * wv_factor(z_cell)
+    wv = np.broadcast_to(wv_at[None, :], (len(candidates), len(idx[0])))
     aot = np.broadcast_to(cand, wv.shape)
     boa = {}
     for b in ("B02", "B04", "B12"):
-        c = coeffs(b, aot, wv, idx)
+        c = coeffs(b, aot, wv, idx) if z_cell is None else coeffs(b, aot, wv, idx, z_cell[None, :])
         toa = np.broadcast_to(means[b][idx][None, :], wv.shape)
         boa[b] = np.asarray(invert(np.ascontiguousarray(toa), c), dtype=np.float64)
     red_target = g.red_swir_ratio * boa["B12"]
@@ -122,6 +135,10 @@ def retrieve_aot(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGr
     # like Sen2Cor, the AOT comes from the red band; the blue/red ratio is the weaker empirical relation,
     # so the blue root is only reported (a large gap says the aerosol model or the ratios do not fit)
     field_ = np.full(cells.shape, np.nan)
+    if z_cell is not None:
+        from .levels import aot_factor
+
+        a_red = a_red / aot_factor(z_cell)  # sea-level equivalent
     field_[idx] = a_red
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -135,3 +135,64 @@ def boa_to_toa(rho_boa: Any, coeffs: Coefficients, out: np.ndarray | None = None
     """TOA reflectance a Lambertian surface ``rho_boa`` gives under ``coeffs`` (exact inverse of above)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return _apply("forward", rho_boa, coeffs, out, engine)
+
+
+# ------------------------------------------------------------------------ rugged terrain, adjacency
+#
+# The Lambertian model above assumes a flat, uniform surface. With terrain and non-uniform
+# surroundings (after Richter 1998, "Correction of satellite imagery over mountainous terrain", Appl.
+# Opt. 37(18), and the 6S decomposition of the signal into direct and diffuse parts, Vermote et al.,
+# 6S User Guide 1997), per band and pixel:
+#
+#   rho_toa / t_gas = path + dir_up * M + (t_up - dir_up) * env,      M = rho * E
+#   E = dir_down * cos_i / mu_s * lit + (t_down - dir_down) * V + (S * V + 1 - V) * env
+#
+# dir_down = exp(-tau / mu_s), dir_up = exp(-tau / mu_v): direct transmittances (tau from the table's
+# optics); cos_i: cosine of the sun's incidence angle on the slope; lit: 0 in cast shadow; V: sky-view
+# factor (isotropic diffuse sky); env: what the surroundings reflect (their M, weighted by 6S's
+# environment function, adjacency.py). The last term of E is the surroundings' reflected light
+# that the atmosphere sends back down onto the visible sky (S * env * V) plus the light the facing
+# terrain reflects onto the pixel ((1 - V) * env). On flat ground (cos_i = mu_s, V = 1) amid
+# surroundings like the pixel (env = M) it reduces exactly to the model above: E = t_down / (1 - S rho).
+# The inversion reads env from the environment grid (or env = M: uniform surroundings) and needs no
+# iteration: M from the signal, then rho = M / E.
+
+
+def _dirf(ci: np.ndarray, mus: np.ndarray) -> np.ndarray:
+    return np.where(ci < 0, np.float32(1.0), ci / mus)
+
+
+def surface_reflectance(rho_toa: np.ndarray, q: np.ndarray, cos_i: np.ndarray | float = -1.0,
+                        sky_view: np.ndarray | float = 1.0, env: np.ndarray | None = None) -> np.ndarray:
+    """Invert the rugged-terrain/adjacency model (float32, elementwise).
+
+    ``q``: (8+, ...) stacked quantities of ``levels.QUANTITIES`` (path, t_gas, t_down, t_up, S,
+    dir_down, dir_up, mu_sun); ``cos_i``: incidence cosine with cast shadows set to 0 (a negative
+    value = flat: cos_i = mu_sun); ``env``: the environment term (None: uniform surroundings, the
+    pixel's own signal).
+    """
+    p, tg, td, tu, s, tdd, tdu, mus = (np.asarray(q[k], np.float32) for k in range(8))
+    y = np.asarray(rho_toa, np.float32) / tg - p
+    if env is None:
+        m = y / tu
+        e = m
+    else:
+        e = np.asarray(env, np.float32)
+        m = (y - (tu - tdu) * e) / tdu
+    irr = irradiance_factor(q, e, cos_i, sky_view)
+    return (m / irr).astype(np.float32)
+
+
+def irradiance_factor(q: np.ndarray, env: np.ndarray | float, cos_i: np.ndarray | float = -1.0,
+                      sky_view: np.ndarray | float = 1.0) -> np.ndarray:
+    """E of the model above: ground irradiance relative to mu_s times the top-of-atmosphere one."""
+    td, s, tdd, mus = (np.asarray(q[k], np.float32) for k in (2, 4, 5, 7))
+    v = np.asarray(sky_view, np.float32)
+    e = np.asarray(env, np.float32)
+    return tdd * _dirf(np.asarray(cos_i, np.float32), mus) + (td - tdd) * v + (s * v + 1 - v) * e
+
+
+def apparent_reflectance(reflected: np.ndarray, q: np.ndarray, env: np.ndarray) -> np.ndarray:
+    """TOA reflectance from the pixel's reflected signal ``M = rho * E`` and its environment term."""
+    p, tg, tu, tdu = (np.asarray(q[k], np.float32) for k in (0, 1, 3, 6))
+    return (tg * (p + tdu * reflected + (tu - tdu) * env)).astype(np.float32)

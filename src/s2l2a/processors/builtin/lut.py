@@ -46,6 +46,26 @@ class Coefficients:
     s_albedo: np.ndarray
 
 
+@dataclass(frozen=True)
+class Optics:
+    """Optical depths and upward diffuse transmittances of one band (float32, broadcast shape).
+
+    ``tau_rayleigh``, ``tau_aerosol``: extinction optical depths of the column above the surface (the
+    direct beam is ``exp(-(tau_rayleigh + tau_aerosol) / mu)``); ``diffuse_up_rayleigh`` and
+    ``diffuse_up_aerosol``: 6S's Rayleigh and aerosol scattering transmittances towards a nadir sensor
+    minus their direct parts (the weights of 6S's two environment functions).
+    """
+
+    tau_rayleigh: np.ndarray
+    tau_aerosol: np.ndarray
+    diffuse_up_rayleigh: np.ndarray
+    diffuse_up_aerosol: np.ndarray
+
+    @property
+    def tau(self) -> np.ndarray:
+        return self.tau_rayleigh + self.tau_aerosol
+
+
 def _t_aot(x: np.ndarray) -> np.ndarray:
     return x
 
@@ -154,6 +174,9 @@ class AtmLUT:
         self._main_axes = [_Axis(data["aot"], _t_aot), _Axis(data["sza"], _t_zenith),
                            _Axis(data["vza"], _t_vza), _Axis(data["raa"], _t_raa),
                            _Axis(data["elevation"], _t_elev)]
+        key = f"optics_{src}" if f"optics_{src}" in data else "optics_S2A"
+        self._optics = np.array(data[key], dtype=np.float64) if key in data else None
+        self._optics_axes = [_Axis(data["aot"], _t_aot), _Axis(data["elevation"], _t_elev)]
         self._wv_axes = [_Axis(data["wv_aot"], _t_aot), _Axis(data["sza"], _t_zenith),
                          _Axis(data["vza"], _t_vza), _Axis(data["elevation"], _t_elev),
                          _Axis(data["wv"], _t_wv)]
@@ -183,6 +206,27 @@ class AtmLUT:
         at_sza = mw[:, i0] * (1.0 - w)[None, :, None, None] + mw[:, i1] * w[None, :, None, None]
         # -> (band, 1 aot', sza, 1 vza, 1 elev, wv, 2)
         return at_sza[:, None, :, None, None, :, :]
+
+    @property
+    def has_optics(self) -> bool:
+        """Whether the table carries the optics arrays (``lutgen --optics``) terrain/adjacency need."""
+        return self._optics is not None
+
+    def optics(self, band: str, aot: ArrayLike, elevation_km: ArrayLike = 0.0) -> Optics:
+        """Optical depths and Rayleigh/aerosol diffuse upward transmittances of ``band`` (see Optics).
+
+        Multilinear on the table's AOT x elevation nodes, clipped like :meth:`coefficients`.
+        """
+        if self._optics is None:
+            raise KeyError("look-up table has no optics arrays (add them with python -m "
+                           "s2l2a.processors.builtin.lutgen --optics TABLE.npz)")
+        ib = self.bands.index(band)
+        a, z = np.broadcast_arrays(np.asarray(aot, np.float64), np.asarray(elevation_km, np.float64))
+        q = _multilinear(self._optics[ib], self._optics_axes, [a.ravel(), z.ravel()])
+        tau_r, tau_a, tu_r, tu_a = (q[:, k].reshape(a.shape) for k in range(4))
+        d_r = np.maximum(tu_r - np.exp(-tau_r), 0.0)
+        d_a = np.maximum(tu_a - np.exp(-tau_a), 0.0)
+        return Optics(*(np.asarray(v, np.float32) for v in (tau_r, tau_a, d_r, d_a)))
 
     def out_of_range(self, aot: ArrayLike, sza: ArrayLike, vza: ArrayLike, elevation_km: ArrayLike,
                      wv: ArrayLike) -> np.ndarray:

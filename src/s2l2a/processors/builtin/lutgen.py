@@ -219,6 +219,11 @@ def run_6s(task: Task, rho: float = 0.0, aerosol: str = "continental",
         "tu": float(o.transmittance_total_scattering.upward),
         "S": float(o.spherical_albedo.total),
         "to3": float(o.transmittance_ozone.total),
+        # the optics of the column (terrain and adjacency corrections, see OPTICS)
+        "tau_r": float(o.optical_depth_total.rayleigh),
+        "tau_a": float(o.optical_depth_total.aerosol),
+        "tu_r": float(o.transmittance_rayleigh_scattering.upward),
+        "tu_a": float(o.transmittance_aerosol_scattering.upward),
     }
 
 
@@ -407,21 +412,92 @@ def assemble(out_dir: Path, target: Path) -> Path:
     return target
 
 
+#: Per band, AOT node and elevation node (sun and view at nadir, reference water vapour): Rayleigh and
+#: aerosol optical depth of the column above the surface, and 6S's Rayleigh and aerosol scattering
+#: transmittances upward (direct + diffuse). The terrain correction splits the table's total
+#: transmittances into direct (exp(-tau/mu)) and diffuse parts with them; the adjacency correction
+#: weights 6S's Rayleigh and aerosol environment functions by the diffuse parts.
+OPTICS: tuple[str, ...] = ("tau_r", "tau_a", "tu_r", "tu_a")
+
+
+def optics_tasks(grid: Grid, missions: tuple[str, ...]) -> list[Task]:
+    """The nadir runs the optics arrays need (one per mission, band, AOT and elevation node)."""
+    return sorted({_canon(m, b, aot, 0.0, 0.0, 0.0, z, grid.wv_ref)
+                   for m in missions for b in grid.bands for aot in grid.aot for z in grid.elevation})
+
+
+def _work_optics(args: tuple[Task, str]) -> tuple[Task, dict[str, float]]:
+    task, aerosol = args
+    return task, run_6s(task, 0.0, aerosol)
+
+
+def add_optics(table: Path, jobs: int = 2) -> Path:
+    """Run the optics runs for ``table``'s grid and write ``optics_<mission>`` arrays into it.
+
+    Arrays (band, aot, elevation, OPTICS) for S2A and each mission of the table; the table's other
+    arrays are kept as they are. Provenance goes to the table's JSON under ``"optics"``.
+    """
+    table = Path(table)
+    with np.load(table, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    prov_path = table.with_suffix(".json")
+    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
+    g = prov.get("grid", {})
+    aerosol = prov.get("aerosol_model", "continental")
+    grid = Grid(name=g.get("name", "table"), aot=tuple(arrays["aot"].tolist()), sza=(0.0,), vza=(0.0,),
+                raa=(0.0,), elevation=tuple(arrays["elevation"].tolist()), wv=(float(arrays["wv_ref"]),),
+                wv_ref=float(arrays["wv_ref"]), wv_aot=(0.0,), wv_raa=90.0, mission_aot=(0.0,),
+                mission_sza=(0.0,), bands=tuple(str(b) for b in arrays["bands"]))
+    missions = ("S2A",) + tuple(str(m) for m in arrays.get("missions", np.array([])))
+    tasks = optics_tasks(grid, missions)
+    ctx = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
+    with ctx.Pool(processes=max(1, jobs)) as pool:
+        res = dict(pool.imap_unordered(_work_optics, [(t, aerosol) for t in tasks], chunksize=4))
+    for m in missions:
+        arr = np.zeros((len(grid.bands), len(grid.aot), len(grid.elevation), len(OPTICS)))
+        for ib, b in enumerate(grid.bands):
+            for ia, aot in enumerate(grid.aot):
+                for iz, z in enumerate(grid.elevation):
+                    r = res[_canon(m, b, aot, 0.0, 0.0, 0.0, z, grid.wv_ref)]
+                    arr[ib, ia, iz] = [r[k] for k in OPTICS]
+        arrays[f"optics_{m}"] = arr
+    tmp = table.with_name(f".{table.stem}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, table)
+    prov["optics"] = {
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "versions": _versions(), "runs": len(tasks), "missions": list(missions),
+        "quantities": list(OPTICS),
+        "what": "6S at sun and view zenith 0, black surface, reference water vapour, on the table's "
+                "aot x elevation nodes: optical_depth_total rayleigh/aerosol and the Rayleigh/aerosol "
+                "scattering transmittances upward (arrays optics_<mission>: band, aot, elevation, quantity)",
+    }
+    prov_path.write_text(json.dumps(prov, indent=1) + "\n")
+    return table
+
+
 def _iter_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m s2l2a.processors.builtin.lutgen",
                                 description="Generate (resumably, in shards) the 6S look-up table.")
-    p.add_argument("--out", type=Path, required=True, help="work directory for shard result files")
+    p.add_argument("--out", type=Path, help="work directory for shard result files (not with --optics)")
     p.add_argument("--shard", type=parse_shard, default=(1, 1), help="i/n: run every n-th task from i")
     p.add_argument("--grid", choices=sorted(GRIDS), default="coarse")
     p.add_argument("--aerosol", choices=AEROSOLS, default="continental")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel 6S processes")
     p.add_argument("--assemble", type=Path, metavar="NPZ",
                    help="instead of running: fold all shard files into this .npz (+ .json provenance)")
+    p.add_argument("--optics", type=Path, metavar="NPZ",
+                   help="add the optics arrays (optical depths, Rayleigh/aerosol transmittances) to a table")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _iter_args(argv)
+    if args.optics:
+        print(add_optics(args.optics, args.jobs))
+        return 0
+    if args.out is None:
+        raise SystemExit("lutgen: --out is required (except with --optics)")
     if args.assemble:
         print(assemble(args.out, args.assemble))
         return 0

@@ -76,7 +76,11 @@ class Options:
 
     output_format: "COG" (default; ZSTD 1 + predictor 2, .tif) or "JP2" (lossless, like ESA's);
     cell_m: size of the cells on which AOT/WV are retrieved and coefficients evaluated (m);
-    elevation_km: surface height (no DEM is used; the weather's sea-level pressure adjusts it);
+    elevation_km: surface height without a DEM (the weather's sea-level pressure adjusts it);
+    dem: a DEM raster, or the directory ``s2l2a dem`` made (absolute, or relative to the working
+    directory): per-pixel height (pressure, aerosol and water vapour above the surface), terrain
+    illumination, cast shadows and sky view (correction.py); None = flat at elevation_km;
+    adjacency: 6S-weighted adjacency correction (adjacency.py); None = on with a DEM, off without;
     aot / wv: force a constant AOT550 / water vapour (g/cm2) instead of retrieving them;
     aerosol: look-up table aerosol model; cirrus_correction: subtract B10-scaled cirrus per band;
     allow_partial: convert products with missing bands as far as present (see processor.py);
@@ -95,6 +99,8 @@ class Options:
     resolution: int | None = None
     use_numba: bool = True
     threads: int = 1
+    dem: str | None = None
+    adjacency: bool | None = None
 
 
 @dataclass
@@ -187,12 +193,16 @@ class Atmosphere:
         self.geom = geom
         self.elevation_km = elevation_km
         self.ozone_cm = ozone_du / 1000.0
+        self.shift_km = 0.0  # the weather's pressure as a height offset, added to given heights
 
-    def coeffs(self, band: str, aot: np.ndarray, wv: np.ndarray, idx: tuple) -> Any:
-        """Coefficients at cells ``idx`` for arrays ``aot``/``wv`` shaped (..., n_cells)."""
+    def coeffs(self, band: str, aot: np.ndarray, wv: np.ndarray, idx: tuple,
+               elevation_km: Any = None) -> Any:
+        """Coefficients at cells ``idx`` for arrays ``aot``/``wv`` shaped (..., n_cells); heights
+        ``elevation_km`` (with a DEM) instead of the scene's flat one."""
         vza, raa = self.geom.band(band)
+        z = self.elevation_km if elevation_km is None else np.maximum(elevation_km + self.shift_km, 0.0)
         return self.lut.coefficients(band, aot, self.geom.sza[idx], vza[idx], raa[idx],
-                                     self.elevation_km, wv, ozone=self.ozone_cm)
+                                     z, wv, ozone=self.ozone_cm)
 
     def cell_coefficients(self, band: str, aot: np.ndarray, wv: np.ndarray) -> Any:
         """Coefficients on the whole cell grid."""
@@ -469,6 +479,19 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     # weather's sea-level pressure shifts the surface's effective height (8 km scale height)
     elevation = opts.elevation_km + 8.0 * math.log(1013.25 / priors.pressure_hpa)
     atm = Atmosphere(lut, geom, elevation, priors.ozone_du)
+    terrain, elev60, usable_ddv = None, None, usable
+    if opts.dem:
+        from .correction import prepare_terrain
+
+        terrain = prepare_terrain(opts.dem, grids, crs, cells, geom, sun)
+        atm.shift_km = elevation - opts.elevation_km
+        elev60 = terrain.fields[60].height_km()
+        # dark targets on slopes facing away from the sun or in cast shadow are lit by the sky alone
+        mu60 = cells.upsample(np.cos(np.radians(geom.sza)), g60.shape)
+        usable_ddv = usable & (terrain.fields[60].cos_incidence() >= 0.5 * mu60)
+        sclmod.mark_terrain_shadows(scl60, terrain.fields[60].cos_i == 0)
+        say(f"DEM {terrain.details['dem_min_m']:.0f}-{terrain.details['dem_max_m']:.0f} m, "
+            f"{terrain.details['shadow_percent']} % in shadow, after {time.perf_counter() - t0:.1f} s")
     from .invert import boa_to_toa as forward
     from .invert import toa_to_boa as invert
 
@@ -478,21 +501,51 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     aot_src = "option" if opts.aot is not None else priors.sources["aot"]
     wv_cells = np.full(cells.shape, wv_prior)
     can_aot = opts.aot is None and all(b in toa60 for b in ("B02", "B04", "B8A", "B12"))
-    if can_aot:
-        aot_r = retrieve_aot(toa60, usable, cells, atm.coeffs, invert, wv_cells, aot_prior, aot_src)
-    else:
-        aot_r = Retrieval(np.full(cells.shape, aot_prior), aot_src)
-    if opts.wv is None:
-        wv_r = retrieve_wv(toa60, usable, cells, atm.coeffs, invert, forward, aot_r.cells, wv_prior, wv_src)
-    else:
-        wv_r = Retrieval(np.full(cells.shape, wv_prior), wv_src)
-    if can_aot and wv_r.source == "ratio":  # second pass with the retrieved water vapour
-        aot_r = retrieve_aot(toa60, usable, cells, atm.coeffs, invert, wv_r.cells, aot_prior, aot_src)
     lut_axes = getattr(lut, "axes", {})
-    if "aot" in lut_axes:
-        aot_r.cells = np.clip(aot_r.cells, lut_axes["aot"][0], lut_axes["aot"][-1])
-    if "wv" in lut_axes:
-        wv_r.cells = np.clip(wv_r.cells, lut_axes["wv"][0], lut_axes["wv"][-1])
+
+    def retrieve(toa: dict[str, np.ndarray]) -> tuple[Retrieval, Retrieval]:
+        if can_aot:
+            aot_r = retrieve_aot(toa, usable_ddv, cells, atm.coeffs, invert, wv_cells, aot_prior, aot_src,
+                                 elevation=elev60)
+        else:
+            aot_r = Retrieval(np.full(cells.shape, aot_prior), aot_src)
+        if opts.wv is None:
+            wv_r = retrieve_wv(toa, usable, cells, atm.coeffs, invert, forward, aot_r.cells, wv_prior, wv_src,
+                               elevation=elev60)
+        else:
+            wv_r = Retrieval(np.full(cells.shape, wv_prior), wv_src)
+        if can_aot and wv_r.source == "ratio":  # second pass with the retrieved water vapour
+            aot_r = retrieve_aot(toa, usable_ddv, cells, atm.coeffs, invert, wv_r.cells, aot_prior, aot_src,
+                                 elevation=elev60)
+        if "aot" in lut_axes:
+            aot_r.cells = np.clip(aot_r.cells, lut_axes["aot"][0], lut_axes["aot"][-1])
+        if "wv" in lut_axes:
+            wv_r.cells = np.clip(wv_r.cells, lut_axes["wv"][0], lut_axes["wv"][-1])
+        return aot_r, wv_r
+
+    aot_r, wv_r = retrieve(toa60)
+    adjacency = opts.adjacency if opts.adjacency is not None else terrain is not None
+    surround = valid60 & ~np.isin(scl60, (sclmod.NO_DATA, sclmod.SATURATED, sclmod.CLD_MED, sclmod.CLD_HIGH))
+    shift_km = atm.shift_km if terrain is not None else elevation - opts.elevation_km
+
+    def surface_model(bands_: list[str]) -> Any:
+        from .correction import build_model
+
+        return build_model(lut, geom, cells, bands_, aot_r.cells, wv_r.cells, shift_km, atm.ozone_cm, terrain,
+                           opts.elevation_km, adjacency, toa60, surround, abs(g60.transform.a) or 60.0)
+
+    if (adjacency or terrain is not None) and (can_aot or opts.wv is None):
+        # the dark-target and B9/B8A retrievals assume flat ground amid surroundings like the target:
+        # give them the TOA such ground would give (correction.flat_equivalent_toa), iterated
+        from .correction import RETRIEVAL_BANDS, RETRIEVAL_ROUNDS, flat_equivalent_toa
+
+        for _ in range(RETRIEVAL_ROUNDS):
+            model0 = surface_model([b for b in RETRIEVAL_BANDS if b in toa60])
+            prev = aot_r.cells, wv_r.cells
+            aot_r, wv_r = retrieve(flat_equivalent_toa(model0, toa60, elev60))
+            # the correction lowers the retrieval by about what it raised it: halfway steps converge
+            aot_r.cells = 0.5 * (prev[0] + aot_r.cells)
+            wv_r.cells = 0.5 * (prev[1] + wv_r.cells)
     res.details.update({
         "aot_source": aot_r.source, "aot_mean": float(np.mean(aot_r.cells)), "aot_cells": aot_r.n_cells_retrieved,
         "wv_source": wv_r.source, "wv_mean_gcm2": float(np.mean(wv_r.cells)), "wv_cells": wv_r.n_cells_retrieved,
@@ -520,6 +573,15 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     if opts.cirrus_correction and "B10" in data:
         gam, b10_floor = cirrus_gamma(toa60, scl60, gipp)
         res.details["cirrus_gamma"] = gam
+    model = None
+    if terrain is not None or adjacency:
+        model = surface_model([b for b in data if b != "B10"])
+        say(f"terrain/adjacency model ready after {time.perf_counter() - t0:.1f} s")
+    res.details["dem"] = terrain.details if terrain is not None else None
+    res.details["terrain"] = "DEM" if terrain is not None else f"flat at {opts.elevation_km} km (no DEM)"
+    res.details["adjacency"] = bool(adjacency)
+    if model is not None:
+        res.details["levels_km"] = [round(float(z), 3) for z in model.stack.levels_km]
     toa60 = {"B10": toa60["B10"]} if gam and "B10" in toa60 else {}  # the rest is no longer needed
 
     # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
@@ -530,6 +592,8 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     scl20 = cld20 = snw20 = None
     if 20 in out_res:
         scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp)
+        if terrain is not None:
+            sclmod.mark_terrain_shadows(scl20, terrain.fields[20].cos_i == 0)
     say(f"classified after {time.perf_counter() - t0:.1f} s")
 
     img = out_granule / "IMG_DATA"
@@ -560,7 +624,10 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         if gam.get(b):
             up = resample_nearest(np.nan_to_num(toa60["B10"] - b10_floor).clip(0, None).astype(np.float32), arr.shape)
             cir = (up * np.float32(gam[b])).astype(np.float32)
-        invert_in_place(arr, cells, coeffs[b], *refl[b], use_numba=opts.use_numba, cirrus=cir)
+        if model is not None:
+            model.invert_in_place(arr, b, *refl[b], use_numba=opts.use_numba, cirrus=cir)
+        else:
+            invert_in_place(arr, cells, coeffs[b], *refl[b], use_numba=opts.use_numba, cirrus=cir)
         for r in out_res:
             if b not in OUTPUT_BANDS[r]:
                 continue
@@ -579,7 +646,12 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     # ---- AOT, WVP, SCL, QI masks
     # AOT/WV vary over kilometres: interpolate on the 60 m grid, replicate to the finer ones
     for key, field_, quant in (("AOT", aot_r.cells, AOT_QUANTIFICATION), ("WVP", wv_r.cells, WVP_QUANTIFICATION)):
-        dn60 = field_dn(cells, field_, g60, valid60, quant)
+        if terrain is not None:  # sea-level equivalents -> the column above each pixel
+            from .correction import field_dn_at_height
+
+            dn60 = field_dn_at_height(cells, field_, g60.shape, elev60, key, valid60, quant)
+        else:
+            dn60 = field_dn(cells, field_, g60, valid60, quant)
         for r in out_res:
             put(r, key, dn60 if r == 60 else resample_nearest(dn60, grids[r].shape))
     for r, (s, c, n) in ((20, (scl20, cld20, snw20)), (60, (scl60, cld60, snw60))):

@@ -96,6 +96,13 @@ class BuiltinProcessor:
             raise ProcessingFailed(f"{len(granules)} granules in {product.path.name}: the built-in processor "
                                    "converts single-tile products only", FailureClass.BAD_INPUT)
         granule = granules[0]
+        if opts.dem:  # a DEM that is not there fails now, as missing auxiliary data, not mid-way
+            from .dem import DemError, dem_sources
+
+            try:
+                dem_sources(opts.dem)
+            except DemError as exc:
+                raise ProcessingFailed(str(exc), FailureClass.MISSING_AUX) from None
         missing = [b for b in ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
                                "B10", "B11", "B12") if b not in granule.band_files]
         if missing and not opts.allow_partial:

@@ -125,3 +125,15 @@ def add_cloud_shadows(scl: np.ndarray, dark: np.ndarray, sun_zenith: float, sun_
         zone[max(0, dy):h_img - max(0, -dy), max(0, dx):w_img - max(0, -dx)] |= src
     scl[dark & zone & ~clouds] = SHADOW
     return scl
+
+
+def mark_terrain_shadows(scl: np.ndarray, shadowed: np.ndarray) -> np.ndarray:
+    """With a DEM: land pixels the sun does not reach (cast or self shadow) become class 2, in place.
+
+    Since processing baseline 04.00 ESA's class 2 means topographic (casted) shadows; there the surface
+    is lit by the sky alone and its reflectance is far less certain. Shadowed land passes the water
+    test (dark, blue over SWIR) too, so water pixels in shadow become class 2 as well (without ESA-CCI's
+    water map the two cannot be told apart there); snow, clouds and cloud shadows keep their class.
+    """
+    scl[shadowed & np.isin(scl, (DARK, VEG, NOT_VEG, WATER, UNCLASSIFIED))] = DARK
+    return scl

@@ -25,8 +25,13 @@ MIN_B8A = 0.10  # darker surfaces (water, shadows) give a B9/B8A ratio dominated
 
 def retrieve_wv(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGrid, coeffs: CoeffFn,
                 invert: InvertFn, forward: InvertFn, aot_cells: np.ndarray, prior: float,
-                prior_source: str, candidates: np.ndarray = WV_CANDIDATES) -> Retrieval:
-    """Water vapour (g/cm2) per cell from the 60 m TOA B8A and B09."""
+                prior_source: str, candidates: np.ndarray = WV_CANDIDATES,
+                elevation: np.ndarray | None = None) -> Retrieval:
+    """Water vapour (g/cm2) per cell from the 60 m TOA B8A and B09.
+
+    ``elevation`` (km, 60 m grid; with a DEM): each cell is inverted at the mean height of the pixels
+    used, ``aot_cells`` and the result are sea-level equivalents (levels.py profiles).
+    """
     if "B09" not in toa60 or "B8A" not in toa60:
         return Retrieval(np.full(cells.shape, prior), prior_source, 0, {"reason": "B09/B8A missing"})
     b8a, b9 = toa60["B8A"], toa60["B09"]
@@ -41,13 +46,25 @@ def retrieve_wv(toa60: dict[str, np.ndarray], usable: np.ndarray, cells: CellGri
     idx = np.nonzero(ok)
     n = len(idx[0])
     wv = np.broadcast_to(candidates[:, None], (len(candidates), n))
-    aot = np.broadcast_to(aot_cells[idx][None, :], wv.shape)
+    aot_at = aot_cells[idx]
+    extra: tuple = ()
+    if elevation is not None:
+        from .levels import aot_factor
+
+        z_cell = cells.cell_mean(elevation, mask)[0][idx]
+        aot_at = aot_at * aot_factor(z_cell)
+        extra = (z_cell[None, :],)
+    aot = np.broadcast_to(aot_at[None, :], wv.shape)
     boa8a = np.asarray(invert(np.ascontiguousarray(np.broadcast_to(m8a[idx], wv.shape)),
-                              coeffs("B8A", aot, wv, idx)), dtype=np.float64)
-    pred9 = np.asarray(forward(boa8a, coeffs("B09", aot, wv, idx)), dtype=np.float64)
+                              coeffs("B8A", aot, wv, idx, *extra)), dtype=np.float64)
+    pred9 = np.asarray(forward(boa8a, coeffs("B09", aot, wv, idx, *extra)), dtype=np.float64)
     residual = pred9 - m9[idx][None, :]
     got = roots(residual, candidates)
     got[np.isnan(got) & (residual[-1] > 0)] = candidates[-1]  # wetter than the axis: clamp
+    if extra:
+        from .levels import wv_factor
+
+        got = got / wv_factor(extra[0][0])  # sea-level equivalent
     cells_f = np.full(cells.shape, np.nan)
     cells_f[idx] = got
     n_ok = int(np.isfinite(cells_f).sum())

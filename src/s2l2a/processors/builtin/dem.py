@@ -1,0 +1,93 @@
+"""The elevation model on a granule's grid: a user raster or the tiles ``s2l2a dem`` prepared.
+
+``[builtin] dem`` names either one raster GDAL reads (any CRS; e.g. a mosaic) or the directory
+``s2l2a dem`` wrote (``<campaign>/aux/dem``, with its ``dem.json`` listing the cached SRTM or
+Copernicus tiles; tiles absent on the server are sea, height 0). Either is reprojected once per
+granule onto the 20 m grid with bilinear resampling (rasterio), and the 60 m grid is its 3 x 3 block
+mean. Voids (no-data inside the raster) are filled from the nearest valid height and counted; pixels
+outside the raster's extent are sea level and counted too: both shares go to the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.warp import Resampling, reproject
+
+from .geometry import fill_nan_nearest
+
+MANIFEST = "dem.json"
+
+
+class DemError(ValueError):
+    """The DEM setting names nothing usable (message names the path)."""
+
+
+@dataclass
+class DemOnGrid:
+    """Heights (m, float32) on one grid and where they came from."""
+
+    height_m: np.ndarray
+    source: str
+    void_percent: float
+    outside_percent: float
+
+
+def dem_sources(path: Path | str) -> tuple[list[str], str]:
+    """(GDAL paths to read, description) for a raster file or an ``s2l2a dem`` directory."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        manifest = p / MANIFEST
+        if not manifest.is_file():
+            raise DemError(f"{p}: a DEM directory needs the {MANIFEST} that 's2l2a dem' writes")
+        from s2l2a.aux.dem import DemLayout, raster_path
+        from s2l2a.aux.dem_tiles import parse_tile
+
+        layout = DemLayout.load(p)
+        files = []
+        for name, f in sorted(layout.tiles.items()):
+            if f is None:
+                continue  # absent on the server: sea
+            if not Path(f).exists():
+                raise DemError(f"{p}: DEM tile file missing: {f}")
+            files.append(raster_path(parse_tile(name), Path(f)))
+        return files, f"{layout.source} tiles listed in {manifest}"
+    if not p.is_file():
+        raise DemError(f"{p}: DEM not found (give a raster or the directory 's2l2a dem' made)")
+    return [str(p)], str(p)
+
+
+def read_dem(path: Path | str, shape: tuple[int, int], transform: Any, crs: Any) -> DemOnGrid:
+    """Reproject the DEM onto ``shape``/``transform``/``crs`` (bilinear), voids filled."""
+    files, desc = dem_sources(path)
+    out = np.full(shape, np.nan, np.float32)
+    covered = np.zeros(shape, bool)
+    for f in files:
+        try:
+            with rasterio.open(f) as ds:
+                dest = np.full(shape, np.nan, np.float32)
+                reproject(source=rasterio.band(ds, 1), destination=dest, src_transform=ds.transform,
+                          src_crs=ds.crs, src_nodata=ds.nodata, dst_transform=transform, dst_crs=crs,
+                          dst_nodata=np.nan, resampling=Resampling.bilinear)
+                # where the raster reaches at all (its voids included), for the "outside" share
+                foot = np.zeros(shape, np.uint8)
+                reproject(source=np.ones((ds.height, ds.width), np.uint8), destination=foot,
+                          src_transform=ds.transform, src_crs=ds.crs, dst_transform=transform, dst_crs=crs,
+                          dst_nodata=0, resampling=Resampling.nearest)
+        except rasterio.errors.RasterioIOError as exc:
+            raise DemError(f"{f}: cannot read the DEM ({exc})") from None
+        take = np.isnan(out) & np.isfinite(dest)
+        out[take] = dest[take]
+        covered |= foot > 0
+    void = covered & np.isnan(out)
+    outside = ~covered
+    n = max(1, out.size)
+    if void.any() and (~np.isnan(out)).any():
+        filled = fill_nan_nearest(np.where(outside, 0.0, out))
+        out[void] = filled[void].astype(np.float32)
+    out[np.isnan(out)] = 0.0  # outside every tile: sea
+    return DemOnGrid(out, desc, round(100.0 * void.sum() / n, 3), round(100.0 * outside.sum() / n, 3))

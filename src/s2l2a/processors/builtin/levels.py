@@ -1,0 +1,142 @@
+"""Atmospheric coefficients at a few surface heights per cell, for pixels at any height (with a DEM).
+
+The look-up table's coefficients depend on the surface height through the pressure (Rayleigh
+scattering), the gas columns above the surface, and the aerosol and water vapour above it. With a
+DEM a tile spans kilometres of relief, so the coefficients are evaluated per ~1.2 km cell at
+*levels* (heights every <= 500 m over the tile's relief, plus the table's own elevation nodes) and
+each pixel interpolates between the two levels around its height, in the table's own elevation
+coordinate ``1 - exp(-z / 8 km)``. Because the table is multilinear in that coordinate and the
+levels include its nodes, this reproduces the table at the pixel's height.
+
+Vertical profiles (what "the AOT of a cell" means at another height):
+
+* aerosol: exponential with a 2 km scale height, the profile 6S itself assumes (Vermote et al.,
+  6S User Guide, 1997): AOT above z = AOT above sea level * exp(-z / 2 km);
+* water vapour: the US Standard Atmosphere 1962 profile the table was generated with
+  (``lutgen.wv_fraction_above``).
+
+Retrievals are converted to sea-level equivalents with these profiles before cells are filled and
+smoothed, so a valley cell and a ridge cell share one aerosol field.
+
+Per level and cell the stack holds, per band, ``Q`` quantities: the five table coefficients, the
+direct transmittances down and up (``exp(-tau / mu)`` with the table's optics), the cosine of the
+sun zenith and the Rayleigh share of the upward diffuse transmittance (adjacency weights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .geometry import CellGrid, Geometry
+
+AEROSOL_SCALE_HEIGHT_KM = 2.0
+LEVEL_STEP_KM = 0.5
+#: quantities per level and cell, in this order
+QUANTITIES = ("path", "t_gas", "t_down", "t_up", "s_albedo", "dir_down", "dir_up", "mu_sun", "w_rayleigh")
+NQ_KERNEL = 8  # the inversion uses the first eight
+
+
+def t_elevation(z_km: Any) -> Any:
+    """The table's elevation coordinate (linear in pressure)."""
+    return 1.0 - np.exp(-np.asarray(z_km, dtype=np.float64) / 8.0)
+
+
+@lru_cache(maxsize=1)
+def _wv_table() -> tuple[np.ndarray, np.ndarray]:
+    from .lutgen import wv_fraction_above
+
+    z = np.arange(0.0, 9.01, 0.05)
+    return z, np.array([wv_fraction_above(v) for v in z])
+
+
+def aot_factor(z_km: Any) -> np.ndarray:
+    """AOT above ``z_km`` relative to the AOT above sea level (6S's 2 km exponential profile)."""
+    return np.exp(-np.asarray(z_km, dtype=np.float64) / AEROSOL_SCALE_HEIGHT_KM)
+
+
+def wv_factor(z_km: Any) -> np.ndarray:
+    """Water vapour above ``z_km`` relative to the column above sea level (US62 profile)."""
+    z, f = _wv_table()
+    return np.interp(np.asarray(z_km, dtype=np.float64), z, f)
+
+
+def choose_levels(z_min_km: float, z_max_km: float, table_nodes: Any = ()) -> np.ndarray:
+    """Heights (km) covering [z_min, z_max] every <= LEVEL_STEP_KM, with the table's nodes inside."""
+    lo, hi = float(z_min_km), float(z_max_km)
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        lo = hi = 0.0
+    if hi - lo < 0.01:
+        return np.array([lo, lo + 0.01])
+    n = int(np.ceil((hi - lo) / LEVEL_STEP_KM))
+    z = set(np.linspace(lo, hi, n + 1).round(6).tolist())
+    z |= {float(v) for v in np.asarray(table_nodes, dtype=float) if lo < v < hi}
+    return np.array(sorted(z))
+
+
+@dataclass
+class LevelStack:
+    """Per band, (levels, QUANTITIES, ny, nx) float32 coefficients on the cell grid."""
+
+    levels_km: np.ndarray
+    cells: CellGrid
+    coef: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def t_levels(self) -> np.ndarray:
+        return np.asarray(t_elevation(self.levels_km), np.float32)
+
+    @classmethod
+    def build(cls, lut: Any, geom: Geometry, cells: CellGrid, bands: Any, levels_km: np.ndarray,
+              aot_sl: np.ndarray, wv_sl: np.ndarray, shift_km: float, ozone_cm: float,
+              profile: bool = True) -> LevelStack:
+        """Evaluate the table at every level for every band.
+
+        ``aot_sl``/``wv_sl``: cell fields at sea level (``profile``) or at the levels' heights as they
+        are (``profile=False``: one flat level, no DEM); ``shift_km``: the weather's sea-level pressure
+        expressed as a height offset, applied to the table's elevation only.
+        """
+        st = cls(np.asarray(levels_km, dtype=np.float64), cells)
+        mu_s = np.cos(np.radians(geom.sza))
+        for b in bands:
+            vza, raa = geom.band(b)
+            mu_v = np.cos(np.radians(vza))
+            out = np.empty((len(st.levels_km), len(QUANTITIES)) + cells.shape, np.float32)
+            for k, z in enumerate(st.levels_km):
+                aot = aot_sl * aot_factor(z) if profile else aot_sl
+                wv = wv_sl * wv_factor(z) if profile else wv_sl
+                ze = max(z + shift_km, 0.0)
+                c = lut.coefficients(b, aot, geom.sza, vza, raa, ze, wv, ozone=ozone_cm)
+                o = lut.optics(b, aot, ze)
+                tau = o.tau
+                dsum = o.diffuse_up_rayleigh + o.diffuse_up_aerosol
+                w_r = np.where(dsum > 1e-6, o.diffuse_up_rayleigh / np.maximum(dsum, 1e-6), 1.0)
+                out[k] = np.stack([c.path_reflectance, c.t_gas, c.t_down, c.t_up, c.s_albedo,
+                                   np.exp(-tau / mu_s), np.exp(-tau / mu_v), mu_s, w_r])
+            st.coef[b] = out
+        return st
+
+    def pixels(self, band: str, shape: tuple[int, int], r0: int, r1: int,
+               z_km: np.ndarray | None) -> np.ndarray:
+        """(QUANTITIES, r1-r0, w) float32 for rows r0:r1 of a grid of ``shape``; ``z_km`` those rows'
+        heights (None: the first level)."""
+        c = self.coef[band]
+        nl = c.shape[0]
+        per_level = [np.stack([self.cells.upsample_rows(c[k, q], shape, r0, r1) for q in range(c.shape[1])])
+                     for k in range(nl)]
+        if z_km is None or nl == 1:
+            return per_level[0]
+        t = t_elevation(z_km).astype(np.float32)
+        tl = self.t_levels
+        j = np.clip(np.searchsorted(tl, t, side="right") - 1, 0, nl - 2)
+        w = np.clip((t - tl[j]) / (tl[j + 1] - tl[j]), 0.0, 1.0).astype(np.float32)
+        out = np.empty_like(per_level[0])
+        for k in range(nl - 1):
+            m = j == k
+            if not m.any():
+                continue
+            out[:, m] = per_level[k][:, m] * (1 - w[m]) + per_level[k + 1][:, m] * w[m]
+        return out
