@@ -184,3 +184,10 @@ def test_cleanup_removes_only_marked_things(tmp_path: Path) -> None:
     assert sorted(p.name for p in removed) == [".gone.SAFE.source", ".partial-1-A.SAFE", ".replaced-1-B.SAFE"]
     assert sorted(p.name for p in tile.iterdir()) == [".C.SAFE.source", "C.SAFE"]
     assert (foreign_out / "56JMM" / ".partial-1-A.SAFE").is_dir()  # behind a link: untouched
+
+
+def test_inputs_folder_is_reserved(tmp_path: Path) -> None:
+    """plan unpacks CDSE zips into <campaign>/inputs: never an output or scratch folder."""
+    from s2l2a.campaign.layout import RESERVED
+
+    assert "inputs" in RESERVED

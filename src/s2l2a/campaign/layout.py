@@ -44,6 +44,7 @@ STAC_DIR = "stac"              # the same name as s2l2a.outputs.stac.STAC_DIR
 REPORT_FILE = "report.html"
 SEN2COR_DIR = "sen2cor"        # the campaign's GIPP record (s2l2a sen2cor gipp)
 AUX_DIR = "aux"                # DEM tiles and ESA-CCI prepared for the campaign
+INPUTS_DIR = "inputs"          # CDSE zips unpacked by plan (s2l2a.campaign.planner)
 PARTIAL_PREFIX = ".partial-"
 REPLACED_PREFIX = ".replaced-"
 SOURCE_SUFFIX = ".source"
@@ -53,7 +54,7 @@ TMP_SUFFIX = ".tmp"
 #: be none of these, nor lie inside one of them
 RESERVED = (SETTINGS_FILE, DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal", PROGRESS_FILE,
             LOCK_FILE, LOGS_DIR, RESULTS_DIR, MANIFESTS_DIR, CLUSTER_DIR, DERIVED_DIR, STAC_DIR, REPORT_FILE,
-            SEN2COR_DIR, AUX_DIR)
+            SEN2COR_DIR, AUX_DIR, INPUTS_DIR)
 
 _TILE_DIR = re.compile(r"^\d{2}[A-Z]{3}$")
 _JOB_DIR = re.compile(r"^\d+$")

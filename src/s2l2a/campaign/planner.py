@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.dedup import DUPLICATE_PREFIX, duplicate_reason, group_key, pick_winners
+from s2l2a.campaign.layout import INPUTS_DIR  # where zipped inputs are unpacked
 from s2l2a.campaign.progress import one_line
 from s2l2a.campaign.settings import CampaignSettings
 from s2l2a.campaign.states import SKIP_DONE, SKIP_WAITING, JobState
@@ -38,8 +39,6 @@ from s2l2a.errors import CampaignError, ProductError, S2L2AError
 DONE_PREFIX = SKIP_DONE
 
 
-#: where zipped input products are unpacked, inside the campaign
-INPUTS_DIR = "inputs"
 UNPACK_PREFIX = ".unpack-"
 
 
