@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from s2l2a import __version__
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.safe.bands import BANDS
 
 if TYPE_CHECKING:
     from s2l2a.safe import L1CProduct
@@ -34,7 +35,6 @@ L2A_LAYERS: dict[int, tuple[str, ...]] = {
     20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12", "SCL", "AOT", "WVP", "TCI"),
     60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12", "SCL", "AOT", "WVP", "TCI"),
 }
-BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +152,7 @@ def _tile_xml(granule_name: str, granule: Any) -> str:
 def _product_xml(l2a_name: str, product: L1CProduct, image_files: list[str]) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     files = "\n".join(f"            <IMAGE_FILE>{f}</IMAGE_FILE>" for f in image_files)
-    offsets = "\n".join(f"        <BOA_ADD_OFFSET band_id=\"{i}\">0</BOA_ADD_OFFSET>" for i in range(len(BAND_IDS)))
+    offsets = "\n".join(f"        <BOA_ADD_OFFSET band_id=\"{i}\">0</BOA_ADD_OFFSET>" for i in range(len(BANDS)))
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
   <n1:General_Info>

@@ -27,6 +27,14 @@ NATIVE_RESOLUTION: dict[str, int] = {
 
 RESOLUTIONS: tuple[int, ...] = (10, 20, 60)
 
+#: the spectral bands of an L2A granule per resolution folder, as Sen2Cor writes them (B08 only at
+#: 10 m, B10 never, B09 only at 60 m; a coarser folder holds every band of a finer one but B08)
+L2A_BANDS: dict[int, tuple[str, ...]] = {
+    10: ("B02", "B03", "B04", "B08"),
+    20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12"),
+    60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"),
+}
+
 
 def band_from_index(index: int | str) -> str:
     """Band name for a metadata ``bandId``/``band_id`` index (0..12 in ``BANDS`` order)."""

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from lxml import etree
 
+from s2l2a.safe.bands import BANDS
+
 from .radiometry import AOT_QUANTIFICATION, BOA_ADD_OFFSET, BOA_QUANTIFICATION, WVP_QUANTIFICATION
 
 L2A_NS = "https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd"
 L2A_TILE_NS = "https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd"
-BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
 
@@ -44,7 +45,7 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
 def write_product_metadata(l1c_mtd: Path, out_path: Path, *, product_name: str, baseline: str,
                            generated: datetime, granule_identifier: str, datastrip_identifier: str,
                            image_files: list[str], image_format: str, processor: str, version: str,
-                           l1c_uri: str, bands: tuple[str, ...] = BAND_IDS) -> Path:
+                           l1c_uri: str, bands: tuple[str, ...] = BANDS) -> Path:
     """Write MTD_MSIL2A.xml from the L1C's MTD_MSIL1C.xml (``image_files`` without extension)."""
     root = etree.fromstring(Path(l1c_mtd).read_bytes(), _SAFE_PARSER)
     old_ns = etree.QName(root).namespace

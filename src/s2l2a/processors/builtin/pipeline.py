@@ -31,7 +31,14 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from s2l2a.safe.bands import band_file_error, check_band_files
+from s2l2a.safe.bands import (
+    BANDS,
+    L2A_BANDS,
+    NATIVE_RESOLUTION,
+    RESOLUTIONS,
+    band_file_error,
+    check_band_files,
+)
 
 from . import scl as sclmod
 from .aerosol import Retrieval, retrieve_aot
@@ -55,16 +62,8 @@ log = logging.getLogger(__name__)
 #: what rasterio/GDAL raise for a file they cannot decode (RasterioIOError is an OSError)
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError, OSError)
 
-BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
-NATIVE = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-          "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20}
-#: what Sen2Cor writes per resolution folder (B08 only at 10 m, B10 never, B09 only at 60 m)
-OUTPUT_BANDS = {
-    10: ("B02", "B03", "B04", "B08"),
-    20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12"),
-    60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"),
-}
-RESOLUTIONS = (10, 20, 60)
+NATIVE = NATIVE_RESOLUTION
+OUTPUT_BANDS = L2A_BANDS  # what Sen2Cor writes per resolution folder
 SCL_NEEDS = ("B02", "B03", "B04", "B8A", "B11", "B12")
 TCI_MAX_REFLECTANCE = 0.25  # reflectance shown as 255 in the true-colour image
 ROWS_PER_BLOCK = 1024       # inversion / classification block height (matches the JP2 tiles)

@@ -27,6 +27,7 @@ from s2l2a import __version__
 from s2l2a.errors import ProductError
 from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
 from s2l2a.safe import format_product_name, l2a_granule_name
+from s2l2a.safe.bands import BANDS
 
 from .mtd import now_utc, write_product_metadata, write_tile_metadata
 from .pipeline import Options, run_granule
@@ -103,8 +104,7 @@ class BuiltinProcessor:
                 dem_sources(opts.dem)
             except DemError as exc:
                 raise ProcessingFailed(str(exc), FailureClass.MISSING_AUX) from None
-        missing = [b for b in ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                               "B10", "B11", "B12") if b not in granule.band_files]
+        missing = [b for b in BANDS if b not in granule.band_files]
         if missing and not opts.allow_partial:
             raise ProcessingFailed(f"band file(s) missing: {', '.join(missing)} (set allow_partial = true "
                                    "under [builtin] to convert the bands present)", FailureClass.BAD_INPUT)
