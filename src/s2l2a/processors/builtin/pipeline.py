@@ -80,6 +80,7 @@ class Options:
     directory): per-pixel height (pressure, aerosol and water vapour above the surface), terrain
     illumination, cast shadows and sky view (correction.py); None = flat at elevation_km;
     adjacency: 6S-weighted adjacency correction (adjacency.py); None = on with a DEM, off without;
+    cloud_min_size_m / cloud_buffer_m: optional morphology of the cloud mask (scl.clean_clouds; 0 = off);
     aot / wv: force a constant AOT550 / water vapour (g/cm2) instead of retrieving them;
     aerosol: look-up table aerosol model; cirrus_correction: subtract B10-scaled cirrus per band;
     allow_partial: convert products with missing bands as far as present (see processor.py);
@@ -100,6 +101,8 @@ class Options:
     threads: int = 1
     dem: str | None = None
     adjacency: bool | None = None
+    cloud_min_size_m: float = 0.0
+    cloud_buffer_m: float = 0.0
 
 
 @dataclass
@@ -387,7 +390,8 @@ def _valid(data: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
 
 
 def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, float]], grid: Grid,
-                  sun: tuple[float, float], gipp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  sun: tuple[float, float], gipp: Any,
+                  morphology: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scene classification on one grid, block by block, then cloud shadows over the whole grid."""
     shape = grid.shape
     scl = np.zeros(shape, np.uint8)
@@ -411,6 +415,7 @@ def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, floa
         s, c, n, d = sclmod.classify(toa, sat, gipp)
         scl[r0:r1], cld[r0:r1], snw[r0:r1], dark[r0:r1] = s, c, n, d
     pixel_m = abs(grid.transform.a) or float(grid.res)
+    sclmod.clean_clouds(scl, pixel_m, *morphology)
     sclmod.add_cloud_shadows(scl, dark, sun[0], sun[1], pixel_m)
     return scl, cld, snw
 
@@ -464,7 +469,8 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     # ---- 60 m analysis
     g60 = grids[60]
     toa60 = {b: dn_to_reflectance(rows_resampled(a, g60.shape, 0, g60.shape[0]), *refl[b]) for b, a in data.items()}
-    scl60, cld60, snw60 = classify_grid(data, refl, g60, sun, gipp)
+    morphology = (float(opts.cloud_min_size_m), float(opts.cloud_buffer_m))
+    scl60, cld60, snw60 = classify_grid(data, refl, g60, sun, gipp, morphology)
     valid60 = _valid(data, g60.shape)
     usable = np.isin(scl60, (sclmod.VEG, sclmod.NOT_VEG))
     priors: AuxPriors = read_priors(getattr(granule, "aux_files", None))
@@ -590,7 +596,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)
     scl20 = cld20 = snw20 = None
     if 20 in out_res:
-        scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp)
+        scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp, morphology)
         if terrain is not None:
             sclmod.mark_terrain_shadows(scl20, terrain.fields[20].cos_i == 0)
     say(f"classified after {time.perf_counter() - t0:.1f} s")
