@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+from s2l2a.campaign.failures import FailureClass
+from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.processors.builtin.pipeline import read_bands
 from s2l2a.processors.builtin.processor import BuiltinProcessor
 from s2l2a.safe import open_l1c

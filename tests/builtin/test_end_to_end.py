@@ -10,8 +10,9 @@ import pytest
 import rasterio
 from lxml import etree
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.processors import get_processor
-from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.safe import open_l1c, open_l2a, verify_l2a
 
 from .synth import SAMPLE

@@ -16,8 +16,9 @@ import pytest
 import rasterio
 from affine import Affine
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.processors import get_processor
-from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.processors.builtin import adjacency, levels, terrain
 from s2l2a.processors.builtin.dem import DemError, read_dem
 from s2l2a.processors.builtin.geometry import CellGrid, Geometry

@@ -19,9 +19,10 @@ import pytest
 
 from s2l2a.campaign import execute
 from s2l2a.campaign.execute import MESSAGE_CAP, _classify, run_job
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobSpec, read_result
 from s2l2a.errors import ProductError
-from s2l2a.processors.base import FailureClass, ProcessingFailed
+from s2l2a.processors.base import ProcessingFailed
 from s2l2a.processors.noop import NoopProcessor
 
 from .conftest import clone_l1c

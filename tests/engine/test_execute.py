@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from s2l2a.campaign.execute import _classify, clean_leftovers, fold_results, run_job
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import (
     JobOutcome,
     JobSpec,
@@ -21,7 +22,7 @@ from s2l2a.campaign.lock import CampaignLocked, RunLock
 from s2l2a.engines.base import plan_capacity
 from s2l2a.errors import ProductError
 from s2l2a.processors import get_processor, resolve_processor
-from s2l2a.processors.base import FailureClass, ProcessingFailed
+from s2l2a.processors.base import ProcessingFailed
 from s2l2a.safe import IncompleteProductError, verify_l2a
 
 from .conftest import clone_l1c, make_campaign, s2l2a

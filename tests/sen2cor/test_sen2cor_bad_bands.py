@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+from s2l2a.campaign.failures import FailureClass
+from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.processors.sen2cor import Sen2CorProcessor
 from s2l2a.safe import open_l1c
 from sample_clones import clone_sample

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from s2l2a.processors.base import FailureClass as F
+from s2l2a.campaign.failures import FailureClass as F
 from s2l2a.sen2cor.classify import (
     classify_failure,
     describe_exit,

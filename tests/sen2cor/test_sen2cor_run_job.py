@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.processors.base import FailureClass
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.safe import verify_l2a
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / \

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import (
     RESULTS_DIR,
     JobOutcome,
@@ -49,7 +50,7 @@ from s2l2a.campaign.layout import (
     staging_is_ours,
 )
 from s2l2a.errors import CampaignError, ProductError
-from s2l2a.processors.base import FailureClass, JobSettings, ProcessingFailed
+from s2l2a.processors.base import JobSettings, ProcessingFailed
 
 __all__ = ["LOGS_DIR", "OUTPUT_DIR", "PARTIAL_PREFIX", "REPLACED_PREFIX", "SOURCE_SUFFIX", "STAGING_DIR",
            "build_specs", "campaign_staging_root", "clean_leftovers", "fold_outcome", "fold_results",

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.errors import CampaignError
-from s2l2a.processors.base import FailureClass, JobSettings
+from s2l2a.processors.base import JobSettings
 
 MANIFESTS_DIR = "manifests"
 RESULTS_DIR = "results"

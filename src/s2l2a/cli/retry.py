@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.cli._common import campaign_argument, user_errors
-from s2l2a.processors.base import FailureClass
 
 
 @click.command("retry")

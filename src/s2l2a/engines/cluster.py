@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.execute import fold_outcome, fold_results, job_log_path
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import (
     MANIFESTS_DIR,
     JobOutcome,
@@ -40,7 +41,6 @@ from s2l2a.engines.directives import check_job_size, check_options, check_path, 
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
 from s2l2a.engines.sizing import ArrayPlan, Placement, estimate_duration, plan_arrays
 from s2l2a.errors import CampaignError, ConfigError
-from s2l2a.processors.base import FailureClass
 
 CLUSTER_DIR = "cluster"
 LOG_DIR = "logs/cluster"

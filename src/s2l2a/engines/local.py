@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.execute import run_job
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobOutcome, JobSpec
 from s2l2a.engines.base import Capacity
-from s2l2a.processors.base import FailureClass
 
 _DASK_LOGGERS = ("distributed", "distributed.scheduler", "distributed.worker", "distributed.nanny",
                  "distributed.core", "distributed.comm", "distributed.batched", "tornado", "bokeh")

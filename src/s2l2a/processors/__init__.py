@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed, Processor
+from s2l2a.campaign.failures import FailureClass
+from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed, Processor
 
 __all__ = ["FailureClass", "JobSettings", "L2AResult", "ProcessingFailed", "Processor",
            "PROCESSOR_NAMES", "find_sen2cor", "get_processor", "resolve_processor", "sen2cor_missing_message"]

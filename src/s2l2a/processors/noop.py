@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2l2a import __version__
-from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.campaign.failures import FailureClass
+from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
 from s2l2a.safe.bands import BANDS
 
 if TYPE_CHECKING:

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.errors import ProductError, S2L2AError
-from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
 from s2l2a.safe.bands import check_band_files
 from s2l2a.sen2cor.classify import (
     classify_failure,

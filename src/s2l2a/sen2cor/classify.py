@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import signal
 
-from s2l2a.processors.base import FailureClass
+from s2l2a.campaign.failures import FailureClass
 
 SUCCESS_LINE = "Application terminated successfully"
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a import __version__
+from s2l2a.campaign.failures import FailureClass
 from s2l2a.errors import ProductError
-from s2l2a.processors.base import FailureClass, JobSettings, L2AResult, ProcessingFailed
+from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
 from s2l2a.safe import format_product_name, l2a_granule_name
 from s2l2a.safe.bands import BANDS
 
