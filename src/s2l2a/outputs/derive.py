@@ -29,14 +29,14 @@ from s2l2a import __version__
 from s2l2a.errors import S2L2AError
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
+from s2l2a.safe.scl import BY_CODE, CLEAR, NODATA
 
 MANIFEST = "derived.json"
 PARTIAL_PREFIX = ".partial-"
 REPLACED_PREFIX = ".replaced-"
-SCL_NODATA = 0
+SCL_NODATA = NODATA
 MASK_NODATA = 255
-#: SCL classes counted as clear sky by default: vegetation, not vegetated, water
-DEFAULT_CLEAR = (4, 5, 6)
+DEFAULT_CLEAR = CLEAR  # vegetation, not vegetated, water
 REFLECTANCE_RULE = "(DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE; DN 0 = nodata"
 
 
@@ -66,8 +66,8 @@ class DeriveSpec:
         if self.resolution not in (10, 20, 60):
             raise DeriveError(f"resolution must be 10, 20 or 60, not {self.resolution}")
         for c in self.clear_classes or ():
-            if not 0 <= int(c) <= 11:
-                raise DeriveError(f"SCL class {c} does not exist (0-11)")
+            if int(c) not in BY_CODE:
+                raise DeriveError(f"SCL class {c} does not exist (0-{max(BY_CODE)})")
         return out
 
 

@@ -11,30 +11,16 @@ from typing import Any
 
 import numpy as np
 
-MAX_SIDE = 256
+from s2l2a.safe.scl import CLASSES
 
-#: Sen2Cor scene classification: class -> (label, RGB), the colours of ESA's SCL legend
-SCL_CLASSES: dict[int, tuple[str, tuple[int, int, int]]] = {
-    0: ("no data", (0, 0, 0)),
-    1: ("saturated or defective", (255, 0, 0)),
-    2: ("dark area / topographic shadow", (47, 47, 47)),
-    3: ("cloud shadow", (100, 50, 0)),
-    4: ("vegetation", (0, 160, 0)),
-    5: ("not vegetated", (255, 230, 90)),
-    6: ("water", (0, 0, 255)),
-    7: ("unclassified", (128, 128, 128)),
-    8: ("cloud, medium probability", (192, 192, 192)),
-    9: ("cloud, high probability", (255, 255, 255)),
-    10: ("thin cirrus", (100, 200, 255)),
-    11: ("snow or ice", (255, 150, 255)),
-}
+MAX_SIDE = 256
 
 
 def scl_palette() -> np.ndarray:
     """256 x 3 uint8 lookup table (unknown classes in magenta-grey)."""
     lut = np.full((256, 3), 90, dtype=np.uint8)
-    for k, (_label, rgb) in SCL_CLASSES.items():
-        lut[k] = rgb
+    for c in CLASSES:
+        lut[c.code] = c.colour
     return lut
 
 

@@ -1,0 +1,46 @@
+"""The scene classification (SCL) classes of an L2A product: ESA defines the codes 0-11.
+
+One table holds, per class, its code, its name, the colour of ESA's SCL legend (what Sen2Cor's
+quicklooks and every viewer show) and whether it counts as clear sky for the derived clear mask.
+The built-in processor writes these codes, the quicklooks paint them, the clear mask counts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SclClass:
+    """One scene class: ``clear`` says the default clear-sky mask counts it as a usable surface."""
+
+    code: int
+    name: str
+    colour: tuple[int, int, int]
+    clear: bool = False
+
+
+NO_DATA, SATURATED, DARK, SHADOW, VEG, NOT_VEG, WATER, UNCLASSIFIED, CLD_MED, CLD_HIGH, CIRRUS, SNOW = range(12)
+
+CLASSES: tuple[SclClass, ...] = (
+    SclClass(NO_DATA, "no data", (0, 0, 0)),
+    SclClass(SATURATED, "saturated or defective", (255, 0, 0)),
+    SclClass(DARK, "dark area / topographic shadow", (47, 47, 47)),
+    SclClass(SHADOW, "cloud shadow", (100, 50, 0)),
+    SclClass(VEG, "vegetation", (0, 160, 0), clear=True),
+    SclClass(NOT_VEG, "not vegetated", (255, 230, 90), clear=True),
+    SclClass(WATER, "water", (0, 0, 255), clear=True),
+    SclClass(UNCLASSIFIED, "unclassified", (128, 128, 128)),
+    SclClass(CLD_MED, "cloud, medium probability", (192, 192, 192)),
+    SclClass(CLD_HIGH, "cloud, high probability", (255, 255, 255)),
+    SclClass(CIRRUS, "thin cirrus", (100, 200, 255)),
+    SclClass(SNOW, "snow or ice", (255, 150, 255)),
+)
+
+BY_CODE: dict[int, SclClass] = {c.code: c for c in CLASSES}
+
+#: classes counted as clear sky by default: vegetation, not vegetated, water
+CLEAR: tuple[int, ...] = tuple(c.code for c in CLASSES if c.clear)
+
+#: the SCL value of pixels without data (also the nodata value of SCL rasters)
+NODATA = NO_DATA
