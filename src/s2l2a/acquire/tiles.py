@@ -24,6 +24,7 @@ from s2l2a.errors import S2L2AError
 
 TILE_SIZE_M = 109800
 _TILE_RE = re.compile(r"^T?(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z][A-HJ-NP-V])$")
+_LONLAT_CRS = ("CRS84", "EPSG:4326")  # names a GeoJSON "crs" member may give for longitude/latitude
 _EDGE_POINTS = 8  # vertices per tile edge: UTM squares are curved in lon/lat near the poles
 
 
@@ -137,6 +138,12 @@ def read_aoi(path: Path) -> BaseGeometry:
     except (OSError, ValueError) as exc:
         raise TileError(f"cannot read GeoJSON: {exc}", path) from None
     kind = doc.get("type") if isinstance(doc, dict) else None
+    crs = doc.get("crs") if isinstance(doc, dict) else None
+    if crs is not None:  # the pre-RFC 7946 "crs" member: only a longitude/latitude one is accepted
+        name = str(((crs.get("properties") or {}).get("name") if isinstance(crs, dict) else None) or crs)
+        if not any(name.upper().replace("::", ":").endswith(s) for s in _LONLAT_CRS):
+            raise TileError(f"GeoJSON in {name}: it must be in longitude/latitude (WGS 84, RFC 7946); "
+                            "reproject it (e.g. ogr2ogr -t_srs EPSG:4326)", path)
     if kind == "FeatureCollection":
         geoms = [f.get("geometry") for f in doc.get("features", [])]
     elif kind == "Feature":
@@ -149,4 +156,9 @@ def read_aoi(path: Path) -> BaseGeometry:
         raise TileError(f"not a GeoJSON geometry: {exc}", path) from None
     if not shapes:
         raise TileError("GeoJSON holds no geometry", path)
-    return shapely.union_all(shapes)
+    geom = shapely.union_all(shapes)
+    w, s, e, n = geom.bounds
+    if not (-180 <= w <= e <= 180 and -90 <= s <= n <= 90):
+        raise TileError(f"coordinates ({w:g}, {s:g}, {e:g}, {n:g}) are not longitude/latitude: GeoJSON must be "
+                        "in WGS 84 (RFC 7946); reproject it (e.g. ogr2ogr -t_srs EPSG:4326)", path)
+    return geom
