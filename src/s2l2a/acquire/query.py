@@ -1,6 +1,6 @@
 """What to look for (Query) and what was found (Candidate), the filters and the duplicate rule.
 
-Naming rules come from ``s2l2a.safe`` and the duplicate rule from ``s2l2a.campaign.dedup``, so a
+Naming rules and the duplicate rule come from ``s2l2a.safe`` (``safe.acquisition``), so a
 product chosen here is the one ``plan`` would choose from the same set.
 """
 
@@ -152,7 +152,7 @@ def metadata_match(c: Candidate, q: Query) -> bool:
 
 @dataclass
 class _DedupView:
-    """Adapter to the campaign's duplicate rule, which compares ISO strings."""
+    """Adapter to the duplicate rule (``safe.acquisition``), which ranks generation times as ISO strings."""
 
     name: str
     tile: str
@@ -163,12 +163,12 @@ class _DedupView:
 
 
 def resolve_duplicates(cands: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:
-    """Apply the campaign's rule per (tile, sensing time); also merge the same product from two sources.
+    """Apply the duplicate rule per acquisition; also merge the same product from two sources.
 
     Returns the kept candidates (in sensing order) and ``(dropped, kept)`` pairs. Products without a
     tile in their name (old multi-tile OPER products) are never merged.
     """
-    from s2l2a.campaign.dedup import pick_winners
+    from s2l2a.safe.acquisition import acquisition_of, pick_winners
 
     seen: dict[str, Candidate] = {}
     dropped: list[tuple[Candidate, Candidate]] = []
@@ -182,7 +182,7 @@ def resolve_duplicates(cands: list[Candidate]) -> tuple[list[Candidate], list[tu
     winners = pick_winners(views)
     kept = []
     for v in views:
-        w = winners[(v.tile, v.sensing_time[:19])]
+        w = winners[acquisition_of(v)]
         if w is v:
             kept.append(v.cand)
         else:

@@ -51,6 +51,7 @@ from s2l2a.campaign.layout import (
 )
 from s2l2a.errors import CampaignError, ProductError
 from s2l2a.processors.base import JobSettings, ProcessingFailed
+from s2l2a.safe.acquisition import same_acquisition
 
 __all__ = ["LOGS_DIR", "OUTPUT_DIR", "PARTIAL_PREFIX", "REPLACED_PREFIX", "SOURCE_SUFFIX", "STAGING_DIR",
            "build_specs", "campaign_staging_root", "clean_leftovers", "fold_outcome", "fold_results",
@@ -372,17 +373,6 @@ def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:
 
 # -- publication ---------------------------------------------------------------------------------
 
-def _same_source(a: str, b: str) -> bool:
-    """Two L2A names made from the same acquisition (Sen2Cor names differ in generation time)."""
-    from s2l2a.safe import parse_product_name
-    try:
-        na, nb = parse_product_name(a), parse_product_name(b)
-    except ProductError:
-        return a == b
-    return (na.mission, na.sensing_time, na.relative_orbit, na.tile) == \
-        (nb.mission, nb.sensing_time, nb.relative_orbit, nb.tile)
-
-
 def source_marker(tile_dir: Path, name: str) -> Path:
     """Hidden file beside an output naming the L1C it was made from (``.<name>.source``)."""
     return tile_dir / f".{name}{SOURCE_SUFFIX}"
@@ -412,7 +402,7 @@ def publish(product_dir: Path, tile_dir: Path, tag: str, source: str | None = No
     name = product_dir.name if product_dir.name.endswith(".SAFE") else f"{product_dir.name}.SAFE"
     final = tile_dir / name
     previous = [p for p in tile_dir.iterdir()
-                if not p.name.startswith(".") and p.name.endswith(".SAFE") and _same_source(p.name, name)]
+                if not p.name.startswith(".") and p.name.endswith(".SAFE") and same_acquisition(p.name, name)]
     for old in previous:
         owner = _source_of(tile_dir, old.name)
         if source and owner and owner != source:

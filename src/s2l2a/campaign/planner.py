@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2l2a.campaign.dedup import DUPLICATE_PREFIX, duplicate_reason, group_key, pick_winners
+from s2l2a.campaign.dedup import DUPLICATE_PREFIX, duplicate_reason
 from s2l2a.campaign.layout import INPUTS_DIR  # where zipped inputs are unpacked
 from s2l2a.campaign.progress import one_line
 from s2l2a.campaign.settings import CampaignSettings
 from s2l2a.campaign.states import SKIP_DONE, SKIP_WAITING, JobState
 from s2l2a.campaign.store import CampaignStore, JobKey, ProductRecord, StateChange
 from s2l2a.errors import CampaignError, ProductError, S2L2AError
+from s2l2a.safe.acquisition import AcquisitionKey, acquisition_key, acquisition_of, pick_winners
 
 DONE_PREFIX = SKIP_DONE
 
@@ -294,7 +295,7 @@ def waiting_reason(loser: JobKey) -> str:
 
 
 def dedup_changes(jobs: list[JobKey], report: PlanReport) -> list[StateChange]:
-    """State changes that make each acquisition keep one job (see :mod:`.dedup`).
+    """State changes that make each acquisition keep one job (see :mod:`s2l2a.safe.acquisition`).
 
     Losers that are queued, failed or done are skipped as duplicates (a done one's output stays
     until the winner's replaces it). A winner whose older reprocessing is running right now
@@ -302,9 +303,9 @@ def dedup_changes(jobs: list[JobKey], report: PlanReport) -> list[StateChange]:
     each other. A later plan queues it once that job has ended.
     """
     winners = pick_winners(jobs, order=lambda j: j.id)
-    groups: dict[tuple[str, str], list[JobKey]] = defaultdict(list)
+    groups: dict[AcquisitionKey, list[JobKey]] = defaultdict(list)
     for j in jobs:
-        groups[group_key(j)].append(j)
+        groups[acquisition_of(j)].append(j)
     changes: list[StateChange] = []
     for key, members in groups.items():
         w = winners[key]
@@ -353,7 +354,7 @@ def release_superseded(store: CampaignStore) -> int:
         outputs[jid] = path
     removed = 0
     for j in jobs:
-        w = winners[group_key(j)]
+        w = winners[acquisition_of(j)]
         if j.id == w.id or w.state not in (JobState.QUEUED, JobState.FAILED) or j.id not in outputs:
             continue
         out = Path(outputs[j.id])
@@ -390,7 +391,7 @@ def _l2a_index(output_root: Path, tile: str, cache: dict[str, list[tuple[Any, Pa
 
 def done_changes(jobs: Iterable[JobKey], output_root: Path, report: PlanReport,
                  claims: dict[str, int] | None = None) -> list[StateChange]:
-    """Skip queued jobs whose L2A (same mission, tile, sensing time) exists and verifies, unless
+    """Skip queued jobs whose L2A (the same acquisition) exists and verifies, unless
     ``claims`` (output path -> job id) says another job of the campaign made it: that is an older
     reprocessing's output, which this job is to replace."""
     if not output_root.is_dir():
@@ -402,9 +403,8 @@ def done_changes(jobs: Iterable[JobKey], output_root: Path, report: PlanReport,
     changes: list[StateChange] = []
     for j in jobs:
         for name, path in _l2a_index(output_root, j.tile, cache):
-            if (getattr(name, "level", "L2A") != "L2A" or name.tile != j.tile
-                    or (j.mission and name.mission != j.mission)
-                    or name.sensing_time.strftime("%Y-%m-%dT%H:%M:%S") != j.sensing_time[:19]):
+            if getattr(name, "level", "L2A") != "L2A" or \
+                    acquisition_key(name.tile, name.sensing_time) != acquisition_of(j):
                 continue
             if owners.get(os.path.realpath(path), j.id) != j.id:
                 continue  # another (superseded) job's output: this job replaces it
