@@ -1,8 +1,9 @@
 """``s2l2a report``: one self-contained HTML page showing what a campaign did.
 
 Why one file: it is mailed, attached to tickets and opened on laptops far from the cluster, so it
-needs no server, no network and no other file: plots are inline SVG, quicklooks are PNG data URIs,
-there is no JavaScript, and a Content-Security-Policy forbids fetching anything. Product names and
+needs no server, no network and no other file: plots are inline SVG, quicklooks are data URIs
+(true colour as JPEG, SCL as PNG), there is no JavaScript (a click enlarges a quicklook through a
+CSS-only checkbox), and a Content-Security-Policy forbids fetching anything. Product names and
 log excerpts are untrusted text (they come from file names and from processors' output), so the
 jinja2 template escapes everything (autoescape on); only our own matplotlib SVG is inserted raw.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a import __version__
+from s2l2a.safe.scl import CLASSES as SCL_CLASSES
 
 STATE_COLOURS = {"done": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#9e9e9e",
                  "skipped": "#f9a825"}
@@ -40,9 +42,10 @@ class ProductRow:
     message: str | None
     output: str | None
     derived: list[str] = field(default_factory=list)
-    tci_png: str | None = None  # data URI
-    scl_png: str | None = None
+    tci_img: str | None = None  # data URI
+    scl_img: str | None = None
     problem: str | None = None  # a done product whose L2A is incomplete (one line)
+    gipp: dict[str, str] = field(default_factory=dict)  # GIPP name -> SHA-256 of the run that made it
 
 
 # -- plots ---------------------------------------------------------------------------------------
@@ -94,15 +97,20 @@ def tile_map_svg(footprints: dict[str, tuple[Any, str]]) -> str | None:
 
 
 def runtime_hist_svg(durations_s: list[float]) -> str | None:
+    """Histogram of run times on an axis from 0 (a run time is never negative), in s, min or h."""
     if not durations_s:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    minutes = [d / 60.0 for d in durations_s]
-    ax.hist(minutes, bins=min(30, max(5, len(minutes) // 3)), color="#1565c0")
-    ax.set_xlabel("run time of successful attempts (min)")
+    longest = max(max(durations_s), 0.0)
+    unit, div = ("s", 1.0) if longest < 120 else ("min", 60.0) if longest < 3 * 3600 else ("h", 3600.0)
+    values = [max(d, 0.0) / div for d in durations_s]
+    hi = max(values) * 1.05 if max(values) > 0 else 1.0
+    ax.hist(values, bins=min(30, max(5, len(values) // 3)), range=(0.0, hi), color="#1565c0")
+    ax.set_xlim(0.0, hi)
+    ax.set_xlabel(f"run time of successful attempts ({unit})")
     ax.set_ylabel("products")
-    ax.set_title(f"run time (n = {len(minutes)}, median {sorted(minutes)[len(minutes) // 2]:.1f} min)")
+    ax.set_title(f"run time (n = {len(values)}, median {sorted(values)[len(values) // 2]:.1f} {unit})")
     return _svg(fig)
 
 
@@ -130,20 +138,23 @@ def throughput_svg(ends: list[datetime]) -> str | None:
 
 # -- data ----------------------------------------------------------------------------------------
 
-def _png_data_uri(path: Path) -> str | None:
+def _image_data_uri(image: Any, fmt: str) -> str | None:
+    """A quicklook (H x W x 3 uint8 array, or the path of a PNG that derive wrote) as a data URI:
+    "JPEG" for true colour (a tenth of the PNG's size: 500 rows stay a few tens of MB), "PNG" for
+    SCL (flat class colours, small and exact)."""
+    from PIL import Image
+
     try:
-        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-    except OSError:
+        img = Image.open(image) if isinstance(image, Path) else Image.fromarray(image)
+        img = img.convert("RGB")
+    except (OSError, ValueError, TypeError):
         return None
-
-
-def _rgb_data_uri(rgb: Any) -> str:
-    import matplotlib.image as mpimg
-
     buf = io.BytesIO()
-    _plt()
-    mpimg.imsave(buf, rgb, format="png")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    if fmt == "JPEG":
+        img.save(buf, format="JPEG", quality=85)
+    else:
+        img.save(buf, format="PNG", optimize=True)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _parse_time(s: str | None) -> datetime | None:
@@ -209,10 +220,10 @@ def _quicklooks(row: ProductRow, out: Path | None, ddir: Path | None) -> None:
             res = None
         if res is not None:
             if "tci" in res.quicklooks:
-                row.tci_png = _png_data_uri(ddir / res.quicklooks["tci"])
+                row.tci_img = _image_data_uri(ddir / res.quicklooks["tci"], "JPEG")
             if "scl" in res.quicklooks:
-                row.scl_png = _png_data_uri(ddir / res.quicklooks["scl"])
-    if row.tci_png is None and out is not None and out.exists():
+                row.scl_img = _image_data_uri(ddir / res.quicklooks["scl"], "PNG")
+    if row.tci_img is None and out is not None and out.exists():
         from s2l2a.outputs.quicklook import scl_colours, true_colour
         from s2l2a.safe import open_l2a
 
@@ -223,8 +234,23 @@ def _quicklooks(row: ProductRow, out: Path | None, ddir: Path | None) -> None:
             return
         except Exception:  # noqa: BLE001 - a damaged raster must not stop the report
             return
-        row.tci_png = _rgb_data_uri(tci) if tci is not None else None
-        row.scl_png = _rgb_data_uri(scl) if scl is not None else None
+        row.tci_img = _image_data_uri(tci, "JPEG") if tci is not None else None
+        row.scl_img = _image_data_uri(scl, "PNG") if scl is not None else None
+
+
+def pace(summary: dict[str, Any]) -> str:
+    """One sentence on throughput and the end of the campaign that never promises what it cannot
+    know (no end estimate before a product has finished, none at all when nothing is left)."""
+    counts = summary.get("counts") or {}
+    remaining = int(counts.get("queued", 0)) + int(counts.get("running", 0))
+    tp = summary.get("throughput_per_hour")
+    if tp is None:
+        return ("No product has finished yet: no throughput and no estimated end."
+                if remaining else "No product has finished; nothing is queued or running.")
+    text = f"Throughput (recent): {tp:g} products per hour"
+    if remaining and summary.get("eta"):
+        return f"{text} · {remaining} queued or running, estimated end {summary['eta']}."
+    return f"{text} · nothing is queued or running."
 
 
 def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
@@ -232,6 +258,7 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
     from s2l2a.campaign.manifest import check_output
     from s2l2a.campaign.store import CampaignStore
     from s2l2a.outputs.derive import find_derived
+    from s2l2a.outputs.provenance import read_provenance
 
     campaign_dir = Path(campaign_dir).resolve()
     derived = find_derived(campaign_dir / "derived")
@@ -242,8 +269,11 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
     durations: list[float] = []
     ends: list[datetime] = []
     last_duration: dict[int, float] = {}
+    done_log: dict[int, str | None] = {}
     for a in attempts:
         t0, t1 = _parse_time(a.start), _parse_time(a.end)
+        if a.state == "done":
+            done_log[a.job_id] = a.log_path
         if a.state == "done" and t0 and t1:
             d = (t1 - t0).total_seconds()
             durations.append(d)
@@ -253,6 +283,7 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
     tile_states: dict[str, Counter[str]] = {}
     tile_job: dict[str, Any] = {}
     versions: Counter[tuple[str, str]] = Counter()
+    gipps: Counter[tuple[str, str]] = Counter()  # (GIPP name, SHA-256) -> products made with it
     for j in jobs:
         state = str(j.state.value if hasattr(j.state, "value") else j.state)
         tile_states.setdefault(j.tile, Counter())[state] += 1
@@ -273,6 +304,10 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
             if state == "done" and out is not None and (out.exists() or ddir is None):
                 row.problem = check_output(out)  # flagged, and no quicklook read from it
             _quicklooks(row, out if row.problem is None else None, ddir)
+            if state == "done":
+                row.gipp = read_provenance(out, done_log.get(j.id), processor=j.processor,
+                                           processor_version=j.processor_version).gipp_sha256
+                gipps.update(row.gipp.items())
             rows.append(row)
     footprints: dict[str, tuple[Any, str]] = {}
     for tile, j in tile_job.items():
@@ -290,6 +325,7 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
         "campaign": str(campaign_dir), "name": campaign_dir.name, "summary": summary, "rows": rows,
         "truncated": max(0, len(jobs) - MAX_PRODUCT_ROWS), "durations": durations, "ends": ends,
         "footprints": footprints, "versions": sorted(versions.items()), "gipp": gipp,
+        "gipps_run": sorted(gipps.items()), "pace": pace(summary),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"), "s2l2a_version": __version__,
     }
 
@@ -326,6 +362,7 @@ def render(data: dict[str, Any]) -> str:
         hist_svg=svg(runtime_hist_svg(data["durations"])),
         throughput_svg=svg(throughput_svg(data["ends"])),
         state_colours=STATE_COLOURS,
+        scl_classes=SCL_CLASSES,
     )
 
 
