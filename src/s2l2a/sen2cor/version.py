@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from s2l2a.errors import S2L2AError
+from s2l2a.safe.psd import ProductVersion
 
 # Flags (with whether they take a value) as printed by the real --help texts of three releases.
 _FLAGS_2_3: dict[str, bool] = {
@@ -29,11 +30,49 @@ _FLAGS_2_8: dict[str, bool] = {
 _FLAGS_3_0: dict[str, bool] = {**_FLAGS_2_8, "--sc_classic": False, "--sc_cog": False, "--Hyper_MS": False}
 
 _VERSION_RE = re.compile(r"Version:\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+#: "supporting Level-1C product version 14.2 - 14.9" / "<= 14.5" / "15.0" / (2.3) "version: 14."
+_SUPPORTS_RE = re.compile(r"supporting Level-1C product version:?\s*(<=)?\s*(\d+)\.(\d*)"
+                          r"(?:\s*-\s*(\d+)\.(\d+))?")
 _USAGE_FLAG_RE = re.compile(r"\[(--[A-Za-z0-9_]+)(?: ([^\]]+))?\]")
 
 
 class Sen2CorVersionError(S2L2AError):
     """The output of ``L2A_Process --help`` does not say which Sen2Cor it is."""
+
+
+@dataclass(frozen=True)
+class ProductRange:
+    """The L1C product (PSD) versions a Sen2Cor says it supports, as its banner words them.
+
+    Banners seen: 2.3.0 "version: 14." (any 14.x), 2.5.5 "<= 14.5", 2.8.0 "14.2 - 14.5", 2.11
+    and 3.1.0 "14.2 - 14.9", 3.2.0 and 3.3.0 "15.0", 3.3.2 "15.1". A single number is read as that
+    version and the earlier ones of its major (3.3.2's "15.1" includes the 15.0 that 3.3.0 names).
+    """
+
+    low: tuple[int, int] | None      # None: no lower bound ("<= 14.5")
+    high: tuple[int, int]
+    text: str                        # as the banner says it, e.g. "14.2 - 14.9"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def verdict(self, product: ProductVersion | None, sen2cor: tuple[int, int, int]) -> str | None:
+        """None when ``sen2cor`` can read a product of this version, else why not (a phrase).
+
+        An unknown version passes (nothing to refuse on). Older products than a 2.x range are read:
+        Sen2Cor 2.x converts them ("Product version is below 14.5, will be converted"); 3.x
+        banners name no older version, so older products are refused.
+        """
+        if product is None:
+            return None
+        number = product.number or (product.major, -1)
+        newer = number[0] > self.high[0] if product.minor is None else number > self.high
+        older = self.low is not None and sen2cor >= (3, 0, 0) and (
+            number[0] < self.low[0] if product.minor is None else number < self.low)
+        if not (newer or older):
+            return None
+        return (f"product version {product} is outside what Sen2Cor {'.'.join(map(str, sen2cor))} reads "
+                f"({self.text})")
 
 
 @dataclass(frozen=True)
@@ -44,6 +83,7 @@ class Sen2CorInfo:
     banner: str = ""
     flags: dict[str, bool] = field(default_factory=dict)  # "--output_dir" -> takes a value
     resolutions: tuple[int, ...] = (10, 20, 60)
+    products: ProductRange | None = None   # the L1C product versions its banner names
 
     @property
     def version(self) -> str:
@@ -60,6 +100,23 @@ def parse_version(text: str) -> tuple[int, int, int]:
     if not m:
         raise Sen2CorVersionError("no 'Version: X.Y.Z' in the L2A_Process --help output")
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def parse_products(text: str) -> ProductRange | None:
+    """The product versions a banner (``--help`` or a run log's first line) says it supports."""
+    m = _SUPPORTS_RE.search(text)
+    if not m:
+        return None
+    at_most, major, minor, major2, minor2 = m.groups()
+    if major2 is not None:
+        low, high = (int(major), int(minor or 0)), (int(major2), int(minor2))
+        return ProductRange(low, high, f"{low[0]}.{low[1]} - {high[0]}.{high[1]}")
+    if not minor:  # 2.3.0: "version: 14." -- every 14.x
+        return ProductRange((int(major), 0), (int(major), 99), f"{int(major)}.x")
+    number = (int(major), int(minor))
+    if at_most:
+        return ProductRange(None, number, f"<= {number[0]}.{number[1]}")
+    return ProductRange((number[0], 0), number, f"{number[0]}.{number[1]}")
 
 
 def known_flags(number: tuple[int, int, int]) -> dict[str, bool]:
@@ -105,7 +162,9 @@ def parse_help(text: str) -> Sen2CorInfo:
         flags = known_flags(number)
     if not resolutions:
         resolutions = (10, 20, 30, 60) if number >= (3, 0, 0) else (10, 20, 60)
-    return Sen2CorInfo(number=number, banner=_banner(text), flags=flags, resolutions=resolutions)
+    banner = _banner(text)
+    return Sen2CorInfo(number=number, banner=banner, flags=flags, resolutions=resolutions,
+                       products=parse_products(banner or text))
 
 
 def info_for(number: tuple[int, int, int]) -> Sen2CorInfo:
