@@ -63,6 +63,29 @@ def test_3_02_resolution_30(tmp_path: Path, l1c: Path) -> None:
         build_command(EXE, V28, l1c, st, resolution=30, base_env={})
 
 
+def test_3_3_runs_l2a_process_py_with_its_interpreter_and_options(tmp_path: Path, l1c: Path) -> None:
+    st = tmp_path / "s"
+    v33 = info_for((3, 3, 0))
+    py, script = "/opt/s3/env/bin/python", "/opt/s3/sen2cor_3.3.0_python_3.12/SEN2COR_3/L2A_Process.py"
+    cmd = build_command([py, script], v33, l1c, st, resolution=20, processing_baseline="05.11", tif=True,
+                        sc_cog=True, sc_classic=True, base_env={})
+    assert cmd.argv == [py, script, str(l1c), "--output_dir", f"{st}/out", "--work_dir", f"{st}/work",
+                        "--resolution", "20", "--processing_baseline", "05.11", "--tif", "--sc_cog", "--sc_classic"]
+    assert build_command([py, script], v33, l1c, st, base_env={}).argv[:3] == [py, script, str(l1c)]
+
+
+@pytest.mark.parametrize("option,release", [("sc_cog", "3.0"), ("sc_classic", "3.0")])
+def test_3x_options_are_refused_by_2x_in_one_line(tmp_path: Path, l1c: Path, option: str, release: str) -> None:
+    with pytest.raises(Sen2CorOptionError) as err:
+        build_command(EXE, V28, l1c, tmp_path / "s", base_env={}, **{option: True})
+    assert str(err.value) == (f"Sen2Cor 02.08.00 has no --{option} option, so {option} = true cannot be honoured; "
+                              f"remove it from [sen2cor] or install Sen2Cor {release} or newer")
+    # --tif exists since 2.8, not in 2.3
+    assert build_command(EXE, V28, l1c, tmp_path / "s", tif=True, base_env={}).argv[-1] == "--tif"
+    with pytest.raises(Sen2CorOptionError, match="no --tif option"):
+        build_command(EXE, V23, l1c, tmp_path / "t", tif=True, base_env={})
+
+
 def test_2_3_links_input_into_out(tmp_path: Path, l1c: Path) -> None:
     st = tmp_path / "s"
     cmd = build_command(EXE, V23, l1c, st, resolution=60, base_env={})

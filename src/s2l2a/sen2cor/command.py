@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +151,9 @@ def _gipp_args(gipp: str | Path | Mapping[str, str | Path] | None) -> list[tuple
 
 def _require(info: Sen2CorInfo, flag: str, setting: str) -> None:
     if not info.supports(flag):
+        first = "3.0" if flag in ("--sc_cog", "--sc_classic") else "2.8"
         raise Sen2CorOptionError(f"Sen2Cor {info.version} has no {flag} option, so {setting} cannot be "
-                                 f"honoured; remove it from [sen2cor] or install Sen2Cor 2.8 or newer")
+                                 f"honoured; remove it from [sen2cor] or install Sen2Cor {first} or newer")
 
 
 def thread_env(cores: int) -> dict[str, str]:
@@ -161,14 +162,19 @@ def thread_env(cores: int) -> dict[str, str]:
     return dict.fromkeys(THREAD_VARS, n)
 
 
-def build_command(l2a_process: str | Path, info: Sen2CorInfo, product_dir: Path, staging_dir: Path, *,
-                  resolution: int | None = None, processing_baseline: str | None = None,
+def build_command(l2a_process: str | Path | Sequence[str | Path], info: Sen2CorInfo, product_dir: Path,
+                  staging_dir: Path, *, resolution: int | None = None, processing_baseline: str | None = None,
                   gipp: str | Path | Mapping[str, str | Path] | None = None, cores: int = 1,
+                  tif: bool = False, sc_cog: bool = False, sc_classic: bool = False,
                   base_env: Mapping[str, str] | None = None) -> Sen2CorCommand:
     """The argv and environment for converting ``product_dir`` inside ``staging_dir``.
 
+    ``l2a_process`` is the program (2.x: ``bin/L2A_Process``) or the argv that starts it (3.x:
+    ``[python, .../SEN2COR_3/L2A_Process.py]``). ``tif`` (GeoTIFF images), ``sc_cog`` (SCL as COG) and
+    ``sc_classic`` (2.9-mode scene classification) are Sen2Cor's ``--tif``, ``--sc_cog``, ``--sc_classic``.
     Raises Sen2CorOptionError for a setting this release cannot do (e.g. a processing baseline
-    on 2.3, resolution 30 before 3.0) instead of letting Sen2Cor die on a usage error.
+    on 2.3, resolution 30 before 3.0, ``--sc_cog`` before 3.0) instead of letting Sen2Cor die on a
+    usage error.
     """
     staging_dir = Path(staging_dir).absolute()
     out_dir = staging_dir / "out"
@@ -191,6 +197,9 @@ def build_command(l2a_process: str | Path, info: Sen2CorInfo, product_dir: Path,
     gipps = _gipp_args(gipp)
     for flag, _path in gipps:
         _require(info, flag, f"a {flag.removeprefix('--')} file")
+    switches = [flag for flag, on in (("--tif", tif), ("--sc_cog", sc_cog), ("--sc_classic", sc_classic)) if on]
+    for flag in switches:
+        _require(info, flag, f"{flag.removeprefix('--')} = true")
 
     if info.supports("--output_dir"):
         input_dir, staged = stage_input(product_dir, staging_dir)
@@ -206,7 +215,8 @@ def build_command(l2a_process: str | Path, info: Sen2CorInfo, product_dir: Path,
         input_dir, staged = link, True
         notes.append(f"Sen2Cor {info.version} has no --output_dir: input linked into {out_dir}")
 
-    argv = [str(l2a_process), str(input_dir)]
+    launcher = [str(l2a_process)] if isinstance(l2a_process, (str, Path)) else [str(a) for a in l2a_process]
+    argv = [*launcher, str(input_dir)]
     if info.supports("--output_dir"):
         argv += ["--output_dir", str(out_dir)]
     if info.supports("--work_dir"):
@@ -217,6 +227,7 @@ def build_command(l2a_process: str | Path, info: Sen2CorInfo, product_dir: Path,
         argv += ["--processing_baseline", processing_baseline]
     for flag, path in gipps:
         argv += [flag, str(path)]
+    argv += switches
 
     env = dict(os.environ if base_env is None else base_env)
     env["SEN2COR_HOME"] = str(home)
