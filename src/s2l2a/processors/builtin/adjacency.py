@@ -95,8 +95,11 @@ class EnvironmentOperator:
         self._pad = (sfft.next_fast_len(ny + 2 * cy, real=True), sfft.next_fast_len(nx + 2 * cx, real=True))
         self._c = (cy, cx)
         self._kf = [self._kernel_fft(k) for k in (kr, ka)]
-        m = self.mask.astype(np.float32)
-        self._den = [np.maximum(self._conv(m, kf), 0.0) for kf in self._kf]
+        self._maskf = self.mask.astype(np.float32)
+        dens = [self._conv(self._maskf, kf) for kf in self._kf]
+        # no usable pixel within reach (a whole region clouded): the pixel's own signal stands in
+        self._alone = (dens[0] < 1e-3) | (dens[1] < 1e-3)
+        self._inv = [(1.0 / np.maximum(d, 1e-3)).astype(np.float32) for d in dens]
 
     def _kernel_fft(self, k: np.ndarray) -> np.ndarray:
         buf = np.zeros(self._pad, np.float32)
@@ -104,14 +107,14 @@ class EnvironmentOperator:
         buf[:2 * cy + 1, :2 * cx + 1] = k
         return sfft.rfft2(buf)
 
-    def _conv(self, a: np.ndarray, kf: np.ndarray, af: np.ndarray | None = None) -> np.ndarray:
+    def _conv(self, a: np.ndarray | None, kf: np.ndarray, af: np.ndarray | None = None) -> np.ndarray:
         ny, nx = self.shape
         cy, cx = self._c
         if af is None:
             af = self._fft(a)
         out = sfft.irfft2(af * kf, s=self._pad)
         # full linear convolution; the kernel's centre sits at (cy, cx)
-        return out[cy:cy + ny, cx:cx + nx].astype(np.float32)
+        return out[cy:cy + ny, cx:cx + nx]
 
     def _fft(self, a: np.ndarray) -> np.ndarray:
         buf = np.zeros(self._pad, np.float32)
@@ -120,16 +123,17 @@ class EnvironmentOperator:
 
     def apply(self, field: np.ndarray, w_rayleigh: np.ndarray) -> np.ndarray:
         """Environment mean of ``field`` over usable pixels, Rayleigh/aerosol weighted per pixel."""
-        f = np.where(self.mask, np.nan_to_num(field), 0.0).astype(np.float32)
+        f = np.nan_to_num(np.asarray(field, np.float32))
+        f *= self._maskf
         af = self._fft(f)
-        out = np.zeros(self.shape, np.float32)
-        for kf, den, w in zip(self._kf, self._den, (w_rayleigh, 1.0 - w_rayleigh), strict=True):
-            num = self._conv(f, kf, af)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                part = np.where(den > 1e-3, num / np.maximum(den, 1e-3), np.nan)
-            out += w * part
-        # no usable pixel within reach (a whole region clouded): the pixel's own signal
-        return np.where(np.isfinite(out), out, field).astype(np.float32)
+        ray = self._conv(None, self._kf[0], af) * self._inv[0]
+        out = self._conv(None, self._kf[1], af) * self._inv[1]
+        ray -= out
+        ray *= w_rayleigh
+        out += ray  # w * rayleigh + (1 - w) * aerosol
+        if self._alone.any():
+            np.copyto(out, field, where=self._alone)
+        return out.astype(np.float32, copy=False)
 
 
 def environment(toa: np.ndarray, q: np.ndarray, op: EnvironmentOperator,

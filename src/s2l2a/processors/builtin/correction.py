@@ -15,7 +15,6 @@ fused and parallel over rows; without, numpy does the same per block of rows.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from .adjacency import ENV_PIXEL_M, EnvironmentOperator, environment
 from .dem import read_dem
 from .geometry import CellGrid, Geometry
 from .invert import surface_reflectance
-from .levels import NQ_KERNEL, LevelStack, choose_levels
+from .levels import LEVEL_SCALE, NQ_KERNEL, LevelStack, choose_levels, level_position
 from .radiometry import BOA_ADD_OFFSET, BOA_QUANTIFICATION, SATURATED_DN, resample_mean
 from .terrain import COS_SCALE, SVF_SCALE, TerrainFields, sky_view, terrain_fields
 
@@ -53,8 +52,8 @@ class Terrain:
     """The DEM on the 20 m and 60 m grids (packed fields) and on the environment grid (km)."""
 
     fields: dict[int, TerrainFields]
-    env_height_km: np.ndarray
-    z_range_km: tuple[float, float]
+    env_level: np.ndarray          # level positions on the environment grid
+    levels_km: np.ndarray
     details: dict[str, Any] = field(default_factory=dict)
 
     def for_shape(self, shape: tuple[int, int]) -> TerrainFields:
@@ -65,10 +64,11 @@ class Terrain:
 
 
 def prepare_terrain(dem: Path | str, grids: dict[int, Any], crs: Any, cells: CellGrid, geom: Geometry,
-                    sun: tuple[float, float]) -> Terrain:
+                    sun: tuple[float, float], table_nodes: Any = ()) -> Terrain:
     """Read the DEM onto the 20 m grid, derive the 60 m and ~120 m grids, pack the terrain fields.
 
-    ``grids``: resolution -> object with ``shape`` and ``transform`` (the pipeline's Grid).
+    ``grids``: resolution -> object with ``shape`` and ``transform`` (the pipeline's Grid);
+    ``table_nodes``: the look-up table's elevation nodes (always among the height levels).
     """
     g20, g60 = grids[20], grids[60]
     d20 = read_dem(dem, g20.shape, g20.transform, crs)
@@ -82,9 +82,10 @@ def prepare_terrain(dem: Path | str, grids: dict[int, Any], crs: Any, cells: Cel
     k = env_factor(g60.shape, px60)
     henv = _block_mean(h60, k)
     svf = sky_view(henv, px60 * k, obstruction=True)
-    f20 = terrain_fields(h20, px20, cells, geom.sza, geom.saa, svf, sun)
-    f60 = terrain_fields(h60, px60, cells, geom.sza, geom.saa, svf, sun)
     zmin, zmax = float(np.min(h20)) / 1000.0, float(np.max(h20)) / 1000.0
+    levels = choose_levels(zmin, zmax, table_nodes)
+    f20 = terrain_fields(h20, px20, cells, geom.sza, geom.saa, svf, sun, levels)
+    f60 = terrain_fields(h60, px60, cells, geom.sza, geom.saa, svf, sun, levels, keep_height=True)
     lit = f20.cos_i > 0
     details = {
         "dem": d20.source, "dem_void_percent": d20.void_percent, "dem_outside_percent": d20.outside_percent,
@@ -94,7 +95,7 @@ def prepare_terrain(dem: Path | str, grids: dict[int, Any], crs: Any, cells: Cel
         "sky_view_mean": round(float(np.mean(f20.sky_view)) / 250.0, 4),
         "terrain_bytes": f20.nbytes() + f60.nbytes(),
     }
-    return Terrain({20: f20, 60: f60}, henv / np.float32(1000.0), (zmin, zmax), details)
+    return Terrain({20: f20, 60: f60}, level_position(henv / 1000.0, levels), levels, details)
 
 
 @dataclass
@@ -125,18 +126,19 @@ class SurfaceModel:
         cells = self.stack.cells
         (iy, wy), (ix, wx) = cells.axes(shape)
         st = self.stack.coef[band][:, :NQ_KERNEL]
-        tl = self.stack.t_levels
         if st.shape[0] == 1:
             st = np.concatenate([st, st])
-            tl = np.array([tl[0], tl[0] + 1.0], np.float32)
         st = np.ascontiguousarray(_pad_cells(st), np.float32)
+        same = tf is not None and tf.shape == shape
         if tf is not None:
             (ty, twy), (tx, twx) = _terrain_axes(tf.shape, shape)
-            hgt, ci, sv = _pad_cells(tf.height_m), _pad_cells(tf.cos_i), _pad_cells(tf.sky_view)
+            if same:  # the band's own grid: the pixel itself, no interpolation
+                ty, tx = np.arange(shape[0], dtype=np.intp), np.arange(shape[1], dtype=np.intp)
+            lev, ci, sv = _pad_cells(tf.level), _pad_cells(tf.cos_i), _pad_cells(tf.sky_view)
         else:
             ty = tx = np.zeros(1, np.intp)
             twy = twx = np.zeros(1, np.float32)
-            hgt = np.zeros((2, 2), np.int16)
+            lev = np.zeros((2, 2), np.uint16)
             ci = np.zeros((2, 2), np.uint16)
             sv = np.zeros((2, 2), np.uint8)
         if env is not None:
@@ -146,9 +148,10 @@ class SurfaceModel:
             eiy = eix = np.zeros(1, np.intp)
             ewy = ewx = np.zeros(1, np.float32)
             ev = np.zeros((2, 2), np.float32)
-        kernel(dn, iy, wy, ix, wx, st, tl, ty, twy, tx, twx, hgt, ci, sv, tf is not None, ev, eiy, ewy, eix, ewx,
-               env is not None, np.float32(quant), np.float32(offset), np.float32(BOA_QUANTIFICATION),
-               np.float32(BOA_ADD_OFFSET), np.float32(COS_SCALE), np.float32(SVF_SCALE))
+        kernel(dn, iy, wy, ix, wx, st, ty, twy, tx, twx, lev, ci, sv, tf is not None, same, ev, eiy, ewy, eix,
+               ewx, env is not None, np.float32(quant), np.float32(offset), np.float32(BOA_QUANTIFICATION),
+               np.float32(BOA_ADD_OFFSET), np.float32(1.0 / COS_SCALE), np.float32(1.0 / SVF_SCALE),
+               np.float32(1.0 / LEVEL_SCALE))
 
     # -- numpy
     def _numpy(self, dn: np.ndarray, band: str, tf: TerrainFields | None, env: np.ndarray | None,
@@ -162,11 +165,11 @@ class SurfaceModel:
             if cirrus is not None:
                 rho -= cirrus[r0:r1]
             if tf is not None:
-                z, ci, sv = (terrain_rows(a, shape, r0, r1) / np.float32(k) for a, k in (
-                    (tf.height_m, 1000.0), (tf.cos_i, COS_SCALE), (tf.sky_view, SVF_SCALE)))
+                lp, ci, sv = (terrain_rows(a, shape, r0, r1) / np.float32(k) for a, k in (
+                    (tf.level, LEVEL_SCALE), (tf.cos_i, COS_SCALE), (tf.sky_view, SVF_SCALE)))
             else:
-                z, ci, sv = None, np.float32(-1.0), np.float32(1.0)
-            q = self.stack.pixels(band, shape, r0, r1, z)
+                lp, ci, sv = None, np.float32(-1.0), np.float32(1.0)
+            q = self.stack.pixels(band, shape, r0, r1, level_pos=lp)
             e = self.env_grid.upsample_rows(env, shape, r0, r1) if env is not None else None
             with np.errstate(divide="ignore", invalid="ignore"):
                 boa = surface_reflectance(rho, q, ci, sv, e)
@@ -208,8 +211,8 @@ def build_model(lut: Any, geom: Geometry, cells: CellGrid, bands: Any, aot: np.n
     pixels that may count as surroundings (not cloud, not no data, not saturated).
     """
     if terrain is not None:
-        levels = choose_levels(terrain.z_range_km[0], terrain.z_range_km[1], lut.axes.get("elevation_km", ()))
-        stack = LevelStack.build(lut, geom, cells, bands, levels, aot, wv, shift_km, ozone_cm, profile=True)
+        stack = LevelStack.build(lut, geom, cells, bands, terrain.levels_km, aot, wv, shift_km, ozone_cm,
+                                 profile=True)
     else:
         stack = LevelStack.build(lut, geom, cells, bands, np.array([flat_elevation_km]), aot, wv, shift_km,
                                  ozone_cm, profile=False)
@@ -223,12 +226,12 @@ def build_model(lut: Any, geom: Geometry, cells: CellGrid, bands: Any, aot: np.n
     mask = _block_mean(usable60.astype(np.float32), k) > 0.5 if usable60 is not None else np.ones(env_shape, bool)
     op = EnvironmentOperator(env_shape, pixel60_m * k, mask)
     model.env_grid = CellGrid(*env_shape)
-    z_env = terrain.env_height_km if terrain is not None else None
+    lp_env = terrain.env_level if terrain is not None else None
     for b in bands:
         if b not in toa60:
             continue
         toa = _block_mean(toa60[b], k)
-        q = stack.pixels(b, env_shape, 0, env_shape[0], z_env)
+        q = stack.pixels(b, env_shape, 0, env_shape[0], level_pos=lp_env)
         with np.errstate(divide="ignore", invalid="ignore"):
             model.env[b] = environment(np.nan_to_num(toa, nan=0.0), q, op)
     return model
@@ -253,8 +256,8 @@ def _kernel() -> Any:
         return None
 
     @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
-    def kernel(dn, iy, wy, ix, wx, st, tl, ty, twy, tx, twx, hgt, cosi, svf, has_t, env, eiy, ewy, eix, ewx,
-               has_env, q, off, qo, oo, cos_scale, svf_scale):  # pragma: no cover - compiled
+    def kernel(dn, iy, wy, ix, wx, st, ty, twy, tx, twx, lev, cosi, svf, has_t, same, env, eiy, ewy, eix, ewx,
+               has_env, q, off, qo, oo, inv_cos, inv_svf, inv_lev):  # pragma: no cover - compiled
         h, w = dn.shape
         nl = st.shape[0]
         nq = st.shape[1]
@@ -284,25 +287,32 @@ def _kernel() -> Any:
                     continue
                 j = ix[c]
                 b = wx[c]
-                if has_t:
-                    tc = tx[c]
+                tc = tx[c] if has_t else 0
+                if has_t and same:
+                    pos = np.float32(lev[tr, tc]) * inv_lev
+                    cc = np.float32(cosi[tr, tc])
+                    vv = np.float32(svf[tr, tc])
+                elif has_t:
                     tb = twx[c]
                     w00 = (one - ta) * (one - tb)
                     w01 = (one - ta) * tb
                     w10 = ta * (one - tb)
                     w11 = ta * tb
-                    z = (w00 * np.float32(hgt[tr, tc]) + w01 * np.float32(hgt[tr, tc + 1])
-                         + w10 * np.float32(hgt[tr + 1, tc]) + w11 * np.float32(hgt[tr + 1, tc + 1])) * np.float32(0.001)
-                    t = one - np.float32(math.exp(-z / np.float32(8.0)))
+                    pos = (w00 * np.float32(lev[tr, tc]) + w01 * np.float32(lev[tr, tc + 1])
+                           + w10 * np.float32(lev[tr + 1, tc]) + w11 * np.float32(lev[tr + 1, tc + 1])) * inv_lev
+                    cc = (w00 * np.float32(cosi[tr, tc]) + w01 * np.float32(cosi[tr, tc + 1])
+                          + w10 * np.float32(cosi[tr + 1, tc]) + w11 * np.float32(cosi[tr + 1, tc + 1]))
+                    vv = (w00 * np.float32(svf[tr, tc]) + w01 * np.float32(svf[tr, tc + 1])
+                          + w10 * np.float32(svf[tr + 1, tc]) + w11 * np.float32(svf[tr + 1, tc + 1]))
                 else:
-                    t = tl[0]
-                lv = 0
-                while lv < nl - 2 and t > tl[lv + 1]:
-                    lv += 1
-                u = (t - tl[lv]) / (tl[lv + 1] - tl[lv])
-                if u < 0:
-                    u = np.float32(0.0)
-                elif u > 1:
+                    pos = np.float32(0.0)
+                    cc = np.float32(0.0)
+                    vv = np.float32(0.0)
+                lv = int(pos)
+                if lv > nl - 2:
+                    lv = nl - 2
+                u = pos - np.float32(lv)
+                if u > 1:
                     u = one
                 for k in range(nq):
                     v0 = row[lv, k, j] * (one - b) + row[lv, k, j + 1] * b
@@ -321,12 +331,8 @@ def _kernel() -> Any:
                     m = y / tu
                     e = m
                 if has_t:
-                    cc = (w00 * np.float32(cosi[tr, tc]) + w01 * np.float32(cosi[tr, tc + 1])
-                          + w10 * np.float32(cosi[tr + 1, tc]) + w11 * np.float32(cosi[tr + 1, tc + 1]))
-                    vv = (w00 * np.float32(svf[tr, tc]) + w01 * np.float32(svf[tr, tc + 1])
-                          + w10 * np.float32(svf[tr + 1, tc]) + w11 * np.float32(svf[tr + 1, tc + 1]))
-                    dirf = (cc / cos_scale) / mus
-                    v = vv / svf_scale
+                    dirf = (cc * inv_cos) / mus
+                    v = vv * inv_svf
                 else:
                     dirf = one
                     v = one
@@ -381,7 +387,8 @@ def flat_equivalent_toa(model: SurfaceModel, toa60: dict[str, np.ndarray],
             continue
         toa = toa60[b]
         shape = toa.shape
-        q = model.stack.pixels(b, shape, 0, shape[0], height60_km)
+        tf = model.terrain.for_shape(shape) if model.terrain is not None else None
+        q = model.stack.pixels(b, shape, 0, shape[0], level_pos=tf.level_position() if tf is not None else None)
         p, tg, td, tu, s, tdd, tdu = (q[k] for k in range(7))
         with np.errstate(divide="ignore", invalid="ignore"):
             y = toa / tg - p
@@ -391,8 +398,7 @@ def flat_equivalent_toa(model: SurfaceModel, toa60: dict[str, np.ndarray],
             else:
                 m = y / tu
                 e = m
-            if model.terrain is not None:
-                tf = model.terrain.for_shape(shape)
+            if tf is not None:
                 from .invert import irradiance_factor
 
                 m = m * (td + s * e) / irradiance_factor(q, e, tf.cos_incidence(), tf.sky())

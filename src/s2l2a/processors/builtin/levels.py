@@ -77,6 +77,17 @@ def choose_levels(z_min_km: float, z_max_km: float, table_nodes: Any = ()) -> np
     return np.array(sorted(z))
 
 
+#: level positions are stored as uint16 in 1/LEVEL_SCALE steps (up to 31 levels)
+LEVEL_SCALE = 2048.0
+
+
+def level_position(z_km: Any, levels_km: np.ndarray) -> np.ndarray:
+    """Fractional index (j + w) of heights among the levels, in the table's elevation coordinate."""
+    t = t_elevation(z_km)
+    tl = t_elevation(levels_km)
+    return np.interp(t, tl, np.arange(len(tl), dtype=np.float64)).astype(np.float32)
+
+
 @dataclass
 class LevelStack:
     """Per band, (levels, QUANTITIES, ny, nx) float32 coefficients on the cell grid."""
@@ -120,19 +131,29 @@ class LevelStack:
         return st
 
     def pixels(self, band: str, shape: tuple[int, int], r0: int, r1: int,
-               z_km: np.ndarray | None) -> np.ndarray:
-        """(QUANTITIES, r1-r0, w) float32 for rows r0:r1 of a grid of ``shape``; ``z_km`` those rows'
-        heights (None: the first level)."""
+               z_km: np.ndarray | None = None, level_pos: np.ndarray | None = None) -> np.ndarray:
+        """(QUANTITIES, r1-r0, w) float32 for rows r0:r1 of a grid of ``shape``, at those rows'
+        heights ``z_km`` or level positions ``level_pos`` (None: the first level)."""
         c = self.coef[band]
         nl = c.shape[0]
+        if level_pos is None and z_km is not None and nl > 1:
+            level_pos = level_position(z_km, self.levels_km)
+        kernel = _pixels_kernel()
+        if kernel is not None:
+            (iy, wy), (ix, wx) = self.cells.axes(shape)
+            cc = c if nl > 1 else np.concatenate([c, c])
+            cc = np.ascontiguousarray(_pad2(cc), np.float32)
+            lp = (np.zeros((r1 - r0, shape[1]), np.float32) if level_pos is None or nl == 1
+                  else np.ascontiguousarray(level_pos, np.float32))
+            out = np.empty((c.shape[1], r1 - r0, shape[1]), np.float32)
+            kernel(cc, iy[r0:r1], wy[r0:r1], ix, wx, lp, out)
+            return out
         per_level = [np.stack([self.cells.upsample_rows(c[k, q], shape, r0, r1) for q in range(c.shape[1])])
                      for k in range(nl)]
-        if z_km is None or nl == 1:
+        if level_pos is None or nl == 1:
             return per_level[0]
-        t = t_elevation(z_km).astype(np.float32)
-        tl = self.t_levels
-        j = np.clip(np.searchsorted(tl, t, side="right") - 1, 0, nl - 2)
-        w = np.clip((t - tl[j]) / (tl[j + 1] - tl[j]), 0.0, 1.0).astype(np.float32)
+        j = np.clip(np.floor(level_pos).astype(np.intp), 0, nl - 2)
+        w = np.clip(level_pos - j, 0.0, 1.0).astype(np.float32)
         out = np.empty_like(per_level[0])
         for k in range(nl - 1):
             m = j == k
@@ -140,3 +161,65 @@ class LevelStack:
                 continue
             out[:, m] = per_level[k][:, m] * (1 - w[m]) + per_level[k + 1][:, m] * w[m]
         return out
+
+
+def _pad2(a: np.ndarray) -> np.ndarray:
+    if a.shape[-2] == 1:
+        a = np.concatenate([a, a], axis=-2)
+    if a.shape[-1] == 1:
+        a = np.concatenate([a, a], axis=-1)
+    return a
+
+
+_PIXELS: Any = False
+
+
+def _pixels_kernel() -> Any:
+    """Fused per-pixel evaluation of a level stack (numba, parallel over rows); None without numba."""
+    global _PIXELS
+    if _PIXELS is not False:
+        return _PIXELS
+    import os
+
+    try:
+        if os.environ.get("S2L2A_NO_NUMBA"):
+            raise ImportError
+        import numba
+    except ImportError:
+        _PIXELS = None
+        return None
+
+    @numba.njit(parallel=True, nogil=True, cache=False)
+    def kernel(st, iy, wy, ix, wx, lp, out):  # pragma: no cover - compiled
+        nl, nq, _, ncx = st.shape
+        h, w = lp.shape
+        one = np.float32(1.0)
+        for r in numba.prange(h):
+            i = iy[r]
+            a = wy[r]
+            row = np.empty((nl, nq, ncx), np.float32)
+            for lv in range(nl):
+                for k in range(nq):
+                    for j in range(ncx):
+                        row[lv, k, j] = st[lv, k, i, j] * (one - a) + st[lv, k, i + 1, j] * a
+            for c in range(w):
+                pos = lp[r, c]
+                lv = int(pos)
+                if lv > nl - 2:
+                    lv = nl - 2
+                if lv < 0:
+                    lv = 0
+                u = pos - np.float32(lv)
+                if u < 0:
+                    u = np.float32(0.0)
+                elif u > 1:
+                    u = one
+                j = ix[c]
+                b = wx[c]
+                for k in range(nq):
+                    v0 = row[lv, k, j] * (one - b) + row[lv, k, j + 1] * b
+                    v1 = row[lv + 1, k, j] * (one - b) + row[lv + 1, k, j + 1] * b
+                    out[k, r, c] = v0 + u * (v1 - v0)
+
+    _PIXELS = kernel
+    return kernel

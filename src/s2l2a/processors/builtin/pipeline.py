@@ -488,7 +488,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     if opts.dem:
         from .correction import prepare_terrain
 
-        terrain = prepare_terrain(opts.dem, grids, crs, cells, geom, sun)
+        terrain = prepare_terrain(opts.dem, grids, crs, cells, geom, sun, getattr(lut, "axes", {}).get("elevation_km", ()))
         atm.shift_km = elevation - opts.elevation_km
         elev60 = terrain.fields[60].height_km()
         # dark targets on slopes facing away from the sun or in cast shadow are lit by the sky alone

@@ -15,9 +15,9 @@
   it is that grid's obstruction share (V over the plane's (1 + cos S) / 2, bilinear) times the
   working grid's own-plane value (1 + cos S) / 2, so steep 20 m slopes keep their own sky.
 
-The fields a band's inversion needs are packed small (5 bytes per pixel at 20 m): height (int16 m),
-incidence cosine with cast shadows set to 0 (uint16, 1/60000 steps), sky-view factor (uint8,
-1/250 steps).
+The fields a band's inversion needs are packed small (5 bytes per pixel at 20 m): the height as a
+position among the model's height levels (uint16, levels.py), incidence cosine with cast shadows set
+to 0 (uint16, 1/60000 steps), sky-view factor (uint8, 1/250 steps).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import CellGrid
+from .levels import LEVEL_SCALE, level_position
 
 COS_SCALE = 60000.0
 SVF_SCALE = 250.0
@@ -131,16 +132,22 @@ def sky_view(z: np.ndarray, pixel_m: float, n_az: int = N_AZIMUTHS, obstruction:
 class TerrainFields:
     """What a band's inversion reads per pixel of one grid (packed, see the module docstring)."""
 
-    height_m: np.ndarray   # int16
+    level: np.ndarray      # uint16, position among the model's height levels * LEVEL_SCALE
     cos_i: np.ndarray      # uint16, cos i * COS_SCALE, 0 in self or cast shadow
     sky_view: np.ndarray   # uint8, V * SVF_SCALE
+    height_m: np.ndarray | None = None  # float32, kept where retrievals read it (60 m)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.height_m.shape
+        return self.level.shape
 
-    def height_km(self, r0: int = 0, r1: int | None = None) -> np.ndarray:
-        return self.height_m[r0:r1].astype(np.float32) / np.float32(1000.0)
+    def height_km(self) -> np.ndarray:
+        if self.height_m is None:
+            raise ValueError("heights not kept on this grid")
+        return self.height_m / np.float32(1000.0)
+
+    def level_position(self, r0: int = 0, r1: int | None = None) -> np.ndarray:
+        return self.level[r0:r1].astype(np.float32) / np.float32(LEVEL_SCALE)
 
     def cos_incidence(self, r0: int = 0, r1: int | None = None) -> np.ndarray:
         return self.cos_i[r0:r1].astype(np.float32) / np.float32(COS_SCALE)
@@ -149,12 +156,15 @@ class TerrainFields:
         return self.sky_view[r0:r1].astype(np.float32) / np.float32(SVF_SCALE)
 
     def nbytes(self) -> int:
-        return self.height_m.nbytes + self.cos_i.nbytes + self.sky_view.nbytes
+        return sum(a.nbytes for a in (self.level, self.cos_i, self.sky_view, self.height_m) if a is not None)
 
 
 def terrain_fields(height_m: np.ndarray, pixel_m: float, cells: CellGrid, sza_cells: np.ndarray,
-                   saa_cells: np.ndarray, sky: np.ndarray, sun_mean: tuple[float, float]) -> TerrainFields:
-    """Pack height, incidence (with cast shadows) and sky view for one grid, block by block.
+                   saa_cells: np.ndarray, sky: np.ndarray, sun_mean: tuple[float, float],
+                   levels_km: np.ndarray, keep_height: bool = False) -> TerrainFields:
+    """Pack level position, incidence (with cast shadows) and sky view for one grid, block by block.
+
+    ``levels_km``: the heights the model's coefficients are evaluated at (levels.choose_levels);
 
     ``sky``: the obstruction part of the sky-view factor (``sky_view(..., obstruction=True)``) on any
     coarser grid covering the tile (bilinear to this one);
@@ -182,5 +192,8 @@ def terrain_fields(height_m: np.ndarray, pixel_m: float, cells: CellGrid, sza_ce
         # obstruction by distant terrain; the plane part is taken at this grid's slope
         v = sky_grid.upsample_rows(sky, shape, r0, r1) * (1.0 + np.cos(np.arctan(np.hypot(gx, gy)))) / 2.0
         svf_out[r0:r1] = np.rint(np.clip(v, 0.0, 1.0) * SVF_SCALE).astype(np.uint8)
-    h = np.clip(np.rint(height_m), -32000, 32000).astype(np.int16)
-    return TerrainFields(h, cos_out, svf_out)
+    lev = np.empty(shape, np.uint16)
+    for r0 in range(0, shape[0], BLOCK_ROWS):
+        pos = level_position(height_m[r0:r0 + BLOCK_ROWS] / 1000.0, levels_km)
+        lev[r0:r0 + BLOCK_ROWS] = np.rint(pos * LEVEL_SCALE).astype(np.uint16)
+    return TerrainFields(lev, cos_out, svf_out, np.asarray(height_m, np.float32) if keep_height else None)
