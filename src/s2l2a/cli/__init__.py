@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "sen2cor": "s2l2a.cli.sen2cor:cmd",
     "dem": "s2l2a.cli.dem:cmd",
     "derive": "s2l2a.cli.derive:cmd",
+    "cube": "s2l2a.cli.cube:cmd",
     "report": "s2l2a.cli.report:cmd",
     "stac": "s2l2a.cli.report:stac_cmd",
     "cluster": "s2l2a.cli.cluster:cmd",
