@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.processors import sen2cor as sen2cor_processor
+from s2l2a.sen2cor import locate as sen2cor_locate
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "tests" / "standin" / "L2A_Process"
@@ -25,7 +25,7 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in list(os.environ):
         if var.startswith("STANDIN_") or var == "SEN2COR_BIN":
             monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(sen2cor_processor, "_INFO_CACHE", {})
+    monkeypatch.setattr(sen2cor_locate, "_INFO_CACHE", {})
     exe = tmp_path / "bin" / "L2A_Process"
     exe.parent.mkdir()
     exe.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN} \"$@\"\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from s2l2a.sen2cor.command import (
     Sen2CorOptionError,
     build_command,
-    find_l2a_process,
     stage_input,
 )
 from s2l2a.sen2cor.version import info_for
@@ -133,30 +131,6 @@ def test_input_with_spaces_is_staged_under_a_link(tmp_path: Path) -> None:
         stage_input(src, tmp_path / "staging dir")
 
 
-def _exe(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\n")
-    path.chmod(0o755)
-    return path
-
-
-def test_find_l2a_process(tmp_path: Path) -> None:
-    root = tmp_path / "Sen2Cor-02.11.00-Linux64"
-    exe = _exe(root / "bin" / "L2A_Process")
-    pkg = root / "lib" / "python3.8" / "site-packages" / "sen2cor"
-    pkg.mkdir(parents=True)
-    other = _exe(tmp_path / "path" / "L2A_Process")
-    env = {"PATH": str(other.parent)}
-    assert find_l2a_process(exe, env) == exe
-    assert find_l2a_process(root, env) == exe                  # an install folder
-    assert find_l2a_process(tmp_path / "missing", env) is None  # configured but wrong: no fallback
-    assert find_l2a_process(None, {**env, "SEN2COR_BIN": str(pkg)}) == exe  # L2A_Bashrc's SEN2COR_BIN
-    assert find_l2a_process(None, env) == other                # PATH
-    assert find_l2a_process(None, {"PATH": str(tmp_path / "empty")}) is None
-    os.chmod(exe, 0o644)
-    assert find_l2a_process(exe, env) is None                  # not executable
-
-
 def test_gipp_folder_and_stems(tmp_path: Path, l1c: Path) -> None:
     """The per-campaign copies written by ``sen2cor.gipp`` (``<stem>.xml``) pass straight through."""
     folder = tmp_path / "gipp"
@@ -174,10 +148,3 @@ def test_gipp_folder_and_stems(tmp_path: Path, l1c: Path) -> None:
         build_command(EXE, V23, l1c, st, gipp=folder, base_env={})
     with pytest.raises(Sen2CorOptionError, match="no L2A_GIPP.xml"):
         build_command(EXE, V28, l1c, st, gipp=tmp_path / "s", base_env={})
-
-
-def test_relative_install_folder_gives_an_absolute_executable(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    exe = _exe(tmp_path / "Sen2Cor-02.08.00-Linux64" / "bin" / "L2A_Process")
-    monkeypatch.chdir(tmp_path)
-    assert find_l2a_process("Sen2Cor-02.08.00-Linux64", {"PATH": ""}) == exe

@@ -16,10 +16,10 @@ from s2l2a.sen2cor.layout import (
     SNOW_COND_OLD,
     WATER_BODIES,
     describe,
-    locate,
     parse_banner,
     traits,
 )
+from s2l2a.sen2cor.locate import locate
 
 from .conftest import DATA
 

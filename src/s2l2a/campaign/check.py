@@ -166,7 +166,7 @@ def _check_processor(ctx: _Context) -> CheckResult:
         return CheckResult("processor", FAIL, what,
                            f"point to it with {_config_hint(ctx.campaign, 'sen2cor.l2a_process', 'PATH')} or "
                            f"use the built-in one: {_config_hint(ctx.campaign, 'campaign.processor', 'builtin')}")
-    from s2l2a.processors.sen2cor import read_info
+    from s2l2a.sen2cor.locate import read_info
 
     try:
         info = read_info(exe)

@@ -35,7 +35,7 @@ def find_sen2cor(options: dict[str, Any] | None = None) -> Path | None:
     """
     options = options or {}
     try:
-        from s2l2a.sen2cor.command import find_l2a_process
+        from s2l2a.sen2cor.locate import find_l2a_process
     except ImportError:  # the Sen2Cor package is optional at this level
         find_l2a_process = None
     if find_l2a_process is not None:

@@ -9,10 +9,7 @@ ProcessingFailed with a FailureClass and one line naming the log.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,52 +25,18 @@ from s2l2a.sen2cor.classify import (
     succeeded,
     telling_line,
 )
-from s2l2a.sen2cor.command import build_command, find_l2a_process, thread_env
+from s2l2a.sen2cor.command import build_command
+from s2l2a.sen2cor.locate import find_l2a_process, read_info
 from s2l2a.sen2cor.runner import read_log_tail, run_logged
-from s2l2a.sen2cor.version import Sen2CorInfo, Sen2CorVersionError, parse_help
+from s2l2a.sen2cor.version import Sen2CorInfo
 
 if TYPE_CHECKING:
     from s2l2a.safe import L1CProduct
-
-#: how long ``L2A_Process --help`` may take (Sen2Cor imports a lot before it prints anything)
-HELP_TIMEOUT_S = 180.0
-
-_INFO_CACHE: dict[tuple[str, int, int], Sen2CorInfo] = {}
-
 
 def missing_message() -> str:
     """One line saying no Sen2Cor was found and how to point s2l2a at one."""
     return ("no Sen2Cor L2A_Process was found (not configured, no $SEN2COR_BIN, not on PATH); point to one "
             "with 's2l2a config DIR sen2cor.l2a_process PATH' (l2a_process under [sen2cor] in s2l2a.toml)")
-
-
-def read_info(l2a_process: Path) -> Sen2CorInfo:
-    """Version and flags of ``l2a_process`` from its ``--help`` (cached per file and mtime).
-
-    Runs with a throw-away SEN2COR_HOME so that asking for help never writes into the user's home.
-    """
-    st = l2a_process.stat()
-    key = (str(l2a_process), st.st_mtime_ns, st.st_size)
-    if key in _INFO_CACHE:
-        return _INFO_CACHE[key]
-    with tempfile.TemporaryDirectory(prefix="s2l2a-sen2cor-help-") as home:
-        env = {**os.environ, "SEN2COR_HOME": home, **thread_env(1)}
-        try:
-            proc = subprocess.run([str(l2a_process), "--help"], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace", env=env,
-                                  timeout=HELP_TIMEOUT_S, start_new_session=True, check=False)
-        except subprocess.TimeoutExpired:
-            raise ProcessingFailed(f"{l2a_process}: '--help' did not answer within {HELP_TIMEOUT_S:g} s; "
-                                   "is this a working Sen2Cor?") from None
-        except OSError as exc:
-            raise ProcessingFailed(f"{l2a_process}: cannot be started: {exc.strerror or exc}") from None
-    try:
-        info = parse_help(proc.stdout + "\n" + proc.stderr)
-    except Sen2CorVersionError:
-        raise ProcessingFailed(f"{l2a_process}: '--help' printed no Sen2Cor version banner (exit "
-                               f"{proc.returncode}); is this Sen2Cor's L2A_Process?") from None
-    _INFO_CACHE[key] = info
-    return info
 
 
 def expected_resolutions(resolution: int | None) -> tuple[int, ...]:
@@ -167,7 +130,10 @@ class Sen2CorProcessor:
 
     def info(self) -> Sen2CorInfo:
         if self._info is None:
-            self._info = read_info(self.executable)
+            try:
+                self._info = read_info(self.executable)
+            except S2L2AError as e:  # not startable, hung, or no version banner
+                raise ProcessingFailed(str(e)) from None
         return self._info
 
     def version(self) -> str:

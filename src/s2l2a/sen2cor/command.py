@@ -1,4 +1,4 @@
-"""Finding ``L2A_Process`` and building the exact argv and environment of one Sen2Cor run.
+"""The exact argv and environment of one Sen2Cor run (which ``L2A_Process``: :mod:`.locate`).
 
 Everything a run writes must land below the job's staging directory: Sen2Cor puts logs and a
 copy of its configuration under ``$SEN2COR_HOME`` (users' 1 GB home quotas filled up), so each
@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2l2a.errors import ConfigError
 from s2l2a.sen2cor.version import Sen2CorInfo
-
-EXECUTABLE = "L2A_Process"
 
 #: GIPP kinds accepted in the ``gipp`` setting and the flag each is passed with, in argv order.
 #: Both Sen2Cor's option names and the file stems (``sen2cor.gipp`` writes ``<stem>.xml``) work.
@@ -56,44 +53,6 @@ class Sen2CorCommand:
     sen2cor_home: Path
     staged_input: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _in_directory(folder: Path) -> Path | None:
-    """L2A_Process inside an install folder or a Sen2Cor package folder ($SEN2COR_BIN points there)."""
-    for cand in (folder / EXECUTABLE, folder / "bin" / EXECUTABLE):
-        if _is_executable(cand):
-            return cand
-    for parent in list(folder.parents)[:5]:  # <root>/lib/python2.7/site-packages/sen2cor -> <root>/bin
-        cand = parent / "bin" / EXECUTABLE
-        if _is_executable(cand):
-            return cand
-    return None
-
-
-def find_l2a_process(configured: str | Path | None = None,
-                     environ: Mapping[str, str] | None = None) -> Path | None:
-    """The L2A_Process to run: the configured path, else ``$SEN2COR_BIN``, else the one on PATH.
-
-    A configured path that does not lead to an executable gives None rather than silently
-    falling back to another Sen2Cor: the user asked for that one.
-    """
-    env = os.environ if environ is None else environ
-    if configured:
-        path = Path(str(configured)).expanduser()
-        found = _in_directory(path) if path.is_dir() else (path if _is_executable(path) else None)
-        return found.absolute() if found else None
-    bin_dir = env.get("SEN2COR_BIN")
-    if bin_dir:
-        path = Path(bin_dir).expanduser()
-        found = _in_directory(path) if path.is_dir() else (path if _is_executable(path) else None)
-        if found:
-            return found.absolute()
-    which = shutil.which(EXECUTABLE, path=env.get("PATH"))
-    return Path(which).absolute() if which else None
 
 
 def stage_input(product_dir: Path, staging_dir: Path) -> tuple[Path, bool]:

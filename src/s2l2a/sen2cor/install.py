@@ -15,7 +15,8 @@ import subprocess
 from pathlib import Path
 
 from s2l2a.errors import ConfigError
-from s2l2a.sen2cor.layout import Sen2CorInstall, describe, locate
+from s2l2a.sen2cor.layout import Sen2CorInstall, describe
+from s2l2a.sen2cor.locate import locate
 
 _HEADER_BYTES = 64 * 1024
 _NAME_RE = re.compile(r"Sen2Cor-(\d\d)\.(\d\d)\.(\d\d)")

@@ -9,14 +9,11 @@ module knows them and says exactly what is missing, instead of Sen2Cor failing a
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2l2a.errors import ConfigError
+from s2l2a.sen2cor.locate import locate, read_info
 
 GIPP_NAMES = ("L2A_GIPP", "L2A_CAL_SC_GIPP", "L2A_CAL_AC_GIPP", "L2A_PB_GIPP")
 
@@ -80,48 +77,6 @@ def parse_banner(text: str) -> str | None:
     except Sen2CorVersionError:
         return None
     return f"{major}.{minor}.{patch}"
-
-
-def read_version(l2a_process: Path, timeout_s: float = 60.0) -> str:
-    """Run ``L2A_Process --help`` (argv list, own process group, killed on timeout) and parse it."""
-    try:
-        proc = subprocess.Popen([str(l2a_process), "--help"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    except OSError as e:
-        raise ConfigError(f"cannot run: {e.strerror}", l2a_process) from None
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise ConfigError(f"'--help' did not finish within {timeout_s:.0f} s", l2a_process) from None
-    text = out.decode("utf-8", "replace")
-    version = parse_banner(text)
-    if version is None:
-        raise ConfigError("no 'Version:' in its --help banner; is this Sen2Cor?", l2a_process)
-    return version
-
-
-def locate(path: Path | str | None = None) -> Path:
-    """Find ``L2A_Process``: a given file, ``<dir>/bin/L2A_Process``, or the one on PATH."""
-    if path is None:
-        found = shutil.which("L2A_Process")
-        if found is None:
-            raise ConfigError("L2A_Process not found on PATH; give the Sen2Cor install directory")
-        return Path(found)
-    p = Path(path).expanduser()
-    if p.is_file():
-        return p
-    if p.is_dir():
-        for cand in (p / "bin" / "L2A_Process", p / "L2A_Process"):
-            if cand.is_file():
-                return cand
-        subs = sorted(p.glob("Sen2Cor-*/bin/L2A_Process"))
-        if len(subs) == 1:
-            return subs[0]
-        raise ConfigError("no bin/L2A_Process in this directory", p)
-    raise ConfigError("no such file or directory", p)
 
 
 @dataclass
@@ -202,7 +157,7 @@ def describe(path: Path | str | None = None, version: str | None = None) -> Sen2
     exe = locate(path)
     root = exe.resolve().parent.parent if exe.resolve().parent.name == "bin" else exe.resolve().parent
     if version is None:
-        version = read_version(exe)
+        version = "{}.{}.{}".format(*read_info(exe).number)
     t = traits(version)
     pkg, py = _find_package(root)
     inst = Sen2CorInstall(root=root, l2a_process=exe, version=version, package_dir=pkg, python=py)

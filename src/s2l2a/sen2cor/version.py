@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from s2l2a.errors import S2L2AError
+from s2l2a.errors import ConfigError
 from s2l2a.safe.psd import ProductVersion
 
 # Flags (with whether they take a value) as printed by the real --help texts of three releases.
@@ -36,8 +36,8 @@ _SUPPORTS_RE = re.compile(r"supporting Level-1C product version:?\s*(<=)?\s*(\d+
 _USAGE_FLAG_RE = re.compile(r"\[(--[A-Za-z0-9_]+)(?: ([^\]]+))?\]")
 
 
-class Sen2CorVersionError(S2L2AError):
-    """The output of ``L2A_Process --help`` does not say which Sen2Cor it is."""
+class Sen2CorVersionError(ConfigError):
+    """The output of ``L2A_Process --help`` does not say which Sen2Cor it is (or it gave none)."""
 
 
 @dataclass(frozen=True)
