@@ -54,7 +54,7 @@ def test_report_flags_an_incomplete_product(campaign: Path) -> None:
     assert rows[complete.name].problem is None
     problem = rows[damaged.name].problem or ""
     assert problem.startswith(damaged.name) and "_SCL_20m.tif is missing" in problem
-    assert rows[damaged.name].tci_png is None  # nothing read from it
+    assert rows[damaged.name].tci_img is None  # nothing read from it
     r = CliRunner().invoke(main, ["report", str(campaign)])
     assert r.exit_code == 0 and "incomplete output:" in (campaign / "report.html").read_text()
 

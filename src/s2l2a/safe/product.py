@@ -99,6 +99,16 @@ class L2AProduct(_Product):
     wvp_quantification_value: float | None
     product_uri_l1c: str | None = None
 
+    def scale_offset(self, band: str) -> tuple[float, float]:
+        """(scale, offset) with reflectance = DN * scale + offset, what GDAL, STAC's raster:bands and
+        xarray's mask_and_scale apply."""
+        return reflectance_scale_offset(self.boa_quantification_value, self.boa_add_offset.get(band, 0.0))
+
+
+def reflectance_scale_offset(quantification: float, add_offset: float) -> tuple[float, float]:
+    """ESA's rule ``(DN + ADD_OFFSET) / QUANTIFICATION`` as ``DN * scale + offset``."""
+    return 1.0 / quantification, add_offset / quantification
+
 
 def _product_name(product_dir: Path, md: ProductMetadata) -> ProductName:
     """Name from the folder, else PRODUCT_URI, else the old-format metadata file name; level must agree."""

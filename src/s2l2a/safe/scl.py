@@ -44,3 +44,7 @@ CLEAR: tuple[int, ...] = tuple(c.code for c in CLASSES if c.clear)
 
 #: the SCL value of pixels without data (also the nodata value of SCL rasters)
 NODATA = NO_DATA
+
+#: classes a cloud cover counts (Sen2Cor's CLOUDY_PIXEL_PERCENTAGE): cloud of medium and high
+#: probability and thin cirrus, as a share of the pixels with data
+CLOUDY: tuple[int, ...] = (CLD_MED, CLD_HIGH, CIRRUS)
