@@ -263,4 +263,6 @@ def test_fused_and_numpy_inversions_agree(atm_lut) -> None:
         a = model.invert_in_place(dn.copy(), "B04", 10000.0, 0.0, use_numba=True)
         b = model.invert_in_place(dn.copy(), "B04", 10000.0, 0.0, use_numba=False)
         assert (a[0, :5] == 0).all()
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+        diff = np.abs(a.astype(int) - b.astype(int))
+        # the fused kernel interpolates reciprocals (1/t_gas, 1/t_dir_up) between levels: <= 6e-4 relative
+        assert (diff <= np.maximum(1, 6e-4 * b)).all(), (diff.max(), b[diff == diff.max()])

@@ -8,8 +8,8 @@ validated.
 
 Per band the inversion reads, per pixel: the L1C DN; the level stack on the ~1.2 km cells
 (bilinear) at the pixel's height (linear between levels); from the terrain grid (20 m for the 10 and
-20 m bands, 60 m for the 60 m bands; bilinear, so a 10 m pixel reads between 20 m ones) the height,
-the incidence cosine with cast shadows and the sky-view factor; and the environment term on its ~120 m grid (bilinear). With numba the loop is
+20 m bands, 60 m for the 60 m bands) the incidence cosine with cast shadows (bilinear, so a 10 m
+pixel reads between 20 m ones), the height and the sky-view factor (nearest); and the environment term on its ~120 m grid (bilinear). With numba the loop is
 fused and parallel over rows; without, numpy does the same per block of rows.
 """
 
@@ -125,10 +125,7 @@ class SurfaceModel:
         shape = dn.shape
         cells = self.stack.cells
         (iy, wy), (ix, wx) = cells.axes(shape)
-        st = self.stack.coef[band][:, :NQ_KERNEL]
-        if st.shape[0] == 1:
-            st = np.concatenate([st, st])
-        st = np.ascontiguousarray(_pad_cells(st), np.float32)
+        st = np.ascontiguousarray(_pad_cells(_derived(self.stack.coef[band], tf is not None)), np.float32)
         same = tf is not None and tf.shape == shape
         if tf is not None:
             (ty, twy), (tx, twx) = _terrain_axes(tf.shape, shape)
@@ -149,7 +146,7 @@ class SurfaceModel:
             ewy = ewx = np.zeros(1, np.float32)
             ev = np.zeros((2, 2), np.float32)
         kernel(dn, iy, wy, ix, wx, st, ty, twy, tx, twx, lev, ci, sv, tf is not None, same, ev, eiy, ewy, eix,
-               ewx, env is not None, np.float32(quant), np.float32(offset), np.float32(BOA_QUANTIFICATION),
+               ewx, env is not None, np.float32(1.0 / quant), np.float32(offset), np.float32(BOA_QUANTIFICATION),
                np.float32(BOA_ADD_OFFSET), np.float32(1.0 / COS_SCALE), np.float32(1.0 / SVF_SCALE),
                np.float32(1.0 / LEVEL_SCALE))
 
@@ -165,8 +162,9 @@ class SurfaceModel:
             if cirrus is not None:
                 rho -= cirrus[r0:r1]
             if tf is not None:
-                lp, ci, sv = (terrain_rows(a, shape, r0, r1) / np.float32(k) for a, k in (
-                    (tf.level, LEVEL_SCALE), (tf.cos_i, COS_SCALE), (tf.sky_view, SVF_SCALE)))
+                ci = terrain_rows(tf.cos_i, shape, r0, r1) / np.float32(COS_SCALE)
+                lp, sv = (terrain_nearest(a, shape, r0, r1) / np.float32(k) for a, k in (
+                    (tf.level, LEVEL_SCALE), (tf.sky_view, SVF_SCALE)))
             else:
                 lp, ci, sv = None, np.float32(-1.0), np.float32(1.0)
             q = self.stack.pixels(band, shape, r0, r1, level_pos=lp)
@@ -180,6 +178,17 @@ class SurfaceModel:
         return dn
 
 
+def _derived(coef: np.ndarray, terrain: bool) -> np.ndarray:
+    """The fused kernel's per-cell quantities: what the model multiplies by, so a pixel divides once.
+
+    (levels, 8, ny, nx): path, 1/t_gas, t_up - t_dir_up, 1/t_dir_up, 1/t_up, t_dir_down (over mu_s
+    with terrain: it multiplies cos i), t_down - t_dir_down, S (levels.QUANTITIES order in ``coef``).
+    """
+    p, tg, td, tu, s, tdd, tdu, mus = (coef[:, k] for k in range(NQ_KERNEL))
+    return np.stack([p, 1.0 / tg, tu - tdu, 1.0 / tdu, 1.0 / tu, tdd / mus if terrain else tdd, td - tdd, s],
+                    axis=1).astype(np.float32)
+
+
 def _terrain_axes(tshape: tuple[int, int], shape: tuple[int, int]) -> tuple[tuple, tuple]:
     """Bilinear (index, weight) of a grid of ``shape`` in a terrain grid of ``tshape`` (centre-aligned;
     the same grid: weights 0, the pixel itself)."""
@@ -189,6 +198,14 @@ def _terrain_axes(tshape: tuple[int, int], shape: tuple[int, int]) -> tuple[tupl
 def terrain_rows(a: np.ndarray, shape: tuple[int, int], r0: int, r1: int) -> np.ndarray:
     """Rows r0:r1 of a terrain field interpolated bilinearly onto a grid of ``shape`` (float32)."""
     return CellGrid(*a.shape).upsample_rows(a.astype(np.float32), shape, r0, r1)
+
+
+def terrain_nearest(a: np.ndarray, shape: tuple[int, int], r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of a terrain field on a grid of ``shape``, from the nearest terrain pixel (float32)."""
+    (iy, wy), (ix, wx) = CellGrid(*a.shape).axes(shape)
+    ry = np.minimum(iy[r0:r1] + (wy[r0:r1] >= 0.5), a.shape[0] - 1)
+    rx = np.minimum(ix + (wx >= 0.5), a.shape[1] - 1)
+    return a[ry[:, None], rx[None, :]].astype(np.float32)
 
 
 def _pad_cells(a: np.ndarray) -> np.ndarray:
@@ -257,18 +274,19 @@ def _kernel() -> Any:
 
     @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(dn, iy, wy, ix, wx, st, ty, twy, tx, twx, lev, cosi, svf, has_t, same, env, eiy, ewy, eix, ewx,
-               has_env, q, off, qo, oo, inv_cos, inv_svf, inv_lev):  # pragma: no cover - compiled
+               has_env, inv_q, off, qo, oo, inv_cos, inv_svf, inv_lev):  # pragma: no cover - compiled
+        # st: derived quantities (see _derived): path, 1/t_gas, t_dif_up, 1/t_dir_up, 1/t_up,
+        # t_dir_down (/mu_s with terrain), t_dif_down, S
         h, w = dn.shape
         nl = st.shape[0]
-        nq = st.shape[1]
         ncx = st.shape[3]
         one = np.float32(1.0)
         for r in numba.prange(h):
             i = iy[r]
             a = wy[r]
-            row = np.empty((nl, nq, ncx), np.float32)
+            row = np.empty((nl, 8, ncx), np.float32)
             for lv in range(nl):
-                for k in range(nq):
+                for k in range(8):
                     for j in range(ncx):
                         row[lv, k, j] = st[lv, k, i, j] * (one - a) + st[lv, k, i + 1, j] * a
             ncol_e = env.shape[1]
@@ -280,7 +298,7 @@ def _kernel() -> Any:
                     erow[j] = env[ei, j] * (one - ea) + env[ei + 1, j] * ea
             tr = ty[r] if has_t else 0
             ta = twy[r] if has_t else np.float32(0.0)
-            vals = np.empty(nq, np.float32)
+            vals = np.empty(8, np.float32)
             for c in range(w):
                 d = dn[r, c]
                 if d == 0 or d == 65535:
@@ -288,57 +306,54 @@ def _kernel() -> Any:
                 j = ix[c]
                 b = wx[c]
                 tc = tx[c] if has_t else 0
+                pos = np.float32(0.0)
+                cc = np.float32(0.0)
+                vv = np.float32(0.0)
                 if has_t and same:
                     pos = np.float32(lev[tr, tc]) * inv_lev
-                    cc = np.float32(cosi[tr, tc])
-                    vv = np.float32(svf[tr, tc])
+                    cc = np.float32(cosi[tr, tc]) * inv_cos
+                    vv = np.float32(svf[tr, tc]) * inv_svf
                 elif has_t:
                     tb = twx[c]
                     w00 = (one - ta) * (one - tb)
                     w01 = (one - ta) * tb
                     w10 = ta * (one - tb)
                     w11 = ta * tb
-                    pos = (w00 * np.float32(lev[tr, tc]) + w01 * np.float32(lev[tr, tc + 1])
-                           + w10 * np.float32(lev[tr + 1, tc]) + w11 * np.float32(lev[tr + 1, tc + 1])) * inv_lev
                     cc = (w00 * np.float32(cosi[tr, tc]) + w01 * np.float32(cosi[tr, tc + 1])
-                          + w10 * np.float32(cosi[tr + 1, tc]) + w11 * np.float32(cosi[tr + 1, tc + 1]))
-                    vv = (w00 * np.float32(svf[tr, tc]) + w01 * np.float32(svf[tr, tc + 1])
-                          + w10 * np.float32(svf[tr + 1, tc]) + w11 * np.float32(svf[tr + 1, tc + 1]))
+                          + w10 * np.float32(cosi[tr + 1, tc]) + w11 * np.float32(cosi[tr + 1, tc + 1])) * inv_cos
+                    # height and sky view vary slowly: the nearest terrain pixel
+                    nr = tr + 1 if ta >= np.float32(0.5) else tr
+                    nc = tc + 1 if tb >= np.float32(0.5) else tc
+                    pos = np.float32(lev[nr, nc]) * inv_lev
+                    vv = np.float32(svf[nr, nc]) * inv_svf
+                if nl == 1:
+                    for k in range(8):
+                        vals[k] = row[0, k, j] * (one - b) + row[0, k, j + 1] * b
                 else:
-                    pos = np.float32(0.0)
-                    cc = np.float32(0.0)
-                    vv = np.float32(0.0)
-                lv = int(pos)
-                if lv > nl - 2:
-                    lv = nl - 2
-                u = pos - np.float32(lv)
-                if u > 1:
-                    u = one
-                for k in range(nq):
-                    v0 = row[lv, k, j] * (one - b) + row[lv, k, j + 1] * b
-                    v1 = row[lv + 1, k, j] * (one - b) + row[lv + 1, k, j + 1] * b
-                    vals[k] = v0 + u * (v1 - v0)
-                p, tg, td, tu, s, tdd, tdu, mus = (vals[0], vals[1], vals[2], vals[3], vals[4], vals[5],
-                                                   vals[6], vals[7])
-                rho_toa = (np.float32(d) + off) / q
-                y = rho_toa / tg - p
+                    lv = int(pos)
+                    if lv > nl - 2:
+                        lv = nl - 2
+                    u = pos - np.float32(lv)
+                    if u > 1:
+                        u = one
+                    for k in range(8):
+                        v0 = row[lv, k, j] * (one - b) + row[lv, k, j + 1] * b
+                        v1 = row[lv + 1, k, j] * (one - b) + row[lv + 1, k, j + 1] * b
+                        vals[k] = v0 + u * (v1 - v0)
+                y = (np.float32(d) + off) * inv_q * vals[1] - vals[0]
                 if has_env:
                     jj = eix[c]
                     bb = ewx[c]
                     e = erow[jj] * (one - bb) + erow[jj + 1] * bb
-                    m = (y - (tu - tdu) * e) / tdu
+                    m = (y - vals[2] * e) * vals[3]
                 else:
-                    m = y / tu
+                    m = y * vals[4]
                     e = m
                 if has_t:
-                    dirf = (cc * inv_cos) / mus
-                    v = vv * inv_svf
+                    irr = vals[5] * cc + vals[6] * vv + (vals[7] * vv + one - vv) * e
                 else:
-                    dirf = one
-                    v = one
-                irr = tdd * dirf + (td - tdd) * v + (s * v + one - v) * e
-                rho = m / irr
-                out = np.floor(rho * qo - oo + np.float32(0.5))
+                    irr = vals[5] + vals[6] + vals[7] * e
+                out = np.floor((m / irr) * qo - oo + np.float32(0.5))
                 if not (out == out):
                     out = one
                 elif out < 1.0:
