@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Any, TypeVar
 import click
 
 from s2l2a.campaign.progress import one_line
-from s2l2a.errors import S2L2AError
+from s2l2a.errors import ConfigError, S2L2AError
+from s2l2a.units import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,22 +55,16 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 class Duration(click.ParamType):
-    """Seconds, or a number with s/m/h/d ("3h", "90m")."""
+    """A positive duration in the one grammar of :mod:`s2l2a.units` (10800, 90m, 3h, 1:30)."""
 
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        m = _DURATION_RE.match(str(value))
-        if not m or float(m.group(1)) <= 0:
-            self.fail(f"{value!r} is not a duration (e.g. 10800, 90m, 3h)", param, ctx)
-        return float(m.group(1)) * _UNIT_S[m.group(2)]
+        try:
+            return parse_duration(value)
+        except ConfigError as e:
+            self.fail(str(e), param, ctx)
 
 
 def human_duration(seconds: float | None) -> str:

@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from s2l2a.cli._common import Duration, campaign_argument, user_errors
+from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.errors import ConfigError
+from s2l2a.units import parse_duration
 
 # key -> kind of value: "str" text, "int", "duration" (seconds or 90m/3h), "path" (made absolute:
 # typed relative to where the user is), "dir" (kept as typed: relative to the campaign folder)
@@ -127,10 +128,7 @@ def _parse(name: str, text: str) -> Any:
         except ValueError:
             raise ConfigError(f"{name}: {text!r} is not a number") from None
     if kind == "duration":
-        try:
-            seconds = Duration().convert(text, None, None)
-        except click.BadParameter as e:
-            raise ConfigError(f"{name}: {e.message}") from None
+        seconds = parse_duration(text, name)
         return int(seconds) if float(seconds).is_integer() else seconds
     try:  # unknown key of a free-form section: TOML syntax, else plain text
         return tomllib.loads(f"v = {text}")["v"]

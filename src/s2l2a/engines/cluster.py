@@ -41,6 +41,7 @@ from s2l2a.engines.directives import check_job_size, check_options, check_path, 
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
 from s2l2a.engines.sizing import ArrayPlan, Placement, estimate_duration, plan_arrays
 from s2l2a.errors import CampaignError, ConfigError
+from s2l2a.units import parse_duration as parse_seconds
 
 CLUSTER_DIR = "cluster"
 LOG_DIR = "logs/cluster"
@@ -100,21 +101,9 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
 
 
 def parse_duration(value: Any, label: str = "run limit") -> int:
-    """Seconds from 14400, "4h", "90m", "1:30" (LSF's hh:mm) or "01:30:00"; positive and finite."""
-    if isinstance(value, int | float):  # booleans too: check_seconds refuses them in one line
-        seconds: float = value
-    else:
-        text = str(value).strip()
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text)
-        parts = text.split(":")
-        if m:
-            seconds = float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
-        elif 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
-            nums = [int(p) for p in parts] + ([0] if len(parts) == 2 else [])
-            seconds = nums[0] * 3600 + nums[1] * 60 + nums[2]
-        else:
-            raise ConfigError(f"{label}: {str(value)[:40]!r} is not a duration (e.g. 14400, 4h, 90m, 4:00)")
-    seconds = check_seconds(label, seconds)
+    """Whole seconds of a run limit in the one duration grammar (:mod:`s2l2a.units`), at most
+    s2l2a's ceiling for a run limit and at least one second."""
+    seconds = check_seconds(label, parse_seconds(value, label))
     if seconds < 1:
         raise ConfigError(f"{label}: {seconds} s is less than one second")
     return int(seconds)
