@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import ConfigError
-from s2l2a.outputs.cube.store import TIME_CHUNK, CubeError, CubeStore
+from s2l2a.outputs.cube.store import MARKER, TIME_CHUNK, CubeError, CubeStore
 
 __all__ = ["CubeError", "CubeResult", "CubeSpec", "build_cube", "open_cube"]
 
@@ -228,12 +228,14 @@ def write_netcdf(cube: Path, path: Path) -> Path:
     import xarray as xr
 
     ds = xr.open_zarr(cube)
+    ds.attrs[MARKER] = json.dumps(ds.attrs.get(MARKER))  # NetCDF attributes are flat: the record as JSON
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     enc = {}
     for name, var in ds.data_vars.items():
         e = {k: v for k, v in var.encoding.items() if k in ("dtype", "scale_factor", "add_offset", "_FillValue")}
         if var.ndim == 3:
-            e.update(zlib=True, complevel=4, chunksizes=tuple(var.encoding.get("chunks") or var.shape))
+            chunks = var.encoding.get("chunks") or var.shape
+            e.update(zlib=True, complevel=4, chunksizes=tuple(min(c, n) for c, n in zip(chunks, var.shape, strict=True)))
         enc[name] = e
     try:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc)

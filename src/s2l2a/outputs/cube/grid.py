@@ -67,11 +67,11 @@ def read_aoi_file(path: Path | str) -> Any:
     from s2l2a.acquire.tiles import read_aoi
 
     geom = read_aoi(Path(path))
-    if geom.is_empty or geom.area == 0:
-        raise ConfigError("the AOI has no area (a point or a line); give a polygon", path)
     if not shapely.is_valid(geom):
         raise ConfigError(f"the AOI polygon is not valid ({explain_validity(geom)}); fix it, e.g. "
                           "with QGIS 'Fix geometries'", path)
+    if geom.is_empty or geom.area == 0:
+        raise ConfigError("the AOI has no area (a point or a line); give a polygon", path)
     return geom
 
 
