@@ -146,18 +146,16 @@ class _Source:
         return float(np.isin(s, self.clear).sum()) / data if data else 0.0
 
     def _roi(self, grid: Any) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """The source window that covers ``grid`` (clipped to the image), None when they do not meet."""
         from odc.geo.overlap import compute_reproject_roi
 
         h, w = self.idx.height, self.idx.width
-        if self.offset is not None and grid.crs == self.gbox.crs:
-            ro, co = _same_grid_offset(self.gbox, grid) or (0, 0)
-            r0, c0 = max(0, ro), max(0, co)
-            r1, c1 = min(h, ro + grid.shape.y), min(w, co + grid.shape.x)
+        if self.offset is not None:
+            ro, co = self.offset
+            r0, c0, r1, c1 = max(0, ro), max(0, co), min(h, ro + grid.shape.y), min(w, co + grid.shape.x)
         else:
-            info = compute_reproject_roi(self.gbox, grid)
-            ys, xs = info.roi_src
-            r0, r1 = max(0, ys.start), min(h, ys.stop)
-            c0, c1 = max(0, xs.start), min(w, xs.stop)
+            ys, xs = compute_reproject_roi(self.gbox, grid).roi_src
+            r0, r1, c0, c1 = max(0, ys.start), min(h, ys.stop), max(0, xs.start), min(w, xs.stop)
         if r1 <= r0 or c1 <= c0:
             return None
         return (r0, r1), (c0, c1)
@@ -319,24 +317,25 @@ class Batch:
         def one(row0: int) -> _StripOut:
             o = self.strip(row0, min(strip_rows, h - row0))
             store.write_strip(start, row0, o.codes)
+            o.codes = o.codes[:0]  # written: only the statistics travel back
             return o
 
+        def merge(o: _StripOut) -> None:
+            for j, st in enumerate(o.stats):
+                hists[j] += st.hist
+                clear_px[j] += st.clear
+                data_px[j] += st.data
+            counts[o.row0:o.row0 + o.valid_count.shape[0]] += o.valid_count
+
+        rows0 = range(0, h, strip_rows)
         try:
-            rows0 = range(0, h, strip_rows)
             if self.workers == 1:
-                results = map(one, rows0)
-            else:
-                pool = ThreadPoolExecutor(self.workers)
-                results = pool.map(one, rows0)
-            for o in results:
-                for j, st in enumerate(o.stats):
-                    hists[j] += st.hist
-                    clear_px[j] += st.clear
-                    data_px[j] += st.data
-                r = o.valid_count.shape[0]
-                counts[o.row0:o.row0 + r] += o.valid_count
-            if self.workers > 1:
-                pool.shutdown()
+                for row0 in rows0:
+                    merge(one(row0))
+            else:  # strips cover whole chunk rows, so threads never write one chunk twice
+                with ThreadPoolExecutor(self.workers) as pool:
+                    for o in pool.map(one, rows0):
+                        merge(o)
         finally:
             self.close()
         records = []
