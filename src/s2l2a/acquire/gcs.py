@@ -22,6 +22,7 @@ from s2l2a.acquire.query import Candidate, Query, is_l1c, metadata_match, name_m
 from s2l2a.acquire.staging import finish, held, hold_all, stage_dir
 from s2l2a.acquire.tiles import gcs_tile_prefix
 from s2l2a.errors import ProductError, S2L2AError
+from s2l2a.fsutil import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 SOURCE = "gcs"
@@ -102,7 +103,7 @@ class GcsSource:
         items = [i for i in items if not i["name"].endswith(_FOLDER_MARK) and not i["name"].endswith("/")]
         if not items:
             raise TransferError("product folder is empty in the bucket", cand.ref)
-        _atomic_write(cached, json.dumps(items).encode())
+        write_bytes_atomic(cached, json.dumps(items).encode(), mkdir=True)
         return [BucketObject.from_item(i, cand.ref) for i in items]
 
     def metadata_file(self, cand: Candidate, objs: list[BucketObject]) -> Path:
@@ -219,8 +220,3 @@ def repair_layout(product: Path) -> list[Path]:
         return []
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

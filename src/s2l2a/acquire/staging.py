@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from s2l2a.acquire.query import Candidate
+from s2l2a.fsutil import write_json_atomic
 
 STAGING = ".s2l2a-staging"
 RECORDS = ".s2l2a-fetched"
@@ -91,8 +92,5 @@ def finish(stage: Path, dest: Path, cand: Candidate, files: dict[str, int]) -> P
     os.replace(stage, final)
     doc = {"name": cand.name, "source": cand.source, "ref": cand.ref,
            "fetched": datetime.now(UTC).isoformat(timespec="seconds"), "files": files}
-    rec.parent.mkdir(parents=True, exist_ok=True)
-    tmp = rec.with_name(f".{rec.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, rec)
+    write_json_atomic(rec, doc, mkdir=True)
     return final

@@ -35,6 +35,7 @@ from s2l2a.archive import ArchiveLimits, check_zip_sizes
 from s2l2a.aux.dem_tiles import SOURCES, Tile, tiles_for
 from s2l2a.aux.download import NotFoundOnServer, fetch
 from s2l2a.errors import CampaignError, ConfigError
+from s2l2a.fsutil import atomic_path, write_json_atomic
 
 DEFAULT_BASE_URLS = {
     "srtm90": "https://srtm.csi.cgiar.org/wp-content/uploads/files/srtm_5x5/TIFF/",
@@ -179,12 +180,9 @@ class DemLayout:
 
     def save(self) -> Path:
         path = self.directory / MANIFEST
-        tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
         data = asdict(self)
         data["directory"] = str(self.directory)
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(path, data)
 
     @classmethod
     def load(cls, directory: Path | str) -> DemLayout:
@@ -240,10 +238,8 @@ def merge_tiles(tiles: list[Tile], files: Mapping[str, Path | None], dest: Path,
                    BIGTIFF="IF_SAFER")
     for k in ("photometric", "interleave"):
         profile.pop(k, None)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    with rasterio.open(tmp, "w", **profile) as out:
+    with atomic_path(dest) as tmp, rasterio.open(tmp, "w", **profile) as out:
         out.write(arr)
-    os.replace(tmp, dest)
     return dest
 
 

@@ -30,10 +30,8 @@ from s2l2a.campaign.jobspec import (
     RESULTS_DIR,
     JobOutcome,
     JobSpec,
-    fsync_dir,
     read_result,
     write_result,
-    write_text_atomic,
 )
 from s2l2a.campaign.layout import (
     LOGS_DIR,
@@ -50,6 +48,7 @@ from s2l2a.campaign.layout import (
     staging_is_ours,
 )
 from s2l2a.errors import CampaignError, ProductError
+from s2l2a.fsutil import fsync_dir, write_text_atomic
 from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.safe.acquisition import same_acquisition
 

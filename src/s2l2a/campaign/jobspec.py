@@ -9,12 +9,12 @@ flat JSON (no pickled objects) means a worker of another package version, or a p
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from s2l2a import fsutil
 from s2l2a.campaign.failures import FailureClass
 from s2l2a.errors import CampaignError
 from s2l2a.processors.base import JobSettings
@@ -100,56 +100,12 @@ class JobOutcome:
         return cls(**_known(cls, data))
 
 
-# -- atomic JSON files ---------------------------------------------------------------------------
+# -- campaign JSON files ------------------------------------------------------------------------
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON so readers see the old file or the whole new one, never a torn write.
-
-    tmp file in the same directory + fsync + rename + fsync of the directory: a crash (or a node
-    losing power on a shared file system) leaves either no result file or a complete one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    payload = json.dumps(data, indent=1, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """A small text file written like :func:`write_json_atomic` (tmp + fsync + rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the rename is still atomic
-    finally:
-        os.close(fd)
+    """A campaign JSON file (result, manifest, array record): sorted keys, parent folders made, and
+    written so readers see the old file or the whole new one (:mod:`s2l2a.fsutil`)."""
+    return fsutil.write_json_atomic(path, data, sort_keys=True, mkdir=True)
 
 
 def result_path(campaign_dir: Path, job_id: int | str) -> Path:

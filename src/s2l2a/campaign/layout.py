@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s2l2a.campaign.jobspec import MANIFESTS_DIR, RESULTS_DIR, write_text_atomic
+from s2l2a.campaign.jobspec import MANIFESTS_DIR, RESULTS_DIR
 from s2l2a.campaign.lock import LOCK_FILE
 from s2l2a.campaign.progress import PROGRESS_FILE
 from s2l2a.campaign.settings import SETTINGS_FILE
 from s2l2a.campaign.store import DB_FILE
 from s2l2a.errors import ConfigError
+from s2l2a.fsutil import write_text_atomic
 
 OWNED_MARKER = ".s2l2a-owned"
 LOGS_DIR = "logs"

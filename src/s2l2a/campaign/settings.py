@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import tomli_w
 
 from s2l2a.errors import ConfigError
+from s2l2a.fsutil import write_bytes_atomic
 from s2l2a.processors.base import JobSettings
 
 SETTINGS_FILE = "s2l2a.toml"
@@ -91,10 +91,7 @@ class CampaignSettings:
         self.validate()
         path = Path(campaign_dir) / SETTINGS_FILE
         self.check_paths(campaign_dir, source=path)
-        tmp = path.with_name(f".{SETTINGS_FILE}.{os.getpid()}.tmp")
-        tmp.write_bytes(tomli_w.dumps(self.to_dict()).encode())
-        os.replace(tmp, path)
-        return path
+        return write_bytes_atomic(path, tomli_w.dumps(self.to_dict()).encode())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path | str = SETTINGS_FILE) -> CampaignSettings:

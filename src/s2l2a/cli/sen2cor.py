@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from s2l2a.cli._common import campaign_argument, user_errors
+from s2l2a.fsutil import write_json_atomic
 
 GIPP_SUBDIR = Path("sen2cor") / "gipp"
 INSTALL_RECORD = Path("sen2cor") / "install.json"
@@ -168,7 +168,4 @@ def _version_change(campaign: Path, inst: Any) -> str | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_json_atomic(path, data, mkdir=True)

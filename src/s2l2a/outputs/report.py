@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a import __version__
+from s2l2a.fsutil import write_text_atomic
 from s2l2a.safe.scl import CLASSES as SCL_CLASSES
 
 STATE_COLOURS = {"done": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#9e9e9e",
@@ -371,7 +371,4 @@ def write_report(campaign_dir: Path | str, out: Path | str | None = None) -> Pat
     campaign_dir = Path(campaign_dir)
     out = Path(out) if out else campaign_dir / "report.html"
     html = render(collect(campaign_dir))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text_atomic(out, html)

@@ -449,10 +449,9 @@ class ChecksumCache:
 
     def save(self) -> None:
         """Keep the entries of this run only (files gone since are forgotten)."""
-        from s2l2a.campaign.jobspec import write_json_atomic
+        from s2l2a.fsutil import write_json_atomic
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, self.used)
+        write_json_atomic(self.path, self.used, sort_keys=True, mkdir=True)
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 from lxml import etree
 
 from s2l2a.errors import ConfigError
+from s2l2a.fsutil import temp_name, write_json_atomic
 
 # setting name -> (GIPP file stem, element name, kind)
 # kinds: "bool" (format follows the template: TRUE/FALSE, true/false or 1/0), "dir" (trailing slash
@@ -150,11 +151,7 @@ class GippSet:
 
     def save(self, extra: Mapping[str, Any] | None = None) -> Path:
         """Write ``gipp.json`` beside the files: what the runner records with every job."""
-        path = self.directory / RECORD
-        tmp = path.with_name(f".{RECORD}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict() | dict(extra or {}), indent=1))
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(self.directory / RECORD, self.to_dict() | dict(extra or {}))
 
     @classmethod
     def load(cls, directory: Path | str) -> GippSet:
@@ -221,7 +218,7 @@ def write_gipps(templates: Mapping[str, Path], out_dir: Path | str, settings: Ma
                     raise ConfigError(f"setting {key!r}: {element} occurs {len(nodes)} times in {stem}.xml", src)
                 nodes[0].text = _format(SETTINGS[key][2], value, nodes[0].text or "", key)
             dest = out_dir / f"{stem}.xml"
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            tmp = temp_name(dest)
             doc.write(str(tmp), xml_declaration=True, encoding="UTF-8")
             staged.append((stem, tmp, dest, False))
             xsd = schemas.get(stem)

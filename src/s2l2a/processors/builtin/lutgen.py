@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s2l2a.fsutil import atomic_path
 from s2l2a.processors.builtin.srf import LUT_BANDS, SRF_SOURCE, sixs_wavelength
 
 #: Ozone column of every table run (cm-atm = 300 DU); ``AtmLUT.coefficients(ozone=...)`` rescales.
@@ -461,9 +462,8 @@ def add_optics(table: Path, jobs: int = 2) -> Path:
                     r = res[_canon(m, b, aot, 0.0, 0.0, 0.0, z, grid.wv_ref)]
                     arr[ib, ia, iz] = [r[k] for k in OPTICS]
         arrays[f"optics_{m}"] = arr
-    tmp = table.with_name(f".{table.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, table)
+    with atomic_path(table, suffix=".npz") as tmp:  # numpy appends .npz to any other name
+        np.savez_compressed(tmp, **arrays)
     prov["optics"] = {
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "versions": _versions(), "runs": len(tasks), "missions": list(missions),
