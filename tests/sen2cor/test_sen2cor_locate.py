@@ -53,7 +53,7 @@ def test_locate_says_what_was_looked_at(tmp_path: Path) -> None:
         locate(None, empty)
     with pytest.raises(ConfigError, match="no such file or directory"):
         locate(tmp_path / "nope", empty)
-    with pytest.raises(ConfigError, match="no bin/L2A_Process in this directory"):
+    with pytest.raises(ConfigError, match="no bin/L2A_Process or SEN2COR_3/L2A_Process.py in this directory"):
         locate(tmp_path, empty)
     plain = tmp_path / "L2A_Process"
     plain.write_text("#!/bin/sh\n")

@@ -89,3 +89,47 @@ def install_factory(tmp_path: Path):
     def make(version: str, **kw: object) -> Path:
         return make_install(tmp_path / f"Sen2Cor-{version}-Linux64", version, **kw)  # type: ignore[arg-type]
     return make
+
+
+STANDIN = Path(__file__).resolve().parents[1] / "standin" / "L2A_Process"
+#: our own stand-in for the zip's requirements.yml (ESA's file is not reproduced; the shape of a conda env file)
+REQUIREMENTS = """name: sen2cor_py312
+channels:
+  - conda-forge
+dependencies:
+  - python=3.12
+  - gdal
+  - numpy
+  - lxml
+"""
+
+
+def make_zip(dest: Path, version: str = "3.3.0", *, script: bool = True, extra: dict[str, str] | None = None) -> Path:
+    """A zip shaped like ESA's ``sen2cor_3.3.0_python_3.12_20250131.zip``: ``sen2cor_<v>_python_3.12/``
+    with requirements.yml and ``SEN2COR_3/`` (L2A_Process.py running the test stand-in as that release,
+    cfg templates and XSDs, an empty aux_data)."""
+    import zipfile
+
+    top = f"sen2cor_{version}_python_3.12"
+    files: dict[str, str | bytes] = {f"{top}/requirements.yml": REQUIREMENTS}
+    pkg = f"{top}/SEN2COR_3"
+    if script:
+        files[f"{pkg}/L2A_Process.py"] = (
+            f"import os, runpy\nos.environ['STANDIN_VERSION'] = {version!r}  # this zip's release\n"
+            f"runpy.run_path({str(STANDIN)!r}, run_name='__main__')\n")
+    for f in (DATA / "cfg-2.8.0").glob("L2A_*GIPP.xml"):
+        text = f.read_text()
+        if f.name == "L2A_CAL_SC_GIPP.xml":
+            text = text.replace("Snow-Cond-500m-P13Y7D-2000-2012-v2.0", "Snow-Cond-500m-MONTHLY-2000-2012-v2.4")
+        files[f"{pkg}/cfg/{f.name}"] = text
+    files[f"{pkg}/cfg/L2A_GIPP.xml"] = (DATA / "gipp-variants/bdc-sen2cor-docker/2.12.0/L2A_GIPP.xml").read_text()
+    for f in (DATA / "xsd-2.11").glob("L2A_*GIPP.xsd"):
+        files[f"{pkg}/cfg/{f.name}"] = f.read_bytes()
+    files.update(extra or {})
+    archive = dest / f"sen2cor_{version}_python_3.12_20250131.zip"
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{pkg}/aux_data/", "")
+        for name, data in files.items():
+            z.writestr(name, data)
+    return archive

@@ -41,11 +41,11 @@ def test_refuses_non_makeself(tmp_path: Path) -> None:
     html = tmp_path / "page.run"
     html.write_text("<html>404 not found</html>")
     assert not is_makeself(script) and not is_makeself(html)
-    with pytest.raises(ConfigError, match="not a makeself"):
+    with pytest.raises(ConfigError, match="neither a makeself"):
         install(script, tmp_path / "x")
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "x").exists()
     r = CliRunner().invoke(main, ["sen2cor", "install", str(html), "--prefix", str(tmp_path / "y")])
-    assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "not a makeself" in r.output
+    assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "neither a makeself" in r.output
 
 
 def test_version_from_installer_name() -> None:

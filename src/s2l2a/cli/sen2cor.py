@@ -21,18 +21,26 @@ one_line_errors = user_errors
 
 @click.group("sen2cor")
 def cmd() -> None:
-    """Install Sen2Cor, check an installation, add ESA-CCI aux data, write per-campaign GIPP files."""
+    """Install Sen2Cor, check an installation, add ESA-CCI/CAMS aux data, write per-campaign GIPP files."""
+
+
+PYTHON_HELP = ("Sen2Cor 3: the Python that runs L2A_Process.py (default: the environment 'sen2cor install' "
+               "built and recorded).")
 
 
 @cmd.command("install")
 @click.argument("run_file", type=click.Path(path_type=Path))
-@click.option("--prefix", type=click.Path(path_type=Path), help="Install directory (default ./Sen2Cor-xx-Linux64).")
+@click.option("--prefix", type=click.Path(path_type=Path),
+              help="Install directory (default ./Sen2Cor-xx-Linux64, or ./<zip name> for a Sen2Cor 3 zip).")
+@click.option("--python", "python", help="Sen2Cor 3: use this Python (e.g. a venv you built) instead of building "
+              "an environment from requirements.yml with conda/mamba.")
 @one_line_errors
-def install_cmd(run_file: Path, prefix: Path | None) -> None:
-    """Run ESA's Sen2Cor-02.xx.yy-Linux64.run installer non-interactively (makeself archives only)."""
+def install_cmd(run_file: Path, prefix: Path | None, python: str | None) -> None:
+    """Install Sen2Cor non-interactively: ESA's Sen2Cor-02.xx.yy-Linux64.run (makeself archives only) or a
+    Sen2Cor 3 zip (sen2cor_3.x.y_python_3.12_*.zip: unpacked safely, its environment built and recorded)."""
     from s2l2a.sen2cor.install import install
 
-    inst = install(run_file, prefix)
+    inst = install(run_file, prefix, python=python)
     for line in inst.report_lines():
         click.echo(line)
 
@@ -40,12 +48,14 @@ def install_cmd(run_file: Path, prefix: Path | None) -> None:
 @cmd.command("check")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--campaign", type=click.Path(path_type=Path), help="Compare with the install the campaign recorded.")
+@click.option("--python", "python", help=PYTHON_HELP)
 @one_line_errors
-def check_cmd(path: Path | None, campaign: Path | None) -> None:
-    """Find L2A_Process, read its version, list cfg/aux_data locations and what is missing (exit 1 if any)."""
+def check_cmd(path: Path | None, campaign: Path | None, python: str | None) -> None:
+    """Find L2A_Process (2.x .run or 3.x zip layout), read its version and the product versions it supports,
+    list its interpreter, cfg and aux data (ESA-CCI, CAMS) and what is missing (exit 1 if anything is)."""
     from s2l2a.sen2cor.layout import describe
 
-    inst = describe(_install_path(path, campaign))
+    inst = describe(_install_path(path, campaign), python=python or _sen2cor_section(campaign).get("python"))
     for line in inst.report_lines():
         click.echo(line)
     if campaign is not None:
@@ -57,29 +67,52 @@ def check_cmd(path: Path | None, campaign: Path | None) -> None:
 
 
 @cmd.command("aux")
-@click.option("--esacci", "package", required=True, type=click.Path(path_type=Path),
+@click.option("--esacci", "package", type=click.Path(path_type=Path),
               help="ESA-CCI land-cover package for Sen2Cor (zip, tar or tar.gz).")
+@click.option("--cams-daily", "cams_daily", type=click.Path(path_type=Path),
+              help="Sen2Cor 3: a folder of daily ECMWF CAMS files, linked as aux_data/ECMWF/daily.")
+@click.option("--cams-monthly", "cams_monthly", type=click.Path(path_type=Path),
+              help="Sen2Cor 3: a folder of monthly ECMWF CAMS files, linked as aux_data/ECMWF/monthly.")
 @click.option("--sen2cor", "sen2cor_path", type=click.Path(path_type=Path), help="Sen2Cor install (default: PATH).")
+@click.option("--python", "python", help=PYTHON_HELP)
 @click.option("--max-size", "max_gb", type=click.FloatRange(min=0.001, max=10_000), default=16.0, show_default=True,
               metavar="GB", callback=lambda _c, p, v: _finite(p, v),
               help="Refuse a package that expands to more than this (archive-bomb guard).")
 @one_line_errors
-def aux_cmd(package: Path, sen2cor_path: Path | None, max_gb: float) -> None:
-    """Extract the ESA-CCI package safely and put its files where this Sen2Cor version reads them.
+def aux_cmd(package: Path | None, cams_daily: Path | None, cams_monthly: Path | None, sen2cor_path: Path | None,
+            python: str | None, max_gb: float) -> None:
+    """Put aux data where this Sen2Cor version reads it: the ESA-CCI package (extracted safely; 2.10+ and 3.x
+    read the MONTHLY v2.4 snow package, 2.5-2.9 the weekly v2.0 one) and, for Sen2Cor 3, CAMS folders.
 
     Sizes are checked before and while expanding: a package larger than --max-size, with a member
     compressed more than 200:1, or larger than the free space is refused before it fills the disk.
+    CAMS folders are linked, never copied or moved. The DEM is the campaign's: 's2l2a dem'.
     """
     from dataclasses import replace
 
-    from s2l2a.sen2cor.esacci import ESACCI_LIMITS, install_esacci
+    from s2l2a.errors import ConfigError
     from s2l2a.sen2cor.layout import describe
 
-    limits = replace(ESACCI_LIMITS, max_bytes=int(max_gb * 10**9),
-                     hint=" (give --max-size GB if the package is genuine)")
-    inst = describe(sen2cor_path)
-    for p in install_esacci(package, inst, limits):
-        click.echo(f"ok {p}")
+    if package is None and cams_daily is None and cams_monthly is None:
+        raise ConfigError("nothing to install: give --esacci FILE, --cams-daily DIR or --cams-monthly DIR")
+    inst = describe(sen2cor_path, python=python)
+    if package is not None:
+        from s2l2a.sen2cor.esacci import ESACCI_LIMITS, install_esacci
+
+        limits = replace(ESACCI_LIMITS, max_bytes=int(max_gb * 10**9),
+                         hint=" (give --max-size GB if the package is genuine)")
+        for p in install_esacci(package, inst, limits):
+            click.echo(f"ok {p}")
+    for kind, folder in (("daily", cams_daily), ("monthly", cams_monthly)):
+        if folder is not None:
+            from s2l2a.sen2cor.cams import place
+
+            link = place(folder, inst, kind)
+            click.echo(f"ok {link} -> {folder}")
+    if cams_daily is not None or cams_monthly is not None:
+        from s2l2a.sen2cor.cams import coverage
+
+        click.echo(f"CAMS covers: {coverage(inst).span()}")
 
 
 @cmd.command("gipp")
@@ -99,7 +132,7 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
     from s2l2a.sen2cor.gipp import write_for_install
     from s2l2a.sen2cor.layout import describe
 
-    inst = describe(_install_path(sen2cor_path, campaign))
+    inst = describe(_install_path(sen2cor_path, campaign), python=_sen2cor_section(campaign).get("python"))
     note = _version_change(campaign, inst)
     if note:
         click.echo(note)
