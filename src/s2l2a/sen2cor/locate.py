@@ -124,11 +124,9 @@ def read_record(root: Path) -> dict[str, Any]:
 
 def write_record(root: Path, data: Mapping[str, Any]) -> Path:
     """Write (atomically) what an install of a 3.x zip needs to be run again: its interpreter."""
-    path = Path(root) / RECORD
-    tmp = path.with_name(f".{RECORD}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dict(data), indent=1))
-    os.replace(tmp, path)
-    return path
+    from s2l2a.fsutil import write_json_atomic
+
+    return write_json_atomic(Path(root) / RECORD, dict(data))
 
 
 def interpreter_for(script: Path, python: str | Path | None = None) -> Path:
