@@ -215,6 +215,11 @@ def test_append_adds_new_dates_without_touching_old_chunks(tmp_path: Path) -> No
     assert list(open_cube(out).time.dt.day.values) == [9, 19, 29, 10, 20]
     with rasterio.open(tmp_path / "s.clear_count.tif") as c:
         np.testing.assert_array_equal(c.read(1), np.isfinite(ds.ndvi.values).sum(axis=0))
+    add_products(camp, [dict(day=0, baseline="05.00", **RKJ)])   # a tile of day 0 done after day 0 was stacked
+    res = build_cube(camp, out, CubeSpec(index="NDVI"))
+    assert res.added == [] and res.notes[-1:] == ["2020-02-19 is in the cube already; S2A_MSIL2A_20200219T112111_N0500_"
+                                             "R037_T29RKJ_20230401T101010 done since is not added (dates are never "
+                                             "rewritten: build a new cube to include it)"]
 
 
 def test_killed_build_leaves_the_committed_dates_and_the_next_run_finishes(tmp_path: Path,
@@ -368,3 +373,15 @@ def test_output_that_is_not_a_cube(campaign: Path, tmp_path: Path, name: str) ->
 def test_not_a_campaign(tmp_path: Path) -> None:
     _one_line_error(*cli("cube", tmp_path, "-o", tmp_path / "x.zarr"))
     shutil.rmtree(tmp_path / "x.zarr", ignore_errors=True)
+
+
+def test_report_hook_lists_the_campaigns_cubes(campaign: Path, tmp_path: Path) -> None:
+    from s2l2a.outputs.cube.series import report_cubes
+
+    out = tmp_path / "h.zarr"
+    build_cube(campaign, out, CubeSpec(tile="29RKH", quicklooks=False))
+    mine = lambda: [c for c in report_cubes(campaign) if c["path"] == str(out.resolve())]  # noqa: E731
+    [c] = mine()
+    assert c["dates"] == 3 and c["index"] == "ndvi" and str(c["svg"]).startswith("<svg")
+    shutil.rmtree(out)
+    assert mine() == []   # a deleted cube is left out, nothing raised

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,8 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
 
     spec = spec or CubeSpec()
     _check_spec(spec)
+    if spec.index and spec.index.lower() in INDICES:
+        spec = replace(spec, index=spec.index.lower())
     say = progress or (lambda _line: None)
     campaign_dir, out = Path(campaign_dir), Path(out)
     aoi = read_aoi_file(spec.aoi) if spec.aoi is not None else None
@@ -145,7 +147,7 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
         index, resolution, tile = meta["index"], int(meta["resolution"]), meta.get("tile")
         clear = tuple(meta["clear_classes"])
     else:
-        index = (spec.index or "ndvi").lower() if (spec.index or "ndvi").lower() in INDICES else spec.index or "ndvi"
+        index = spec.index or "ndvi"
         resolution, tile = spec.resolution or 20, spec.tile
         clear = tuple(sorted({int(c) for c in spec.clear_classes})) if spec.clear_classes else CLEAR
     got = collect(campaign_dir, index, resolution, start=spec.start, end=spec.end,
@@ -200,7 +202,8 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
             result.notes.append(f"{key} is older than the cube's last date: appended at the end "
                                 "(open the cube with .sortby('time'))")
         days.append(d)
-    counts = series.load_counts(store) if (days or spec.quicklooks) else None
+    h, w = store.meta["shape"]
+    counts = series.load_counts(store) if spec.quicklooks else np.zeros((h, w), dtype=np.uint16)
     clear_arr = np.asarray(clear, dtype=np.uint8)
     tc = int(store.meta.get("time_chunk", spec.time_chunk))
     i = 0
@@ -217,6 +220,7 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
         rows = series.series_rows(store.records())
         result.files["series_csv"] = series.write_series_csv(store, rows)
         result.files["series_png"] = series.write_series_png(store, rows)
+    series.register(campaign_dir, out)
     if spec.netcdf is not None:
         result.files["netcdf"] = write_netcdf(out, Path(spec.netcdf))
     return result

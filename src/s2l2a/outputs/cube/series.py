@@ -135,7 +135,7 @@ def write_series_csv(store: CubeStore, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def write_series_png(store: CubeStore, rows: list[dict[str, Any]], title: str | None = None) -> Path:
+def _series_figure(index: str, rows: list[dict[str, Any]], title: str | None) -> Any:
     """Median with the interquartile band and the smoothed line (matplotlib, no display needed)."""
     import matplotlib
 
@@ -143,29 +143,104 @@ def write_series_png(store: CubeStore, rows: list[dict[str, Any]], title: str | 
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    path = side_path(store.path, "series.png")
-
     def col(name: str) -> np.ndarray:
         return np.array([float(r[name]) if r[name] != "" else np.nan for r in rows])
 
     t = np.array([np.datetime64(r["date"]) for r in rows], dtype="datetime64[D]").astype("O")
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
+    if rows:
+        ax.fill_between(t, col("q25"), col("q75"), color="#7fbf7f", alpha=0.35, label="interquartile range")
+        ax.plot(t, col("median"), "o-", color="#1b7837", ms=4, lw=1.2, label="median")
+        sm = col("median_smooth")
+        if np.isfinite(sm).any():
+            ax.plot(t, sm, "--", color="#444444", lw=1, label="Whittaker smoothed")
+        ax.legend(loc="best", fontsize=8)
+    ax.set_ylabel(index)
+    ax.set_title(title or f"{index} over the area of interest (clear pixels)", fontsize=10)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def write_series_png(store: CubeStore, rows: list[dict[str, Any]], title: str | None = None) -> Path:
+    """The series plot as ``<name>.series.png`` beside the store."""
+    import matplotlib.pyplot as plt
+
+    path = side_path(store.path, "series.png")
+    fig = _series_figure(store.index, rows, title)
     try:
-        if rows:
-            ax.fill_between(t, col("q25"), col("q75"), color="#7fbf7f", alpha=0.35, label="interquartile range")
-            ax.plot(t, col("median"), "o-", color="#1b7837", ms=4, lw=1.2, label="median")
-            sm = col("median_smooth")
-            if np.isfinite(sm).any():
-                ax.plot(t, sm, "--", color="#444444", lw=1, label="Whittaker smoothed")
-            ax.legend(loc="best", fontsize=8)
-        ax.set_ylabel(store.index)
-        ax.set_title(title or f"{store.index} over the area of interest (clear pixels)", fontsize=10)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
         fig.savefig(tmp)
     finally:
         plt.close(fig)
     _replace(tmp, path)
     return path
+
+
+# -- the campaign report's hook --------------------------------------------------------------------
+
+CUBES_FILE = "cubes.json"  # in the campaign's derived folder: the cubes built from it, for the report
+
+
+def register(campaign_dir: Path | str, cube: Path | str) -> None:
+    """Remember ``cube`` in the campaign (``derived/cubes.json``), so its report can show the series."""
+    import json
+
+    from s2l2a.campaign.layout import CampaignLayout
+
+    folder = CampaignLayout.of(campaign_dir).derived
+    path = folder / CUBES_FILE
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")).get("cubes", [])
+    except (OSError, ValueError, AttributeError):
+        known = []
+    cube = str(Path(cube).resolve())
+    cubes = [c for c in known if isinstance(c, str) and c != cube] + [cube]
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{CUBES_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"cubes": cubes}, indent=1) + "\n", encoding="utf-8")
+    _replace(tmp, path)
+
+
+def report_cubes(campaign_dir: Path | str) -> list[dict[str, Any]]:
+    """For the campaign report: each cube built from this campaign that still opens, with its series
+    as an inline SVG (``svg``, safe markup), its path, number of dates and CSV. Never raises."""
+    import json
+
+    from markupsafe import Markup
+
+    from s2l2a.campaign.layout import CampaignLayout
+
+    try:
+        listed = json.loads((CampaignLayout.of(campaign_dir).derived / CUBES_FILE).read_text(encoding="utf-8"))
+        paths = [Path(p) for p in listed.get("cubes", []) if isinstance(p, str)]
+    except (OSError, ValueError, AttributeError):
+        return []
+    out = []
+    for p in paths:
+        try:
+            store = CubeStore.open_readonly(p)
+            rows = series_rows(store.records())
+        except Exception:  # noqa: BLE001 - a cube moved, deleted or damaged is left out of the report
+            continue
+        if rows:
+            out.append({"path": str(p), "index": store.index, "dates": len(rows),
+                        "csv": str(side_path(p, "series.csv")), "svg": Markup(_series_svg(store.index, rows))})
+    return out
+
+
+def _series_svg(index: str, rows: list[dict[str, Any]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _series_figure(index, rows, None)
+    try:
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+    finally:
+        plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]

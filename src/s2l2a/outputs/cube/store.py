@@ -190,6 +190,18 @@ class CubeStore:
             store._cut_back()
         return store
 
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> CubeStore:
+        """An existing cube as its last commit says, for reading only (nothing is repaired)."""
+        zarr = _zarr()
+        path = Path(path)
+        length = _committed_length(path)
+        root = zarr.open_group(str(path), mode="r", zarr_format=2, use_consolidated=True)
+        meta = dict(root.attrs.get(MARKER) or {})
+        if not meta or length is None:
+            raise CubeError("not an s2l2a cube", path)
+        return cls(path, root, meta, length)
+
     def _cut_back(self) -> None:
         """Drop what a killed build wrote after the last commit."""
         for a in self._time_arrays():
