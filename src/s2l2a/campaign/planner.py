@@ -444,13 +444,19 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
     campaign_dir = Path(campaign_dir)
     settings = CampaignSettings.load(campaign_dir)
     report = PlanReport()
+    from s2l2a.sen2cor.installs import plan_refusal
+
+    unreadable = plan_refusal(settings.processor, settings.sen2cor)  # a product no Sen2Cor of ours reads
     with CampaignStore.open(campaign_dir, create=True) as store:
         try:
             todo = discover(roots, store, report, inputs_dir=campaign_dir / INPUTS_DIR,
                             own=(campaign_dir, settings.output_root(campaign_dir)))
             batch: list[ProductRecord] = []
             for i, (path, record, error) in enumerate(_open_all(todo, workers), 1):
-                if record is not None:
+                why = unreadable(record.path) if record is not None and unreadable is not None else None
+                if why is not None:
+                    _reject(report, path, why)
+                elif record is not None:
                     batch.append(record)
                 else:
                     _reject_line(report, path, error or f"{path}: unreadable")

@@ -1,0 +1,111 @@
+"""Which Sen2Cor reads which product: the product (PSD) version from the metadata, a campaign's installs,
+and the products 'plan' refuses in one line naming the product version and the installs' ranges."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from s2l2a.campaign.settings import CampaignSettings
+from s2l2a.campaign.store import CampaignStore
+from s2l2a.cli import main
+from s2l2a.safe.psd import ProductVersion, read_product_version
+from s2l2a.sen2cor.install import install
+from s2l2a.sen2cor.installs import choose, load
+from sample_clones import SAMPLE, clone_sample
+
+from .conftest import STANDIN, make_zip
+
+REAL_DS = next((Path(__file__).resolve().parents[1] / "data" / "safe" / "l1c_metadata" / "coprs-datastrip-N0400")
+               .glob("*.xml.gz"))
+
+
+def with_datastrip(product: Path, psd: str | None = None) -> Path:
+    """Give a (cloned) product the datastrip metadata of a real baseline 04.00 product (schema folder
+    ``14.08.02``); ``psd="15.00.00"`` edits that folder and the namespace to another PSD version, as a
+    product of that version carries them. Only the head of the file (its root element) is kept."""
+    lines = gzip.decompress(REAL_DS.read_bytes()).decode().splitlines()
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("<n1:Level-1C_DataStrip_ID"))
+    text = "\n".join(lines[: end + 1]) + "\n</n1:Level-1C_DataStrip_ID>\n"
+    if psd:
+        text = text.replace("schemas/14.08.02/PSD", f"schemas/{psd}/PSD").replace("psd-14.", f"psd-{int(psd[:2])}.")
+    ds = next((product / "DATASTRIP").iterdir())
+    (ds / "MTD_DS.xml").write_text(text)
+    return product
+
+
+def wrapper(root: Path, version: str) -> Path:
+    """A 2.x-layout install whose bin/L2A_Process runs the stand-in as ``version``."""
+    exe = root / "bin" / "L2A_Process"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(f"#!/bin/sh\nSTANDIN_VERSION={version} exec {sys.executable} {STANDIN} \"$@\"\n")
+    exe.chmod(0o755)
+    return root
+
+
+def test_product_version_from_the_metadata(tmp_path: Path) -> None:
+    # the sample has no datastrip metadata: its namespace gives the major version only
+    assert read_product_version(SAMPLE) == ProductVersion(14, None, "namespace of MTD_MSIL1C.xml")
+    p = with_datastrip(clone_sample(tmp_path / "a"))
+    assert read_product_version(p) == ProductVersion(14, 8, "datastrip schema in MTD_DS.xml")
+    assert str(read_product_version(p)) == "14.8" and str(read_product_version(SAMPLE)) == "14.x"
+    q = with_datastrip(clone_sample(tmp_path / "b", day=1), "15.00.00")
+    assert read_product_version(q).number == (15, 0)
+    assert read_product_version(tmp_path) is None
+
+
+@pytest.fixture
+def installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A 2.11 .run-layout stand-in and a 3.3.0 zip installed with this Python."""
+    monkeypatch.delenv("STANDIN_VERSION", raising=False)
+    old = wrapper(tmp_path / "Sen2Cor-02.11.00-Linux64", "2.11")
+    install(make_zip(tmp_path / "dl"), tmp_path / "sen2cor3", python=sys.executable)
+    return old, tmp_path / "sen2cor3" / "sen2cor_3.3.0_python_3.12"
+
+
+def test_each_product_goes_to_the_install_that_reads_it(installs: tuple[Path, Path]) -> None:
+    old, new = installs
+    both = load({"l2a_process": str(old), "installs": [str(new)]})
+    assert [i.label for i in both] == ["Sen2Cor 2.11.0 (14.2 - 14.9)", "Sen2Cor 3.3.0 (15.0)"]
+    assert choose(both, ProductVersion(14, 8))[0] is both[0]
+    assert choose(both, ProductVersion(14))[0] is both[0]            # minor unknown: the first that may
+    assert choose(both, ProductVersion(15, 0))[0] is both[1]
+    chosen, why = choose(both, ProductVersion(15, 1))
+    assert chosen is None and why == ("product version 15.1 is outside what every configured Sen2Cor reads: "
+                                      "Sen2Cor 2.11.0 (14.2 - 14.9), Sen2Cor 3.3.0 (15.0)")
+    assert both[1].launcher == (sys.executable, str(new / "SEN2COR_3" / "L2A_Process.py"))
+
+
+def _campaign(tmp_path: Path, old: Path) -> Path:
+    camp = tmp_path / "camp"
+    r = CliRunner().invoke(main, ["init", str(camp), "--processor", "sen2cor", "--sen2cor", str(old)])
+    assert r.exit_code == 0, r.output
+    return camp
+
+
+def test_plan_refuses_what_its_sen2cor_cannot_read_and_takes_it_with_a_second_install(
+        tmp_path: Path, installs: tuple[Path, Path]) -> None:
+    old, new = installs
+    l1c = tmp_path / "l1c"
+    with_datastrip(clone_sample(l1c, day=0))                  # PSD 14.8
+    clone_sample(l1c, day=1)                                  # namespace only: 14.x
+    newer = with_datastrip(clone_sample(l1c, day=2), "15.00.00")
+    camp = _campaign(tmp_path, old)
+    r = CliRunner().invoke(main, ["plan", str(camp), str(l1c)])
+    assert r.exit_code == 0, r.output
+    assert f"{newer}: product version 15.0 is outside what Sen2Cor 2.11.0 reads (14.2 - 14.9)" in r.output
+    with CampaignStore.open(camp) as store:
+        assert sorted(j.name[11:19] for j in store.jobs()) == ["20180629", "20180630"]
+    # with the 3.3 install listed too, a second plan takes it
+    settings = CampaignSettings.load(camp)
+    settings.sen2cor["installs"] = [str(new)]
+    settings.save(camp)
+    r = CliRunner().invoke(main, ["plan", str(camp), str(l1c)])
+    assert r.exit_code == 0, r.output
+    assert "outside" not in r.output
+    with CampaignStore.open(camp) as store:
+        assert len(store.jobs()) == 3
