@@ -72,3 +72,18 @@ def test_sen2cor_standin_jp2_layout(tmp_path: Path) -> None:
     with rasterio.open(r.path("ndvi")) as ds:
         assert ds.res[0] > 0 and ds.tags()["S2L2A_BOA_ADD_OFFSET"] == "B08:0, B04:0"
     assert set(r.files) == {"ndvi", "SCL"} and set(r.quicklooks) == {"tci", "scl"}
+
+
+def test_builtin_l2a_has_one_nodata_mask_per_grid(builtin_l2a: Path) -> None:
+    """A pixel is no data (0) in every output of a resolution folder, SCL included, or in none: the
+    decimated sample's B06/B07/B8A/B11 carry small values in the swath gap where the other bands are 0."""
+    images = open_l2a(builtin_l2a).granules[0].images
+    for res, files in images.items():
+        masks = {}
+        for key, path in files.items():
+            with rasterio.open(path) as ds:
+                masks[key] = (ds.read() == 0).all(axis=0)
+        ref = masks["SCL"] if "SCL" in masks else masks["B02"]
+        assert 0.2 < ref.mean() < 0.4  # the sample's swath gap
+        for key, m in masks.items():
+            assert (m == ref).all(), (res, key, int((m != ref).sum()))

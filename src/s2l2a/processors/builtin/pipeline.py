@@ -389,6 +389,39 @@ def _valid(data: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
     return resample_nearest(data[coarsest], shape) > 0
 
 
+def _zeros_on(zero: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Where a band resampled like :func:`rows_resampled` is 0, from where it is 0 (``zero``): a
+    block mean is 0 when the whole block is, a nearest pick when the picked pixel is."""
+    if zero.shape == shape:
+        return zero
+    (fy, ry), (fx, rx) = divmod(zero.shape[0], shape[0]), divmod(zero.shape[1], shape[1])
+    if not ry and not rx and fy == fx and fy > 1:
+        return zero.reshape(shape[0], fy, shape[1], fx).all(axis=(1, 3))
+    return resample_nearest(zero, shape)
+
+
+def shared_nodata(data: dict[str, np.ndarray], grids: dict[int, Grid]) -> dict[int, np.ndarray]:
+    """Per output grid, the pixels where some band's output would have no data (L1C DN 0, carried by
+    the resampling that makes the grid's version of the band): every output of that grid (bands,
+    TCI, AOT, WVP, SCL) is no data there, so they all share one mask whatever the grid ratios."""
+    by_res: dict[int, np.ndarray] = {}  # bands of one native resolution: one OR before resampling
+    for b, arr in data.items():
+        z = arr == 0
+        by_res[NATIVE[b]] = z if NATIVE[b] not in by_res else (by_res[NATIVE[b]] | z)
+    out: dict[int, np.ndarray] = {}
+    for r, grid in grids.items():
+        m = np.zeros(grid.shape, bool)
+        for native, zero in by_res.items():
+            if native <= r and zero.shape != grid.shape:  # block means do not commute with OR: per band
+                for b, arr in data.items():
+                    if NATIVE[b] == native:
+                        m |= _zeros_on(arr == 0, grid.shape)
+            else:
+                m |= _zeros_on(zero, grid.shape)
+        out[r] = m
+    return out
+
+
 def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, float]], grid: Grid,
                   sun: tuple[float, float], gipp: Any,
                   morphology: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -610,9 +643,11 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     qi.mkdir(parents=True, exist_ok=True)
     stem = _stem(product, granule)
     fmt = opts.output_format
+    nodata = shared_nodata(data, grids)  # before any band is written (they are inverted in place)
 
     def put(r: int, key: str, arr: np.ndarray, categorical: bool = False) -> None:
         g = grids[r]
+        arr[..., nodata[r]] = 0  # one mask for every output of the grid
         p = write_raster(img / f"R{r}m" / f"{stem}_{key}_{r}m", arr, g.transform, crs, fmt,
                          nodata=0, categorical=categorical, threads=opts.threads)
         res.images[r][key] = p.relative_to(out_granule)
@@ -633,7 +668,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             model.invert_in_place(arr, b, *refl[b], use_numba=opts.use_numba, cirrus=cir)
         else:
             invert_in_place(arr, cells, coeffs[b], *refl[b], use_numba=opts.use_numba, cirrus=cir)
-        for r in out_res:
+        for r in sorted(out_res, key=lambda x: x == nat):  # native last: put() masks it in place
             if b not in OUTPUT_BANDS[r]:
                 continue
             out = arr if r == nat else rows_resampled(arr, grids[r].shape, 0, grids[r].shape[0])
