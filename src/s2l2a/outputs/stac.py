@@ -32,7 +32,7 @@ from typing import Any
 from s2l2a import __version__
 from s2l2a.errors import ConfigError, S2L2AError
 from s2l2a.safe import scl as sclmod
-from s2l2a.safe.bands import NATIVE_RESOLUTION
+from s2l2a.safe.bands import BAND_INFO, NATIVE_RESOLUTION
 
 EO_URI = "https://stac-extensions.github.io/eo/v1.0.0/schema.json"
 PROJ_URI = "https://stac-extensions.github.io/projection/v1.0.0/schema.json"
@@ -49,14 +49,6 @@ TIFF_TYPE = "image/tiff; application=geotiff"
 JP2_TYPE = "image/jp2"
 STAC_DIR = "stac"
 
-# band -> (common name, centre wavelength in micrometres, full width at half maximum), Sentinel-2A MSI
-BAND_INFO: dict[str, tuple[str, float, float]] = {
-    "B01": ("coastal", 0.443, 0.027), "B02": ("blue", 0.490, 0.098), "B03": ("green", 0.560, 0.045),
-    "B04": ("red", 0.665, 0.038), "B05": ("rededge1", 0.704, 0.019), "B06": ("rededge2", 0.740, 0.018),
-    "B07": ("rededge3", 0.783, 0.028), "B08": ("nir", 0.842, 0.145), "B8A": ("nir08", 0.865, 0.033),
-    "B09": ("nir09", 0.945, 0.026), "B10": ("cirrus", 1.375, 0.075), "B11": ("swir16", 1.610, 0.143),
-    "B12": ("swir22", 2.190, 0.242),
-}
 _AUX_LAYERS = {"SCL": (20, "scene classification (Sen2Cor classes 0-11)"),
                "AOT": (10, "aerosol optical thickness at 550 nm"),
                "WVP": (10, "water vapour (cm)"), "TCI": (10, "true colour image")}

@@ -27,6 +27,16 @@ NATIVE_RESOLUTION: dict[str, int] = {
 
 RESOLUTIONS: tuple[int, ...] = (10, 20, 60)
 
+#: band -> (common name, centre wavelength in micrometres, full width at half maximum), Sentinel-2A
+#: MSI; the names and wavelengths STAC's eo extension and the L2A rasters' descriptions show
+BAND_INFO: dict[str, tuple[str, float, float]] = {
+    "B01": ("coastal", 0.443, 0.027), "B02": ("blue", 0.490, 0.098), "B03": ("green", 0.560, 0.045),
+    "B04": ("red", 0.665, 0.038), "B05": ("rededge1", 0.704, 0.019), "B06": ("rededge2", 0.740, 0.018),
+    "B07": ("rededge3", 0.783, 0.028), "B08": ("nir", 0.842, 0.145), "B8A": ("nir08", 0.865, 0.033),
+    "B09": ("nir09", 0.945, 0.026), "B10": ("cirrus", 1.375, 0.075), "B11": ("swir16", 1.610, 0.143),
+    "B12": ("swir22", 2.190, 0.242),
+}
+
 #: the spectral bands of an L2A granule per resolution folder, as Sen2Cor writes them (B08 only at
 #: 10 m, B10 never, B09 only at 60 m; a coarser folder holds every band of a finer one but B08)
 L2A_BANDS: dict[int, tuple[str, ...]] = {
