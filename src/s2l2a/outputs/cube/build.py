@@ -109,7 +109,8 @@ class _Source:
         from odc.geo.geobox import GeoBox
 
         self.obs = obs
-        self.clear = clear
+        self.clear = np.zeros(256, dtype=bool)  # SCL value -> clear, a lookup instead of np.isin
+        self.clear[np.asarray(clear, dtype=np.uint8)] = True
         self.idx = rasterio.open(obs.index_path)
         self.scl = rasterio.open(obs.scl_path)
         if (self.scl.width, self.scl.height, self.scl.transform) != (self.idx.width, self.idx.height,
@@ -130,8 +131,8 @@ class _Source:
         win = Window(c0, r0, c1 - c0, r1 - r0)
         v = self.idx.read(1, window=win, out_dtype="float32")
         s = self.scl.read(1, window=win)
-        keep = np.isin(s, self.clear) & np.isfinite(v)
-        return np.where(keep, v, np.float32(np.nan)), s != 0
+        v[~(self.clear[s] & np.isfinite(v))] = np.nan
+        return v, s != 0
 
     def clear_fraction(self, grid: Any) -> float:
         """Clear share of this product's pixels with data inside the grid (the mosaic's ranking)."""
@@ -143,7 +144,7 @@ class _Source:
 
         s = self.scl.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
         data = int((s != 0).sum())
-        return float(np.isin(s, self.clear).sum()) / data if data else 0.0
+        return float(self.clear[s].sum()) / data if data else 0.0
 
     def _roi(self, grid: Any) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """The source window that covers ``grid`` (clipped to the image), None when they do not meet."""
@@ -163,8 +164,6 @@ class _Source:
     def strip(self, strip_gbox: Any, row0: int) -> tuple[np.ndarray, np.ndarray] | None:
         """This product on the cube's rows ``row0:row0 + rows`` (NaN / False where it has nothing)."""
         rows, width = int(strip_gbox.shape.y), int(strip_gbox.shape.x)
-        vals = np.full((rows, width), np.nan, dtype=np.float32)
-        data = np.zeros((rows, width), dtype=bool)
         if self.offset is not None:
             ro, co = self.offset
             r0, c0 = ro + row0, co
@@ -173,9 +172,15 @@ class _Source:
             if sr1 <= sr0 or sc1 <= sc0:
                 return None
             v, d = self._read(sr0, sr1, sc0, sc1)
+            if v.shape == (rows, width):
+                return v, d  # the strip lies inside the image: no copy
+            vals = np.full((rows, width), np.nan, dtype=np.float32)
+            data = np.zeros((rows, width), dtype=bool)
             vals[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = v
             data[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = d
             return vals, data
+        vals = np.full((rows, width), np.nan, dtype=np.float32)
+        data = np.zeros((rows, width), dtype=bool)
         return self._warp(strip_gbox, vals, data)
 
     def _warp(self, strip_gbox: Any, vals: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -280,16 +285,21 @@ class Batch:
         out = _StripOut(row0, np.full((k, rows, width), FILL, dtype=np.int16))
         valid_count = np.zeros((rows, width), dtype=np.uint16)
         for j, srcs in enumerate(sources):
-            vals = np.full((rows, width), np.nan, dtype=np.float32)
-            data = np.zeros((rows, width), dtype=bool)
+            vals, data = None, None
             for s in srcs:
                 got = s.strip(strip_gbox, row0)
                 if got is None:
                     continue
                 v, d = got
+                if vals is None:
+                    vals, data = v, d
+                    continue
                 take = np.isnan(vals) & np.isfinite(v)   # the first clear observation in mosaic order wins
                 vals[take] = v[take]
                 data |= d
+            if vals is None:
+                vals = np.full((rows, width), np.nan, dtype=np.float32)
+                data = np.zeros((rows, width), dtype=bool)
             if inside is not None:
                 vals[~inside] = np.nan
                 data &= inside
