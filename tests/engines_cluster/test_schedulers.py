@@ -9,7 +9,7 @@ import pytest
 
 from s2l2a.engines.lsf import LSF, detect_unit, memory_in_unit
 from s2l2a.engines.pbs import PBS
-from s2l2a.engines.scheduler import ClusterOptions, SchedulerError
+from s2l2a.engines.scheduler import ClusterOptions, ElementState, SchedulerError
 from s2l2a.engines.sizing import Placement, estimate_duration, plan_arrays
 from s2l2a.engines.slurm import Slurm
 from s2l2a.errors import ConfigError
@@ -162,3 +162,41 @@ def test_duration_estimate_from_history():
     assert est >= 400 and "measured" in why
     est, why = estimate_duration([100], 1800)
     assert est == 1800 and "configured" in why
+
+
+# -- each scheduler's failure words (classify_end): the cases of test_cluster_engine's
+# test_classify_elements_without_result, asked of the scheduler whose words they are ----------------
+
+@pytest.mark.parametrize(("sched", "state", "tail", "cls"), [
+    (Slurm, ElementState(2, "failed", "OUT_OF_MEMORY", "0:125", "OutOfMemory"), "", "out_of_memory"),
+    (Slurm, ElementState(2, "failed", "FAILED", "0:9", "JobLaunchFailure"), "", "out_of_memory"),
+    (Slurm, ElementState(2, "failed", "FAILED", "137:0", "NonZeroExitCode"),
+     "slurmstepd: error: Exceeded job memory limit", "out_of_memory"),
+    (Slurm, ElementState(2, "failed", "TIMEOUT", "0:15", "TimeLimit"), "", "timeout"),
+    (Slurm, ElementState(2, "cancelled", "CANCELLED", "0:15", None),
+     "slurmstepd: error: *** JOB 7 CANCELLED AT 2024-01-01T00:00:00 DUE TO TIME LIMIT ***", None),
+    (Slurm, ElementState(2, "failed", "FAILED", "1:0", None),
+     "slurmstepd: error: *** JOB 7 CANCELLED AT 2024-01-01T00:00:00 DUE TO TIME LIMIT ***", "timeout"),
+    (LSF, ElementState(2, "failed", "EXIT", "130", "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit"),
+     "", "out_of_memory"),
+    (LSF, ElementState(2, "failed", "EXIT", "140", "TERM_RUNLIMIT: job killed after reaching LSF run time limit"),
+     "", "timeout"),
+    (LSF, ElementState(2, "failed", "EXIT", "130", "TERM_OWNER: job killed by owner"), "", "killed"),
+    (PBS, ElementState(2, "failed", "F", "271", "Job exceeded resource walltime"), "", "timeout"),
+    (PBS, ElementState(2, "failed", "F", "265", "Job exceeded resource mem"), "", "out_of_memory"),
+    # the state alone says nothing in the scheduler's words: the caller's generic rules decide
+    (Slurm, ElementState(2, "failed", "NODE_FAIL", "0:0", None), "", None),
+    (LSF, ElementState(2, "done", "DONE", "0", None), "", None),
+    (PBS, None, "", None),
+])
+def test_each_scheduler_classifies_its_own_kill_words(sched, state, tail, cls):
+    found = sched.classify_end(state, tail)
+    assert (found[0].value if found else None) == cls
+    if found:
+        assert "\n" not in found[1] and found[1]
+
+
+def test_a_scheduler_does_not_read_another_schedulers_words():
+    lsf_reason = ElementState(2, "failed", "EXIT", "140", "TERM_RUNLIMIT: job killed after reaching LSF run time limit")
+    assert Slurm.classify_end(lsf_reason) is None
+    assert PBS.classify_end(ElementState(2, "failed", "FAILED", "0:9", None)) is None  # SIGKILL is Slurm's sign only

@@ -45,27 +45,22 @@ from s2l2a.units import parse_duration as parse_seconds
 
 CLUSTER_DIR = "cluster"
 LOG_DIR = "logs/cluster"
-SCHEDULERS = ("slurm", "lsf", "pbs")
+
+def _registered() -> tuple[str, ...]:
+    from s2l2a.registry import scheduler_names
+
+    return scheduler_names()
+
+
+#: every scheduler: s2l2a's and installed plug-ins' (s2l2a.registry)
+SCHEDULERS = _registered()
 
 
 def make_scheduler(name: str, options: ClusterOptions) -> Scheduler:
-    """The scheduler module for ``name`` (imported on demand)."""
-    if name == "slurm":
-        from s2l2a.engines.slurm import Slurm
-        return Slurm(options)
-    if name == "lsf":
-        from s2l2a.engines.lsf import LSF
-        return LSF(options)
-    if name == "pbs":
-        from s2l2a.engines.pbs import PBS
-        return PBS(options)
-    raise ConfigError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
+    """The registered scheduler ``name`` (imported on demand), built with ``options``."""
+    from s2l2a.registry import get_scheduler
 
-
-#: the command-line option that overrides each ClusterOptions field (for error lines)
-OPTION_FLAGS = {"queue": "--queue", "account": "--account", "run_limit_s": "--run-limit",
-                "max_concurrent": "--max-concurrent", "placement": "--placement", "node_cores": "--node-cores",
-                "node_memory_mb": "--node-memory-mb", "exclusive": "--exclusive/--shared"}
+    return get_scheduler(name)(options)
 
 
 def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, **overrides: Any) -> ClusterOptions:
@@ -78,12 +73,15 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
     """
     if table is not None and not isinstance(table, dict):
         raise ConfigError(f"[cluster]: must be a table, not {type(table).__name__}")
-    known = {f.name for f in fields(ClusterOptions)}
+    from s2l2a.engines.scheduler import cluster_section
+
+    spec = cluster_section()  # the shared keys and every scheduler's own, each with its option
+    known = set(spec.keys())
     values: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for key, value in dict(table or {}).items():
-        if key not in known and key != "run_limit":
-            raise ConfigError(f"[cluster] {key}: unknown key (known: {', '.join(sorted(known | {'run_limit'}))})")
+        if key not in known:
+            raise ConfigError(f"[cluster] {key}: unknown key (known: {', '.join(sorted(known))})")
         if key in ("run_limit", "run_limit_s"):
             labels["run_limit_s"] = f"[cluster] {key}"
             key, value = "run_limit_s", parse_duration(value, f"[cluster] {key}")
@@ -91,10 +89,11 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
     for key, value in overrides.items():
         if value is None:
             continue
-        if key not in known:
+        setting = spec.get(key)
+        if setting is None:
             raise ConfigError(f"unknown cluster option {key!r}")
         values[key] = value
-        labels[key] = OPTION_FLAGS.get(key, "--" + key.replace("_", "-"))
+        labels[key] = setting.option or "--" + key.replace("_", "-")
     opts = ClusterOptions(**values)
     check_options(scheduler, opts, labels)
     return opts

@@ -10,7 +10,8 @@ option (``--queue: ...``, ``[cluster] select: ...``) before a script is written 
 - **No line breaks or control characters anywhere**: Unicode categories Cc (NUL, CR, LF, NEL
   U+0085 ...), Cf (bidirectional overrides ...), Zl/Zp (U+2028, U+2029) and Cs.
 - **Names** (queue/partition, account/project, job/array name) use what the scheduler allows,
-  narrowed to characters that mean nothing to bash or to a directive parser (see ``NAME_RULES``):
+  narrowed to characters that mean nothing to bash or to a directive parser (each scheduler
+  module declares its ``name_rules``; a scheduler that declares none gets :data:`COMMON_NAME`):
 
   - Slurm: sbatch(1) ``--partition`` takes a comma-separated list of partitions; slurm.conf(5)
     ``PartitionName`` values end at white space and ``#`` starts a comment there; no other
@@ -28,13 +29,13 @@ option (``--queue: ...``, ``[cluster] select: ...``) before a script is written 
   lines (``#SBATCH --output=``) are not read by a shell and cannot quote.
 - **The campaign name** only appears in a comment line, with anything but printable characters
   replaced (:func:`comment_text`).
-- **LSF ``select``** is rendered inside ``-R "... select[...]"``: resource names, numbers and
-  LSF's operators only; ``[``, ``]`` and quotes would end the string early.
+- **LSF ``select``** (lsf.py's own setting) is rendered inside ``-R "... select[...]"``: resource
+  names, numbers and LSF's operators only; ``[``, ``]`` and quotes would end the string early.
 - **Extra directives** are whole options for the scheduler (``--gres=gpu:1``, ``-R "span[ptile=16]"``,
   ``-l feature=x``): printable ASCII without ``$``, backtick, ``;``, backslash or ``#``, with
   balanced quotes, and none of the options that run a command, change the job's shell,
   environment, input or output files, or clash with what s2l2a sets itself (array, job name,
-  output paths): ``DENIED_OPTIONS``.
+  output paths): each scheduler module's ``denied_options`` (:class:`DeniedOptions`).
 - **Numbers** that reach directives are whole, finite and in range: cores and memory per job
   positive and at most the node's (``node_cores``/``node_memory_mb``, ``--node-cores``/
   ``--node-memory-mb``) when known, else at most ``MAX_NODE_CORES``/``MAX_NODE_MEMORY_MB``; run
@@ -67,7 +68,7 @@ MAX_TEXT = 1024
 _BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
-def _shown(value: Any, limit: int = 40) -> str:
+def shown(value: Any, limit: int = 40) -> str:
     """The value for an error line: repr escapes line breaks and control characters; long cut."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "...'"
@@ -89,12 +90,12 @@ def bad_character(value: str) -> str | None:
 def check_text(label: str, value: Any, *, max_len: int = MAX_TEXT) -> str:
     """A non-empty string without line breaks or control characters, at most ``max_len`` long."""
     if not isinstance(value, str):
-        raise refuse(label, f"must be text, not {type(value).__name__} {_shown(value)}")
+        raise refuse(label, f"must be text, not {type(value).__name__} {shown(value)}")
     if not value:
         raise refuse(label, "must not be empty")
     bad = bad_character(value)
     if bad:
-        raise refuse(label, f"{_shown(value)} holds a line break or control character ({bad})")
+        raise refuse(label, f"{shown(value)} holds a line break or control character ({bad})")
     if len(value) > max_len:
         raise refuse(label, f"longer than {max_len} characters ({len(value)})")
     return value
@@ -129,47 +130,41 @@ class NameRule:
     max_len: int
     allowed: str      # for the error line
     source: str       # the documentation the rule comes from
+    what: str = ""    # e.g. "Slurm partition name"; default "<scheduler> <kind> name"
 
     def check(self, label: str, value: Any, what: str) -> str:
         check_text(label, value, max_len=max(self.max_len, MAX_TEXT))
         if len(value) > self.max_len:
             raise refuse(label, f"{len(value)} characters: a {what} has at most {self.max_len} ({self.source})")
         if not re.fullmatch(self.pattern, value, flags=re.ASCII):
-            raise refuse(label, f"{_shown(value)} is not a valid {what}: {self.allowed} ({self.source})")
+            raise refuse(label, f"{shown(value)} is not a valid {what}: {self.allowed} ({self.source})")
         return value
 
 
-_WORD = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
-_WORD_ALLOWED = "letters, digits, '_', '.' and '-' ('.' and '-' not first)"
-_JOB = NameRule(r"[A-Za-z0-9][A-Za-z0-9_.-]*", 230, "ASCII letters, digits, '_', '.', '-', an alphanumeric "
-                "first", "PBS qsub -N: at most 236 (older OpenPBS 230); Slurm -J, LSF -J: 4094")
+#: a word of letters, digits, '_', '.' and '-' (what every supported scheduler accepts as a name)
+WORD = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+WORD_ALLOWED = "letters, digits, '_', '.' and '-' ('.' and '-' not first)"
+#: job (array) names: what PBS -N accepts narrowed to name characters; Slurm and LSF allow more
+JOB_NAME = NameRule(r"[A-Za-z0-9][A-Za-z0-9_.-]*", 230, "ASCII letters, digits, '_', '.', '-', an alphanumeric "
+                    "first", "PBS qsub -N: at most 236 (older OpenPBS 230); Slurm -J, LSF -J: 4094")
+#: the rule for a scheduler that declares none for a kind of name
+COMMON_NAME = NameRule(WORD, 59, WORD_ALLOWED, "the characters every supported scheduler accepts")
 
-NAME_RULES: dict[tuple[str, str], NameRule] = {
-    ("slurm", "queue"): NameRule(rf"{_WORD}(,{_WORD})*", 255, _WORD_ALLOWED + "; ',' between partitions",
-                                 "sbatch(1) --partition, slurm.conf(5) PartitionName"),
-    ("slurm", "account"): NameRule(_WORD, 255, _WORD_ALLOWED, "sbatch(1) --account"),
-    ("slurm", "job"): _JOB,
-    ("lsf", "queue"): NameRule(r"[A-Za-z0-9_-]+", 59, "letters, digits, '_' and '-', at most 59",
-                               "lsb.queues(5) QUEUE_NAME"),
-    ("lsf", "account"): NameRule(_WORD, 511, _WORD_ALLOWED + ", at most 511", "bsub -P"),
-    ("lsf", "job"): _JOB,
-    ("pbs", "queue"): NameRule(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9.-]*)?", 255,
-                               "queue[@server], a queue name of at most 15 " + _WORD_ALLOWED,
-                               "qsub(1B) -q, PBS_MAXQUEUENAME 15"),
-    ("pbs", "account"): NameRule(_WORD, 255, _WORD_ALLOWED, "qsub(1B) -A"),
-    ("pbs", "job"): _JOB,
-}
-_WHAT = {("slurm", "queue"): "Slurm partition name", ("slurm", "account"): "Slurm account name",
-         ("lsf", "queue"): "LSF queue name", ("lsf", "account"): "LSF project name (-P)",
-         ("pbs", "queue"): "PBS queue (-q) destination", ("pbs", "account"): "PBS account (-A)"}
+
+def _scheduler(name: str | None) -> Any:
+    """The registered Scheduler class of ``name``, or None (unknown or not given)."""
+    from s2l2a.registry import get_scheduler, scheduler_names
+
+    return get_scheduler(name) if name and name in scheduler_names() else None
 
 
 def check_name(label: str, value: Any, scheduler: str, kind: str) -> str:
     """A queue, account or job name the scheduler accepts and nothing reads as syntax."""
-    rule = NAME_RULES.get((scheduler, kind))
+    cls = _scheduler(scheduler)
+    rule = (cls.name_rules.get(kind) if cls is not None else None) or (JOB_NAME if kind == "job" and cls else None)
     if rule is None:  # scheduler not known yet: the characters every scheduler accepts
-        rule = NameRule(_WORD, 59, _WORD_ALLOWED, "the characters every supported scheduler accepts")
-    what = _WHAT.get((scheduler, kind)) or f"{scheduler or 'scheduler'} {kind} name".lstrip()
+        rule = COMMON_NAME
+    what = rule.what or f"{scheduler or 'scheduler'} {kind} name".lstrip()
     return rule.check(label, value, what)
 
 
@@ -182,7 +177,7 @@ def check_select(label: str, value: Any) -> str:
     """An LSF ``select[...]`` string (rendered inside ``-R "..."``)."""
     check_text(label, value)
     if not _SELECT.fullmatch(value):
-        raise refuse(label, f"{_shown(value)}: an LSF select string holds resource names, numbers, spaces and "
+        raise refuse(label, f"{shown(value)}: an LSF select string holds resource names, numbers, spaces and "
                             "the operators < > = ! & | ( ) ~ + * / , : . - only (no brackets, quotes, $ or ;)")
     return value
 
@@ -190,81 +185,78 @@ def check_select(label: str, value: Any) -> str:
 _DIRECTIVE = re.compile(r"--?[A-Za-z][\x20-\x7e]*", re.ASCII)
 _DIRECTIVE_FORBIDDEN = "$`;\\#"
 
-#: options refused in extra_directives, per scheduler: they run a command, change the job's shell,
-#: environment, input or output files (which may overwrite a user's file), or clash with what
-#: s2l2a sets itself (array, job name, output paths); long options by full name (Slurm accepts
-#: unambiguous abbreviations, so any prefix of one is refused too), short ones by letter
-DENIED_OPTIONS: dict[str, dict[str, Any]] = {
-    "slurm": {  # sbatch(1)
-        "long": ("--wrap", "--export", "--export-file", "--array", "--job-name", "--output", "--error",
-                 "--input", "--chdir"),
-        "short": "aJoeiD",
-        # sbatch's single-letter options that take no argument (getopt lets them be grouped)
-        "flags": "bhHIOQsuvV",
-    },
-    "pbs": {  # qsub(1B)
-        "long": (),
-        "short": "SCJtNojekIXGvVR",
-        "flags": "fGhIVXz",
-        "W": ("stagein", "stageout", "sandbox", "block"),  # -W attributes that move/delete files or wait
-    },
-    "lsf": {  # bsub: -E/-Ep pre/post-exec commands, -f file copies, -i input, -o/-e outputs, -I* interactive
-        "exact": ("-E", "-Ep", "-J", "-o", "-oo", "-e", "-eo", "-i", "-is", "-f", "-cwd", "-outdir", "-L",
-                  "-Zs", "-K", "-env", "-pack", "-json", "-yaml", "-jsdl", "-jsdl_strict"),
-        # bsub options starting with these are all refused (e.g. -I, -Ip, -Is; -o, -oo, -outdir)
-        "prefix": ("-I", "-E", "-o", "-i", "-K", "-Z"),
-    },
-}
+
+@dataclass(frozen=True)
+class DeniedOptions:
+    """Options a scheduler refuses in ``extra_directives``: they run a command, change the job's
+    shell, environment, input or output files (which may overwrite a user's file), or clash with
+    what s2l2a sets itself (array, job name, output paths).
+
+    getopt style (sbatch, qsub): ``long`` options by full name (Slurm accepts unambiguous
+    abbreviations, so any prefix of one is refused too), ``short`` ones by letter inside grouped
+    flags (``flags``: the letters that take no argument), ``-W`` attributes in ``w_attributes``.
+    Whole-word style (bsub): ``exact`` words, and every word starting with one of ``prefix``.
+    """
+
+    long: tuple[str, ...] = ()
+    short: str = ""
+    flags: str = ""
+    w_attributes: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+    prefix: tuple[str, ...] = ()
+    whole_words: bool = False
+
+    def find(self, words: list[str]) -> str | None:
+        """The first denied option among ``words`` (a directive split like a shell would), or None."""
+        for i, w in enumerate(words):
+            if not re.match(r"-[A-Za-z-]", w):
+                continue
+            if self.whole_words:
+                if w in self.exact or any(w.startswith(p) for p in self.prefix):
+                    return w
+                continue
+            if w.startswith("--"):
+                name = w.split("=", 1)[0]
+                if len(name) > 2 and any(d.startswith(name) for d in self.long):
+                    return name
+                continue
+            for ch in w[1:]:  # getopt: grouped flags, then one option whose argument is the rest
+                if ch in self.short:
+                    return f"-{ch}"
+                if ch == "W" and self.w_attributes:
+                    arg = " ".join(words[i:i + 2]).lower()
+                    hit = next((a for a in self.w_attributes if a in arg), None)
+                    if hit:
+                        return f"-W {hit}"
+                if ch not in self.flags:
+                    break
+        return None
 
 
 def check_directive(label: str, value: Any, scheduler: str | None) -> str:
     """One extra directive line (the text after ``#SBATCH``/``#BSUB``/``#PBS``)."""
     check_text(label, value)
     if not _DIRECTIVE.fullmatch(value):
-        raise refuse(label, f"{_shown(value)}: a directive is printable ASCII starting with an option "
+        raise refuse(label, f"{shown(value)}: a directive is printable ASCII starting with an option "
                             "(e.g. --gres=gpu:1, -R \"span[ptile=16]\", -l feature=x)")
     bad = [c for c in _DIRECTIVE_FORBIDDEN if c in value]
     if bad:
-        raise refuse(label, f"{_shown(value)}: {' '.join(bad)} not allowed in a directive")
+        raise refuse(label, f"{shown(value)}: {' '.join(bad)} not allowed in a directive")
     if value.count('"') % 2 or value.count("'") % 2:
-        raise refuse(label, f"{_shown(value)}: unbalanced quotes")
+        raise refuse(label, f"{shown(value)}: unbalanced quotes")
     try:
         words = shlex.split(value)
     except ValueError as e:
-        raise refuse(label, f"{_shown(value)}: {e}") from None
-    for sched in ([scheduler] if scheduler else list(DENIED_OPTIONS)):
-        denied = _denied_option(words, sched)
+        raise refuse(label, f"{shown(value)}: {e}") from None
+    from s2l2a.registry import scheduler_names
+
+    for sched in ([scheduler] if scheduler else list(scheduler_names())):
+        cls = _scheduler(sched)
+        denied = cls.denied_options.find(words) if cls is not None and cls.denied_options else None
         if denied:
             raise refuse(label, f"{denied} is not allowed in extra directives for {sched}: it runs a command, "
                                 "changes the job's shell, environment or files, or is set by s2l2a itself")
     return value
-
-
-def _denied_option(words: list[str], scheduler: str) -> str | None:
-    rules = DENIED_OPTIONS.get(scheduler, {})
-    for i, w in enumerate(words):
-        if not re.match(r"-[A-Za-z-]", w):
-            continue
-        if scheduler == "lsf":
-            if w in rules["exact"] or any(w.startswith(p) for p in rules["prefix"]):
-                return w
-            continue
-        if w.startswith("--"):
-            name = w.split("=", 1)[0]
-            if len(name) > 2 and any(d.startswith(name) for d in rules["long"]):
-                return name
-            continue
-        for ch in w[1:]:  # getopt: grouped flags, then one option whose argument is the rest
-            if ch in rules["short"]:
-                return f"-{ch}"
-            if ch == "W" and "W" in rules:
-                arg = " ".join(words[i:i + 2]).lower()
-                hit = next((a for a in rules["W"] if a in arg), None)
-                if hit:
-                    return f"-W {hit}"
-            if ch not in rules["flags"]:
-                break
-    return None
 
 
 # -- numbers --------------------------------------------------------------------------------------
@@ -272,9 +264,9 @@ def _denied_option(words: list[str], scheduler: str) -> str | None:
 def check_int(label: str, value: Any, *, low: int, high: int, unit: str = "", why_high: str = "") -> int:
     """A whole number in [low, high]: refuses text, booleans, nan, inf and fractions."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise refuse(label, f"must be a whole number, not {_shown(value)}")
+        raise refuse(label, f"must be a whole number, not {shown(value)}")
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise refuse(label, f"must be a whole number, not {_shown(value)}")
+        raise refuse(label, f"must be a whole number, not {shown(value)}")
     n = int(value)
     if n < low:
         raise refuse(label, f"{n}{unit} is below {low}{unit}")
@@ -286,7 +278,7 @@ def check_int(label: str, value: Any, *, low: int, high: int, unit: str = "", wh
 def check_seconds(label: str, value: Any, *, allow_zero: bool = False, high: int = MAX_RUN_LIMIT_S) -> float:
     """A finite duration in seconds, positive (or zero), at most ``high``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise refuse(label, f"must be a number of seconds, not {_shown(value)}")
+        raise refuse(label, f"must be a number of seconds, not {shown(value)}")
     v = float(value)
     if not math.isfinite(v):
         raise refuse(label, f"must be a finite number of seconds, not {value}")
@@ -324,10 +316,8 @@ def check_options(scheduler: str | None, opts: Any, labels: dict[str, str] | Non
         value = getattr(opts, kind)
         if value is not None:
             check_name(lab(kind), value, scheduler or "", kind)
-    if opts.select is not None:
-        check_select(lab("select"), opts.select)
     if not isinstance(opts.extra_directives, list | tuple):
-        raise refuse(lab("extra_directives"), f"must be a list of strings, not {_shown(opts.extra_directives)}")
+        raise refuse(lab("extra_directives"), f"must be a list of strings, not {shown(opts.extra_directives)}")
     for d in opts.extra_directives:
         check_directive(lab("extra_directives"), d, scheduler)
     check_seconds(lab("run_limit_s"), opts.run_limit_s)
@@ -343,11 +333,23 @@ def check_options(scheduler: str | None, opts: Any, labels: dict[str, str] | Non
     check_int(lab("max_array_size"), opts.max_array_size, low=1, high=MAX_ARRAY_SIZE)
     for flag in ("exclusive",):
         if not isinstance(getattr(opts, flag), bool):
-            raise refuse(lab(flag), f"must be true or false, not {_shown(getattr(opts, flag))}")
+            raise refuse(lab(flag), f"must be true or false, not {shown(getattr(opts, flag))}")
     if opts.placement not in ("per_product", "whole_node"):
-        raise refuse(lab("placement"), f"per_product or whole_node, not {_shown(opts.placement)}")
-    if opts.pbs_flavour not in ("pro", "torque"):
-        raise refuse(lab("pbs_flavour"), f"pro or torque, not {_shown(opts.pbs_flavour)}")
-    if opts.lsf_unit is not None and (not isinstance(opts.lsf_unit, str)
-                                      or opts.lsf_unit.upper() not in ("KB", "MB", "GB", "TB", "PB", "EB")):
-        raise refuse(lab("lsf_unit"), f"one of KB, MB, GB, TB, PB, EB, not {_shown(opts.lsf_unit)}")
+        raise refuse(lab("placement"), f"per_product or whole_node, not {shown(opts.placement)}")
+    check_scheduler_settings(opts.scheduler_settings, lab)
+
+
+def check_scheduler_settings(values: dict[str, Any], label: Any = None) -> None:
+    """The schedulers' own keys of [cluster] (``lsf_unit``, ``select``, ``pbs_flavour``, a plug-in's),
+    each checked by the scheduler that declares it, whichever scheduler runs: the section is shared."""
+    from s2l2a.registry import schedulers
+
+    lab = label or (lambda name: f"[cluster] {name}")
+    declared: dict[str, Any] = {}
+    for cls in schedulers():
+        for setting in cls.settings:
+            declared.setdefault(setting.key, setting)
+    for key, value in values.items():
+        if key not in declared:
+            raise refuse(lab(key), f"unknown key (known to the schedulers: {', '.join(sorted(declared)) or 'none'})")
+        declared[key].check_value(lab(key), value)

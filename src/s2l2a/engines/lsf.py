@@ -12,7 +12,18 @@ import os
 import re
 from pathlib import Path
 
+from s2l2a.engines.directives import (
+    JOB_NAME,
+    WORD,
+    WORD_ALLOWED,
+    DeniedOptions,
+    NameRule,
+    check_select,
+    refuse,
+    shown,
+)
 from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, run_command
+from s2l2a.registry import Setting
 
 _STATES = {
     "PEND": "pending", "PSUSP": "pending", "WAIT": "pending",
@@ -40,6 +51,17 @@ def detect_unit(lsf_conf: Path | None = None) -> tuple[str, str]:
     return "KB", "no lsf.conf found: LSF's default unit KB"
 
 
+def _unit(label: str, value: object) -> None:
+    if not isinstance(value, str) or value.upper() not in _UNITS:
+        raise refuse(label, f"one of {', '.join(_UNITS)}, not {shown(value)}")
+
+
+def minutes(seconds: int) -> str:
+    """LSF's -W is [hours:]minutes: round up, never 0:00 (which LSF reads as no time at all)."""
+    m = max(1, -(-int(seconds) // 60))
+    return f"{m // 60}:{m % 60:02d}"
+
+
 def memory_in_unit(memory_mb: int, unit: str) -> int:
     """MB -> the site's unit, rounded up so a job never gets less than asked."""
     factor = _UNITS[unit.upper()]
@@ -49,13 +71,53 @@ def memory_in_unit(memory_mb: int, unit: str) -> int:
 class LSF(Scheduler):
     name = "lsf"
     template = "lsf.sh.j2"
-    index_variable = "LSB_JOBINDEX"
+    index_variables = ("LSB_JOBINDEX",)
+    env_keys = ("LSB_JOBID", "LSB_JOBINDEX", "LSB_JOBNAME", "LSB_QUEUE")
+    commands = ("bsub", "bjobs", "bkill")
+    version_argv = ("lsid",)
+    settings = (
+        Setting("lsf_unit", "str", None, option="--lsf-unit", check=_unit,
+                help="LSF_UNIT_FOR_LIMITS when lsf.conf cannot be read here (default: detected, KB when unset)"),
+        Setting("select", "str", None, check=check_select, help="an LSF select[...] resource string"),
+    )
+    name_rules = {
+        "queue": NameRule(r"[A-Za-z0-9_-]+", 59, "letters, digits, '_' and '-', at most 59",
+                          "lsb.queues(5) QUEUE_NAME", "LSF queue name"),
+        "account": NameRule(WORD, 511, WORD_ALLOWED + ", at most 511", "bsub -P", "LSF project name (-P)"),
+        "job": JOB_NAME,
+    }
+    # bsub: -E/-Ep pre/post-exec commands, -f file copies, -i input, -o/-e outputs, -I* interactive;
+    # options starting with a prefix are all refused (e.g. -I, -Ip, -Is; -o, -oo, -outdir)
+    denied_options = DeniedOptions(
+        whole_words=True,
+        exact=("-E", "-Ep", "-J", "-o", "-oo", "-e", "-eo", "-i", "-is", "-f", "-cwd", "-outdir", "-L", "-Zs",
+               "-K", "-env", "-pack", "-json", "-yaml", "-jsdl", "-jsdl_strict"),
+        prefix=("-I", "-E", "-o", "-i", "-K", "-Z"),
+    )
+    # EXIT_REASON "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit", TERM_RUNLIMIT ...
+    memory_words = Scheduler.memory_words + ("term_memlimit", "memory usage limit", "mem limit")
+    time_words = ("term_runlimit", "run limit")
+    memory_states = Scheduler.memory_states + ("MEMLIMIT",)
+    time_states = ("RUNLIMIT",)
+    cancel_states = ("TERM_OWNER", "TERM_ADMIN")
 
-    def unit(self) -> str:
-        return (self.options.lsf_unit or detect_unit()[0]).upper()
+    def unit(self) -> tuple[str, str]:
+        """The memory unit of -M and rusage[mem], and where it comes from."""
+        configured = self.setting("lsf_unit")
+        return (configured.upper(), "configured lsf_unit") if configured else detect_unit()
 
-    def extra_context(self, memory_mb: int) -> dict[str, object]:
-        return {"memory_lsf": memory_in_unit(memory_mb, self.unit())}
+    def context(self, *, walltime_s: int, memory_mb: int) -> dict[str, object]:
+        return {"memory_lsf": memory_in_unit(memory_mb, self.unit()[0]), "walltime_lsf": minutes(walltime_s),
+                "select": self.setting("select")}
+
+    def explain(self) -> list[str]:
+        unit, why = self.unit()
+        return [f"LSF memory unit {unit} ({why})"]
+
+    def selftest_lines(self) -> list[str]:
+        unit, why = self.unit()
+        mb = self.options.memory_mb
+        return [f"LSF memory unit: {unit} ({why}); -M for {mb} MB = {memory_in_unit(mb, unit)} {unit}"]
 
     def submit(self, script: Path, cwd: Path) -> str:
         return self.parse_submit(run_command(["bsub"], stdin_path=script, cwd=cwd))
@@ -100,6 +162,4 @@ class LSF(Scheduler):
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]
 
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
-        from s2l2a.engines.scheduler import _lsf_minutes
-
-        return ["bmod", "-W", _lsf_minutes(walltime_s), job_id]
+        return ["bmod", "-W", minutes(walltime_s), job_id]

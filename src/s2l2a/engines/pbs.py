@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, run_command
+from s2l2a.engines.directives import JOB_NAME, WORD, WORD_ALLOWED, DeniedOptions, NameRule, refuse, shown
+from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, hms, run_command
+from s2l2a.registry import Setting
+
+
+def _flavour(label: str, value: object) -> None:
+    if value not in ("pro", "torque"):
+        raise refuse(label, f"pro or torque, not {shown(value)}")
+
 
 _STATES = {"Q": "pending", "H": "pending", "W": "pending", "T": "pending", "S": "pending",
            "R": "running", "E": "running", "B": "running", "X": "done", "F": "done", "C": "done"}
@@ -14,7 +22,28 @@ _STATES = {"Q": "pending", "H": "pending", "W": "pending", "T": "pending", "S": 
 class PBS(Scheduler):
     name = "pbs"
     template = "pbs.sh.j2"
-    index_variable = "PBS_ARRAY_INDEX"
+    index_variables = ("PBS_ARRAY_INDEX", "PBS_ARRAYID")  # PBS Pro, Torque
+    env_keys = ("PBS_JOBID", "PBS_ARRAY_INDEX", "PBS_ARRAYID", "PBS_QUEUE")
+    commands = ("qsub", "qstat", "qdel")
+    version_argv = ("qstat", "--version")
+    settings = (Setting("pbs_flavour", "str", "pro", option="--pbs-flavour", check=_flavour,
+                        help="pro (PBS Pro, OpenPBS: qsub -J) or torque (qsub -t)"),)
+    name_rules = {
+        "queue": NameRule(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}(@[A-Za-z0-9][A-Za-z0-9.-]*)?", 255,
+                          "queue[@server], a queue name of at most 15 " + WORD_ALLOWED,
+                          "qsub(1B) -q, PBS_MAXQUEUENAME 15", "PBS queue (-q) destination"),
+        "account": NameRule(WORD, 255, WORD_ALLOWED, "qsub(1B) -A", "PBS account (-A)"),
+        "job": JOB_NAME,
+    }
+    denied_options = DeniedOptions(  # qsub(1B); -W attributes that move/delete files or wait
+        short="SCJtNojekIXGvVR", flags="fGhIVXz", w_attributes=("stagein", "stageout", "sandbox", "block"))
+    # "Job exceeded resource mem" / "... walltime" in the job's comment
+    memory_words = Scheduler.memory_words + ("exceeded resource mem", "exceeded resource pmem")
+    time_words = ("walltime",)
+    time_states = ("WALLTIME",)
+
+    def context(self, *, walltime_s: int, memory_mb: int) -> dict[str, object]:
+        return {"walltime_hms": hms(walltime_s), "flavour": self.setting("pbs_flavour")}
 
     def submit(self, script: Path, cwd: Path) -> str:
         return self.parse_submit(run_command(["qsub", str(script)], cwd=cwd))
@@ -27,7 +56,7 @@ class PBS(Scheduler):
 
     def status_argv(self, job_id: str) -> list[str]:
         # Pro: -x includes finished jobs, -t expands array elements; Torque knows -t
-        return ["qstat", "-f", "-t", "-x", job_id] if self.options.pbs_flavour == "pro" else ["qstat", "-f", "-t", job_id]
+        return ["qstat", "-f", "-t", "-x", job_id] if self.setting("pbs_flavour") == "pro" else ["qstat", "-f", "-t", job_id]
 
     def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
         states: dict[int, ElementState] = {}
@@ -53,5 +82,4 @@ class PBS(Scheduler):
         return ["qdel", f"{base}[{index}]{rest}"]
 
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
-        hms = f"{walltime_s // 3600:02d}:{(walltime_s % 3600) // 60:02d}:{walltime_s % 60:02d}"
-        return ["qalter", "-l", f"walltime={hms}", job_id]
+        return ["qalter", "-l", f"walltime={hms(walltime_s)}", job_id]

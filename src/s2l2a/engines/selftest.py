@@ -30,9 +30,14 @@ from pathlib import Path
 
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, SchedulerError
 
-ENV_KEYS = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SLURM_MEM_PER_NODE", "SLURM_MEM_PER_CPU",
-            "LSB_JOBID", "LSB_JOBINDEX", "LSB_JOBNAME", "LSB_QUEUE", "PBS_JOBID", "PBS_ARRAY_INDEX", "PBS_ARRAYID",
-            "PBS_QUEUE")
+
+def env_keys() -> tuple[str, ...]:
+    """The environment variables an element records: every registered scheduler's."""
+    from s2l2a.registry import schedulers
+
+    return tuple(dict.fromkeys(k for cls in schedulers() for k in (*cls.index_variables, *cls.env_keys)))
+
+
 HOLD_S = 2.0
 
 
@@ -47,7 +52,7 @@ def element_main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", required=True)
     a = p.parse_args(argv)
     record = {"index": a.index, "host": socket.gethostname(), "pid": os.getpid(), "start": _utc(),
-              "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}}
+              "env": {k: os.environ[k] for k in env_keys() if k in os.environ}}
     path = Path(a.dir) / f"element_{a.index}.json"
     path.write_text(json.dumps(record, indent=1))
     if a.index == "2":
@@ -105,9 +110,6 @@ def _version(argv: list[str]) -> str:
     return text[0] if text else f"({shlex.join(argv)} printed nothing)"
 
 
-VERSION_ARGV = {"slurm": ["sbatch", "--version"], "lsf": ["lsid"], "pbs": ["qstat", "--version"]}
-
-
 def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *, timeout_s: float = 300,
                  echo: object = None) -> SelftestReport:
     """Submit the 3-element array from ``workdir`` (must be on a file system the nodes see)."""
@@ -122,13 +124,8 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
     rep = SelftestReport(scheduler_name)
     rep.lines += [f"s2l2a selftest {_utc()}", f"s2l2a {__version__}, Python {platform.python_version()} "
                   f"({sys.executable}), {platform.platform()}", f"submit host {socket.gethostname()}, "
-                  f"work dir {workdir}", f"scheduler: {_version(VERSION_ARGV[scheduler_name])}"]
-    if scheduler_name == "lsf":
-        from s2l2a.engines.lsf import detect_unit, memory_in_unit
-
-        unit, why = (options.lsf_unit.upper(), "configured") if options.lsf_unit else detect_unit()
-        rep.lines.append(f"LSF memory unit: {unit} ({why}); -M for {options.memory_mb} MB = "
-                         f"{memory_in_unit(options.memory_mb, unit)} {unit}")
+                  f"work dir {workdir}", f"scheduler: {_version(list(sched.version_argv))}"]
+    rep.lines += sched.selftest_lines()
     name = f"s2l2a_selftest_{datetime.now(UTC):%Y%m%dT%H%M%S}"
     argv = [sys.executable, "-m", "s2l2a.engines.selftest", "--dir", str(workdir),
             "--memory-mb", str(options.memory_mb)]
@@ -184,8 +181,9 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
             seen[i] = json.loads(f.read_text())
             rep.lines.append(f"  element {i} saw: {json.dumps(seen[i]['env'], sort_keys=True)} on {seen[i]['host']}")
     # indices
-    idx_var = {"slurm": "SLURM_ARRAY_TASK_ID", "lsf": "LSB_JOBINDEX", "pbs": "PBS_ARRAY_INDEX"}[scheduler_name]
-    got = {i: seen[i]["env"].get(idx_var) or seen[i]["env"].get("PBS_ARRAYID") for i in seen}
+    idx_var = sched.index_variables[0] if sched.index_variables else "(no index variable declared)"
+    got = {i: next((seen[i]["env"][v] for v in sched.index_variables if seen[i]["env"].get(v)), None)
+           for i in seen}
     rep.checks.append(Check("array indices", bool(seen) and all(str(i) == str(v) for i, v in got.items()),
                             f"{idx_var} per element: {got}"))
     # exit codes / states
@@ -202,10 +200,9 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
         + (f"classified {cls.value}: {why}" if killed else
            f"not killed ({s2.raw_state if s2 else 'not listed'}): the limit is not enforced, or its unit is "
            "wrong (LSF: check LSF_UNIT_FOR_LIMITS)")))
-    if scheduler_name == "slurm" and 1 in seen:
-        mem = seen[1]["env"].get("SLURM_MEM_PER_NODE")
-        rep.checks.append(Check("memory request", mem == str(options.memory_mb) if mem else None,
-                                f"SLURM_MEM_PER_NODE={mem} for --mem={options.memory_mb}M"))
+    own = sched.selftest_check(seen[1]["env"]) if 1 in seen else None
+    if own is not None:
+        rep.checks.append(Check(*own))
     # output names
     missing = [i for i in (1, 2) if not list((workdir / LOG_DIR).glob(f"{name}_{job_id.split('.')[0].split('[')[0]}_{i}.*"))]
     rep.checks.append(Check("output file names", not missing,

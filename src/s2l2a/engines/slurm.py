@@ -10,7 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, run_command
+from s2l2a.engines.directives import JOB_NAME, WORD, WORD_ALLOWED, DeniedOptions, NameRule
+from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, hms, run_command
 
 _STATES = {
     "PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
@@ -60,8 +61,44 @@ def _expand(task_string: str) -> list[int]:
 class Slurm(Scheduler):
     name = "slurm"
     template = "slurm.sh.j2"
-    index_variable = "SLURM_ARRAY_TASK_ID"
+    index_variables = ("SLURM_ARRAY_TASK_ID",)
+    env_keys = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_ID", "SLURM_MEM_PER_NODE",
+                "SLURM_MEM_PER_CPU")
+    commands = ("sbatch", "squeue", "scancel")
+    version_argv = ("sbatch", "--version")
     forgotten_markers = ("Invalid job id",)
+    name_rules = {
+        "queue": NameRule(rf"{WORD}(,{WORD})*", 255, WORD_ALLOWED + "; ',' between partitions",
+                          "sbatch(1) --partition, slurm.conf(5) PartitionName", "Slurm partition name"),
+        "account": NameRule(WORD, 255, WORD_ALLOWED, "sbatch(1) --account", "Slurm account name"),
+        "job": JOB_NAME,
+    }
+    denied_options = DeniedOptions(  # sbatch(1)
+        long=("--wrap", "--export", "--export-file", "--array", "--job-name", "--output", "--error", "--input",
+              "--chdir"),
+        short="aJoeiD",
+        flags="bhHIOQsuvV",  # sbatch's single-letter options that take no argument (getopt groups them)
+    )
+    # slurmstepd: "Exceeded job memory limit", "Detected 1 oom-kill event(s)"; "CANCELLED ... DUE TO TIME LIMIT"
+    memory_words = Scheduler.memory_words + ("exceeded job memory limit", "exceeded memory limit",
+                                             "exceeded step memory limit")
+    time_words = ("due to time limit",)
+    time_states = ("TIMEOUT", "DEADLINE")
+
+    def context(self, *, walltime_s: int, memory_mb: int) -> dict[str, object]:
+        return {"walltime_slurm": hms(walltime_s)}
+
+    def selftest_check(self, env: dict[str, str]) -> tuple[str, bool | None, str] | None:
+        mem, asked = env.get("SLURM_MEM_PER_NODE"), self.options.memory_mb
+        return ("memory request", mem == str(asked) if mem else None, f"SLURM_MEM_PER_NODE={mem} for --mem={asked}M")
+
+    @classmethod
+    def memory_kill(cls, state: ElementState) -> str | None:
+        code = state.exit_code or ""
+        if state.raw_state == "FAILED" and (code.endswith(":9") or code.split(":")[0] == "137"):
+            # the over-memory kill (JobAcctGatherParams=OverMemoryKill) shows as SIGKILL
+            return "killed by SIGKILL, Slurm's memory enforcement"
+        return None
 
     def submit(self, script: Path, cwd: Path) -> str:
         return self.parse_submit(run_command(["sbatch", "--parsable", str(script)], cwd=cwd))
