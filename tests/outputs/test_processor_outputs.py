@@ -87,3 +87,32 @@ def test_builtin_l2a_has_one_nodata_mask_per_grid(builtin_l2a: Path) -> None:
         assert 0.2 < ref.mean() < 0.4  # the sample's swath gap
         for key, m in masks.items():
             assert (m == ref).all(), (res, key, int((m != ref).sum()))
+
+
+def test_builtin_l2a_metadata_says_what_readers_of_esa_l2a_look_for(builtin_l2a: Path) -> None:
+    """SCL class list (GDAL's category names), cloud cover and class shares counted on its own SCL,
+    grid sizes as written, and the parameter files that ran (STAC/report provenance)."""
+    from lxml import etree
+
+    from s2l2a.outputs.provenance import read_provenance
+    from s2l2a.safe.scl import MTD_NAMES
+
+    root = etree.parse(str(builtin_l2a / "MTD_MSIL2A.xml")).getroot()
+    texts = [e.text for e in root.iter("SCENE_CLASSIFICATION_TEXT")]
+    assert texts == [MTD_NAMES[i][0] for i in range(12)]
+    images = open_l2a(builtin_l2a).granules[0].images
+    with rasterio.open(images[20]["SCL"]) as ds:
+        scl = ds.read(1)
+    valid = scl > 0
+    cloudy = 100.0 * np.isin(scl[valid], (8, 9, 10)).sum() / valid.sum()
+    assert float(next(root.iter("Cloud_Coverage_Assessment")).text) == pytest.approx(cloudy, abs=0.02)
+    assert float(next(root.iter("NODATA_PIXEL_PERCENTAGE")).text) == pytest.approx(100 * (~valid).mean(), abs=0.02)
+    assert open_l2a(builtin_l2a).cloud_cover == pytest.approx(cloudy, abs=0.02)
+    tile = etree.parse(str(next(builtin_l2a.glob("GRANULE/*/MTD_TL.xml")))).getroot()
+    for size in tile.iter("Size"):
+        res = int(size.get("resolution"))
+        with rasterio.open(images[res]["B02"]) as ds:
+            assert (int(size.findtext("NROWS")), int(size.findtext("NCOLS"))) == ds.shape
+    prov = read_provenance(builtin_l2a)
+    assert prov.processor == "builtin" and prov.processor_version.startswith("s2l2a-builtin")
+    assert set(prov.gipp_sha256) == {"GIP_L2A_SC", "GIP_L2A_AC"} and "GDAL" in prov.software

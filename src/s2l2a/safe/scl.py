@@ -48,3 +48,21 @@ NODATA = NO_DATA
 #: classes a cloud cover counts (Sen2Cor's CLOUDY_PIXEL_PERCENTAGE): cloud of medium and high
 #: probability and thin cirrus, as a share of the pixels with data
 CLOUDY: tuple[int, ...] = (CLD_MED, CLD_HIGH, CIRRUS)
+
+#: how ESA's L2A metadata names each class: SCENE_CLASSIFICATION_TEXT of MTD_MSIL2A.xml's
+#: Scene_Classification_List (GDAL's SENTINEL2 driver shows them as SCL category names) and the
+#: element of Quality_Indicators_Info/Image_Content_QI that gives its share of the tile
+MTD_NAMES: dict[int, tuple[str, str]] = {
+    NO_DATA: ("SC_NODATA", "NODATA_PIXEL_PERCENTAGE"),
+    SATURATED: ("SC_SATURATED_DEFECTIVE", "SATURATED_DEFECTIVE_PIXEL_PERCENTAGE"),
+    DARK: ("SC_DARK_FEATURE_SHADOW", "DARK_FEATURES_PERCENTAGE"),
+    SHADOW: ("SC_CLOUD_SHADOW", "CLOUD_SHADOW_PERCENTAGE"),
+    VEG: ("SC_VEGETATION", "VEGETATION_PERCENTAGE"),
+    NOT_VEG: ("SC_NOT_VEGETATED", "NOT_VEGETATED_PERCENTAGE"),
+    WATER: ("SC_WATER", "WATER_PERCENTAGE"),
+    UNCLASSIFIED: ("SC_UNCLASSIFIED", "UNCLASSIFIED_PERCENTAGE"),
+    CLD_MED: ("SC_CLOUD_MEDIUM_PROBA", "MEDIUM_PROBA_CLOUDS_PERCENTAGE"),
+    CLD_HIGH: ("SC_CLOUD_HIGH_PROBA", "HIGH_PROBA_CLOUDS_PERCENTAGE"),
+    CIRRUS: ("SC_THIN_CIRRUS", "THIN_CIRRUS_PERCENTAGE"),
+    SNOW: ("SC_SNOW_ICE", "SNOW_ICE_PERCENTAGE"),
+}

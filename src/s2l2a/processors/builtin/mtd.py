@@ -5,6 +5,12 @@ solar irradiances, datatake stay true for the L2A) with the level-specific parts
 URI/type/level, baseline, generation time, granule image list, and the reflectance convention
 (BOA_QUANTIFICATION_VALUE 10000 and BOA_ADD_OFFSET -1000 per band, as ESA since baseline 04.00).
 The processor's own name and version are recorded so an L2A never passes for Sen2Cor's.
+
+What readers of ESA's L2A take from it is written as ESA does: the image list (GDAL's SENTINEL2
+driver opens ``<IMAGE_FILE>.jp2``), the Scene_Classification_List (the driver's SCL category names),
+the cloud cover and class shares counted on this product's own SCL (not the L1C's estimate), and
+in MTD_TL.xml the size of each resolution's grid as written (the decimated test products are
+smaller than a real tile; the driver sizes its mosaic from these numbers).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from affine import Affine
 from lxml import etree
 
+from s2l2a.safe import scl as sclmod
 from s2l2a.safe.bands import BANDS
 
 from .radiometry import AOT_QUANTIFICATION, BOA_ADD_OFFSET, BOA_QUANTIFICATION, WVP_QUANTIFICATION
@@ -45,8 +53,13 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
 def write_product_metadata(l1c_mtd: Path, out_path: Path, *, product_name: str, baseline: str,
                            generated: datetime, granule_identifier: str, datastrip_identifier: str,
                            image_files: list[str], image_format: str, processor: str, version: str,
-                           l1c_uri: str, bands: tuple[str, ...] = BANDS) -> Path:
-    """Write MTD_MSIL2A.xml from the L1C's MTD_MSIL1C.xml (``image_files`` without extension)."""
+                           l1c_uri: str, bands: tuple[str, ...] = BANDS,
+                           scl_percent: dict[int, float] | None = None,
+                           nodata_percent: float | None = None) -> Path:
+    """Write MTD_MSIL2A.xml from the L1C's MTD_MSIL1C.xml (``image_files`` without extension).
+
+    ``scl_percent``: share of each SCL class 1-11 among the pixels with data, ``nodata_percent``:
+    share of the tile without data (Image_Content_QI, Cloud_Coverage_Assessment)."""
     root = etree.fromstring(Path(l1c_mtd).read_bytes(), _SAFE_PARSER)
     old_ns = etree.QName(root).namespace
     root.tag = f"{{{L2A_NS}}}Level-2A_User_Product"
@@ -120,14 +133,55 @@ def write_product_metadata(l1c_mtd: Path, out_path: Path, *, product_name: str, 
             _sub(off, "BOA_ADD_OFFSET", f"{BOA_ADD_OFFSET:.0f}", band_id=str(i))
         chars.insert(pos, q)
         chars.insert(pos + 1, off)
+        old_list = _find(chars, "Scene_Classification_List")
+        if old_list is not None:
+            old_list.getparent().remove(old_list)
+        classes = _sub(chars, "Scene_Classification_List")
+        for code, (text, _qi) in sorted(sclmod.MTD_NAMES.items()):
+            cid = _sub(classes, "Scene_Classification_ID")
+            _sub(cid, "SCENE_CLASSIFICATION_TEXT", text)
+            _sub(cid, "SCENE_CLASSIFICATION_INDEX", str(code))
+    if scl_percent:
+        _write_quality(root, scl_percent, nodata_percent)
     etree.indent(root, space="    ")
     etree.ElementTree(root).write(str(out_path), xml_declaration=True, encoding="UTF-8",
                                   standalone=False, pretty_print=True)
     return out_path
 
 
-def write_tile_metadata(l1c_tile_mtd: Path, out_path: Path, *, baseline: str) -> Path:
-    """Write the granule's MTD_TL.xml: the L1C tile metadata (geocoding, angle grids) relabelled L2A."""
+def cloud_cover(scl_percent: dict[int, float]) -> float:
+    """Cloud_Coverage_Assessment as ESA counts it: medium and high probability cloud and thin cirrus."""
+    return round(sum(float(scl_percent.get(c, 0.0)) for c in sclmod.CLOUDY), 6)
+
+
+def _write_quality(root: etree._Element, scl_percent: dict[int, float], nodata_percent: float | None) -> None:
+    """Cloud_Coverage_Assessment and Image_Content_QI of Quality_Indicators_Info from this product's SCL."""
+    qii = _find(root, "Quality_Indicators_Info")
+    if qii is None:
+        return
+    cca = _find(qii, "Cloud_Coverage_Assessment")
+    if cca is None:
+        cca = etree.Element("Cloud_Coverage_Assessment")
+        qii.insert(0, cca)
+    cca.text = f"{cloud_cover(scl_percent):.6f}"
+    old = _find(qii, "Image_Content_QI")
+    if old is not None:
+        old.getparent().remove(old)
+    content = _sub(qii, "Image_Content_QI")
+    for code, (_text, name) in sorted(sclmod.MTD_NAMES.items()):
+        value = nodata_percent if code == sclmod.NODATA else scl_percent.get(code)
+        if value is not None:
+            _sub(content, name, f"{float(value):.6f}")
+
+
+def write_tile_metadata(l1c_tile_mtd: Path, out_path: Path, *, baseline: str,
+                        grids: dict[int, tuple[int, int, Affine]] | None = None,
+                        scl_percent: dict[int, float] | None = None) -> Path:
+    """Write the granule's MTD_TL.xml: the L1C tile metadata (geocoding, angle grids) relabelled L2A.
+
+    ``grids``: resolution -> (rows, columns, transform) of what was written; where they differ from
+    the L1C's Size/Geoposition (decimated products), the written ones are stated. ``scl_percent``
+    replaces the L1C's cloud percentages by the ones counted on this product's SCL."""
     root = etree.fromstring(Path(l1c_tile_mtd).read_bytes(), _SAFE_PARSER)
     old_ns = etree.QName(root).namespace
     for el in root.iter():
@@ -138,6 +192,23 @@ def write_tile_metadata(l1c_tile_mtd: Path, out_path: Path, *, baseline: str) ->
     tid = _find(root, "TILE_ID")
     if tid is not None and tid.text:
         tid.text = re.sub(r"_N\d\d\.\d\d$", f"_N{baseline}", tid.text.replace("_L1C_", "_L2A_"))
+    for el in root.iter():
+        if _local(el) not in ("Size", "Geoposition") or not (el.get("resolution") or "").isdigit():
+            continue
+        grid = (grids or {}).get(int(el.get("resolution") or 0))
+        if grid is None:
+            continue
+        rows, cols, t = grid
+        values = ({"NROWS": str(rows), "NCOLS": str(cols)} if _local(el) == "Size" else
+                  {"ULX": f"{t.c:.10g}", "ULY": f"{t.f:.10g}", "XDIM": f"{t.a:.10g}", "YDIM": f"{t.e:.10g}"})
+        for child in el:
+            if _local(child) in values:
+                child.text = values[_local(child)]
+    if scl_percent:
+        for name in ("CLOUDY_PIXEL_PERCENTAGE", "CLOUD_COVERAGE_ASSESSMENT"):
+            el = _find(root, name)
+            if el is not None:
+                el.text = f"{cloud_cover(scl_percent):.6f}"
     etree.ElementTree(root).write(str(out_path), xml_declaration=True, encoding="UTF-8",
                                   standalone=False, pretty_print=True)
     return out_path

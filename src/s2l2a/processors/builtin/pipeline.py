@@ -706,6 +706,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     counts = np.bincount((scl20 if scl20 is not None else scl60).ravel(), minlength=12)
     tot = max(1, int(counts[1:].sum()))
     res.details["scl_percent"] = {int(k): round(100.0 * float(counts[k]) / tot, 2) for k in range(1, 12)}
+    res.details["nodata_percent"] = round(100.0 * float(counts[0]) / max(1, int(counts.sum())), 2)
     res.details["seconds"] = round(time.perf_counter() - t0, 2)
     say(f"granule done in {res.details['seconds']:.1f} s")
     return res

@@ -132,6 +132,7 @@ class BuiltinProcessor:
                 shutil.copy2(src, gdir / "AUX_DATA" / Path(src).name)
 
         out = run_granule(product, granule, gdir, opts, lut, progress=say)
+        grids = _written_grids(gdir, out.images)
         rels = []
         for r in (10, 20, 60):
             for _key, rel in sorted(out.images[r].items()):
@@ -143,11 +144,15 @@ class BuiltinProcessor:
             safe / "MTD_MSIL2A.xml", product_name=name, baseline=baseline, generated=generated,
             granule_identifier=gid, datastrip_identifier=gid.replace("_TL_", "_DS_"), image_files=rels,
             image_format=IMAGE_FORMAT_ATTR[opts.output_format], processor=self.name,
-            version=self.version(), l1c_uri=product.product_uri or product.name.name)
-        write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline)
+            version=self.version(), l1c_uri=product.product_uri or product.name.name,
+            scl_percent=out.details.get("scl_percent"), nodata_percent=out.details.get("nodata_percent"))
+        write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline, grids=grids,
+                            scl_percent=out.details.get("scl_percent"))
         details = dict(out.details)
         details["missing_bands"] = out.missing_bands
         details["output_format"] = opts.output_format
+        details["gipp_sha256"] = _gipp_sha256()  # what the report and STAC show as the parameters that ran
+        details["software"] = _software(self.version())
         (gdir / "QI_DATA" / "builtin_report.json").write_text(json.dumps(details, indent=1, default=str))
         say(f"wrote {safe.name}")
         if not out.missing_bands:
@@ -178,3 +183,36 @@ class BuiltinProcessor:
                 if hasattr(opts, k):
                     setattr(opts, k, v)
         return opts
+
+
+def _written_grids(gdir: Path, images: dict[int, dict[str, Path]]) -> dict[int, tuple[int, int, Any]]:
+    """Rows, columns and transform of each resolution folder as written (for MTD_TL.xml)."""
+    import rasterio
+
+    grids = {}
+    for r, files in images.items():
+        for rel in files.values():
+            with rasterio.open(gdir / rel) as ds:
+                grids[r] = (ds.height, ds.width, ds.transform)
+            break
+    return grids
+
+
+def _gipp_sha256() -> dict[str, str]:
+    """SHA-256 of the Sen2Cor calibration GIPP files the scene classification and aerosol retrieval
+    read (packaged with the processor), under Sen2Cor's argument names."""
+    import hashlib
+
+    from .sclgipp import DATA
+
+    return {name: hashlib.sha256((DATA / f"{stem}.xml").read_bytes()).hexdigest()
+            for name, stem in (("GIP_L2A_SC", "L2A_CAL_SC_GIPP"), ("GIP_L2A_AC", "L2A_CAL_AC_GIPP"))}
+
+
+def _software(version: str) -> dict[str, str]:
+    """The software versions that made the product (STAC processing:software)."""
+    import numpy
+    import rasterio
+
+    return {"s2l2a-builtin": version.split()[-1], "GDAL": rasterio.__gdal_version__,
+            "rasterio": rasterio.__version__, "numpy": numpy.__version__}
