@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from s2l2a_testplugins.noop import NoopProcessor
 
 from s2l2a.campaign import execute
 from s2l2a.campaign.execute import MESSAGE_CAP, _classify, run_job
@@ -23,7 +24,6 @@ from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobSpec, read_result
 from s2l2a.errors import ProductError
 from s2l2a.processors.base import ProcessingFailed
-from s2l2a.processors.noop import NoopProcessor
 
 from .conftest import clone_l1c
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import ConfigError
+from s2l2a.registry import Section, Setting
 
 GCS_URL = "https://storage.googleapis.com/storage/v1/b/gcp-public-data-sentinel-2/o"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
@@ -115,3 +116,20 @@ def _convert(key: str, value: Any, default: Any) -> Any:
     except (TypeError, ValueError):
         raise ConfigError(f"[acquire] {key}: not a {type(default).__name__}: {value!r}") from None
     return str(value).rstrip("/")
+
+
+def _kind(default: Any) -> str:
+    return {bool: "bool", int: "int", float: "float"}.get(type(default), "path" if isinstance(default, Path) else "str")
+
+
+def _acquire_section() -> Section:
+    """``[acquire]``: every AcquireSettings field (values are converted and checked by
+    :meth:`AcquireSettings.load`, where the environment and options are merged in)."""
+    defaults = AcquireSettings()
+    return Section("acquire", lazy=True, help="search and download: service URLs, parallelism, retries, cache",
+                   settings=tuple(
+        Setting(f.name, _kind(getattr(defaults, f.name)), getattr(defaults, f.name), help=f"env S2L2A_{f.name.upper()}")
+        for f in fields(AcquireSettings) if f.name != "sleep"))
+
+
+ACQUIRE_SECTION = _acquire_section()

@@ -20,20 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import S2L2AError
+from s2l2a.registry import get_scheduler, processor_names, processor_plugin, scheduler_names
 
 #: every check, in the order they run and print
 CHECKS = ("processor", "esacci", "dem", "gipp", "memory", "disk", "writable", "scheduler")
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 
-#: one product's outputs in MB before any job of the campaign has finished (then measured sizes
-#: are used): a Sen2Cor L2A of a full tile at 10 m is 0.8-1.1 GB; the built-in one writes COGs
-#: of the same bands (about as large); the test processor writes placeholders
-OUTPUT_ESTIMATE_MB = {"sen2cor": 1100, "builtin": 1200, "noop": 20}
-#: done products measured to estimate the next ones
+#: done products measured to estimate the next ones (before any is done, each processor declares
+#: an estimate: ProcessorPlugin.output_mb)
 MEASURE_SAMPLE = 20
-#: the commands each scheduler's engine runs
-SCHEDULER_COMMANDS = {"slurm": ("sbatch", "squeue", "scancel"), "lsf": ("bsub", "bjobs", "bkill"),
-                      "pbs": ("qsub", "qstat", "qdel")}
 #: the Sen2Cor release that first reads processing baseline 04.00 products (radiometric offset)
 SEN2COR_FOR_BASELINE_04 = (2, 10, 0)
 
@@ -143,9 +138,9 @@ def _check_processor(ctx: _Context) -> CheckResult:
     from s2l2a.processors import find_sen2cor
 
     name, s = ctx.name, ctx.settings
-    if name == "noop":
-        ctx.resolved = "noop"
-        return CheckResult("processor", OK, "noop (the test processor: writes placeholder outputs)")
+    if name not in ("auto", "builtin", "sen2cor"):  # a plug-in: it says what it is
+        ctx.resolved = name
+        return CheckResult("processor", OK, f"{name} ({processor_plugin(name).summary})")
     options = s.sen2cor
     if name == "auto":
         name = "sen2cor" if find_sen2cor(options) is not None else "builtin"
@@ -320,7 +315,7 @@ def _check_memory(ctx: _Context) -> CheckResult:
     ask = f"{cores} core(s) and {memory} MB per job"
     if engine == "dask":
         return CheckResult("memory", SKIP, f"{ask}; the Dask cluster's workers are not checked from here")
-    if engine in SCHEDULER_COMMANDS:
+    if engine in scheduler_names():
         node_cores = ctx.plan.node_cores or ctx.cluster.get("node_cores") or 0
         node_mem = ctx.plan.node_memory_mb or ctx.cluster.get("node_memory_mb") or 0
         if node_cores and node_mem:
@@ -374,7 +369,8 @@ def product_size_mb(done_jobs: Sequence[Any], processor: str | None) -> tuple[in
              if j.output_path and Path(j.output_path).is_dir()]
     if sizes:
         return max(1, round(sum(sizes) / len(sizes))), f"measured on {len(sizes)} done product(s)"
-    return OUTPUT_ESTIMATE_MB.get(processor or "builtin", OUTPUT_ESTIMATE_MB["builtin"]), "estimate"
+    name = processor if processor in processor_names(auto=False) else "builtin"
+    return processor_plugin(name).output_mb, "estimate"
 
 
 def disk_floor_mb(settings: Any, done_jobs: Sequence[Any], processor: str | None) -> int:
@@ -465,9 +461,9 @@ def _check_writable(ctx: _Context) -> CheckResult:
 
 def _check_scheduler(ctx: _Context) -> CheckResult:
     engine = ctx.plan.engine
-    commands = SCHEDULER_COMMANDS.get(engine)
-    if commands is None:
+    if engine not in scheduler_names():
         return CheckResult("scheduler", SKIP, f"not needed ({engine} engine)")
+    commands = get_scheduler(engine).commands
     missing = [c for c in commands if shutil.which(c) is None]
     if missing:
         return CheckResult("scheduler", FAIL, f"{', '.join(missing)} not found on PATH",

@@ -146,7 +146,7 @@ def build_specs(campaign_dir: Path | str, settings: Any, jobs: Any, *, processor
 
     campaign_dir = Path(campaign_dir)
     name = processor or settings.processor
-    options = dict(settings.extra.get("noop", {})) if name == "noop" else settings.processor_options(name)
+    options = settings.processor_options(name)
     try:
         resolved = resolve_processor(name, settings.sen2cor if name == "auto" else options)
     except ProcessingFailed as e:
@@ -155,7 +155,7 @@ def build_specs(campaign_dir: Path | str, settings: Any, jobs: Any, *, processor
         raise ConfigError(str(e)) from None
     if name == "auto":
         options = settings.processor_options(resolved)
-    job_settings = settings.job_settings(resolved if resolved != "noop" else "builtin")
+    job_settings = settings.job_settings(resolved)
     job_settings.extra = options
     if memory_mb:
         job_settings.memory_mb = memory_mb

@@ -8,28 +8,29 @@ reported as one ConfigError line naming the key (``s2l2a.toml: [resources] memor
 from __future__ import annotations
 
 import copy
+import logging
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
+from s2l2a import registry
 from s2l2a.errors import ConfigError
 from s2l2a.fsutil import write_bytes_atomic
-from s2l2a.processors.base import JobSettings
+
+if TYPE_CHECKING:
+    from s2l2a.processors.base import JobSettings
 
 SETTINGS_FILE = "s2l2a.toml"
-PROCESSORS = ("auto", "builtin", "sen2cor")
-OUTPUT_FORMATS = ("COG", "JP2")
-RESOLUTIONS = (10, 20, 60)
-_BASELINE_RE = re.compile(r"^\d{2}\.\d{2}$")
 
-# known keys of the fixed sections -> default; [sen2cor]/[builtin] are free-form processor options
+# known keys of the fixed sections; every other section is declared in the registry (a processor's
+# options, [cluster], [derive], [acquire]) and checked by its declaration when the file is read
 _CAMPAIGN_KEYS = ("name", "processor", "output_dir", "scratch_dir")
 _RESOURCE_KEYS = ("memory_mb", "cores_per_job", "timeout_s", "max_attempts", "workers", "min_free_mb")
+_FIXED = ("campaign", "resources")
 
 # upper bounds of the numbers (a typo such as 100000 cores must not reach a scheduler directive);
 # a value above this machine but within these is allowed: cluster nodes may be bigger
@@ -40,10 +41,14 @@ MAX_ATTEMPTS = 100
 MAX_WORKERS = 4096
 MAX_MIN_FREE_MB = 1024 ** 3               # 1 EiB: any finite floor
 
+log = logging.getLogger(__name__)
+_warned: set[tuple[str, tuple[str, ...]]] = set()
 
-@dataclass
+
+@dataclass(init=False)
 class CampaignSettings:
-    """All settings of one campaign; ``extra`` keeps unknown top-level sections for other parts."""
+    """All settings of one campaign: [campaign] and [resources] as attributes, every other section
+    (``[sen2cor]``, ``[builtin]``, ``[cluster]``, a plug-in's ...) as a table in ``sections``."""
 
     name: str = ""
     processor: str = "auto"
@@ -55,9 +60,54 @@ class CampaignSettings:
     max_attempts: int = 3
     workers: int = 0                        # 0: as many as cores and memory allow
     min_free_mb: int | None = None          # free-space floor for starting a job; None: one product's outputs
-    sen2cor: dict[str, Any] = field(default_factory=dict)
-    builtin: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, name: str = "", processor: str = "auto", output_dir: str = "L2A",
+                 scratch_dir: str | None = None, memory_mb: int = 4096, cores_per_job: int = 1,
+                 timeout_s: float = 10800, max_attempts: int = 3, workers: int = 0,
+                 min_free_mb: int | None = None, sections: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None, **named_sections: dict[str, Any]) -> None:
+        """Sections may be given as ``sections={...}``, by name (``sen2cor={...}``) or as ``extra``."""
+        self.name, self.processor, self.output_dir, self.scratch_dir = name, processor, output_dir, scratch_dir
+        self.memory_mb, self.cores_per_job, self.timeout_s = memory_mb, cores_per_job, timeout_s
+        self.max_attempts, self.workers, self.min_free_mb = max_attempts, workers, min_free_mb
+        # s2l2a's own processors always have their (maybe empty) table, as s2l2a.toml always had
+        self.sections = {n: {} for n in registry.BUILTIN["processors"]}
+        self.sections.update({**(sections or {}), **(extra or {}), **named_sections})
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``[name]`` table (created empty when absent, so callers can fill it in)."""
+        return self.sections.setdefault(name, {})
+
+    @property
+    def sen2cor(self) -> dict[str, Any]:
+        """``[sen2cor]``: also what "auto" reads to find a Sen2Cor."""
+        return self.section("sen2cor")
+
+    @sen2cor.setter
+    def sen2cor(self, value: dict[str, Any]) -> None:
+        self.sections["sen2cor"] = value
+
+    @property
+    def builtin(self) -> dict[str, Any]:
+        return self.section("builtin")
+
+    @builtin.setter
+    def builtin(self, value: dict[str, Any]) -> None:
+        self.sections["builtin"] = value
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The sections that are not a processor's options ([cluster], [derive], unknown ones ...)."""
+        processors = set(registry.processor_names())
+        return {k: v for k, v in self.sections.items() if k not in processors}
+
+    def unknown_sections(self) -> list[str]:
+        """Sections nothing declares (typos, or a plug-in that is not installed here)."""
+        known = set(registry.section_names())
+        return sorted(k for k in self.sections if k not in known)
 
     # -- file I/O -----------------------------------------------------------------------------
 
@@ -77,6 +127,11 @@ class CampaignSettings:
             raise ConfigError(f"cannot read: {e.strerror}", path) from None
         settings = cls.from_dict(data, source=path)
         settings.check_paths(campaign_dir, source=path)
+        unknown = settings.unknown_sections()
+        if unknown and (str(path), tuple(unknown)) not in _warned:  # once per process and file
+            _warned.add((str(path), tuple(unknown)))
+            log.warning("Warning: %s: %s not known to s2l2a or an installed plug-in (a typo?); kept, "
+                        "not used", path, ", ".join(f"[{k}]" for k in unknown))
         return settings
 
     def check_paths(self, campaign_dir: Path | str, source: Path | str | None = None) -> None:
@@ -108,9 +163,7 @@ class CampaignSettings:
             if key not in _RESOURCE_KEYS:
                 raise ConfigError(f"[resources] {key}: unknown key", source)
             setattr(s, key, value)
-        s.sen2cor = _section(data, "sen2cor", source)
-        s.builtin = _section(data, "builtin", source)
-        s.extra = {k: v for k, v in data.items() if k not in ("campaign", "resources", "sen2cor", "builtin")}
+        s.sections.update({k: v for k, v in data.items() if k not in _FIXED})
         s.validate(source)
         return s
 
@@ -118,9 +171,8 @@ class CampaignSettings:
         """The TOML structure (None values left out: TOML has no null)."""
         campaign = {k: getattr(self, k) for k in _CAMPAIGN_KEYS if getattr(self, k) is not None}
         resources = {k: getattr(self, k) for k in _RESOURCE_KEYS if getattr(self, k) is not None}
-        out: dict[str, Any] = {"campaign": campaign, "resources": resources,
-                               "sen2cor": dict(self.sen2cor), "builtin": dict(self.builtin)}
-        out.update(copy.deepcopy(self.extra))
+        out: dict[str, Any] = {"campaign": campaign, "resources": resources}
+        out.update(copy.deepcopy(self.sections))
         return out
 
     # -- validation ---------------------------------------------------------------------------
@@ -132,8 +184,9 @@ class CampaignSettings:
 
         if not isinstance(self.name, str):
             raise bad("[campaign] name", "must be a string")
-        if self.processor not in PROCESSORS:
-            raise bad("[campaign] processor", f"must be one of {', '.join(PROCESSORS)}, not {self.processor!r}")
+        processors = registry.processor_names()
+        if self.processor not in processors:
+            raise bad("[campaign] processor", f"must be one of {', '.join(processors)}, not {self.processor!r}")
         if not isinstance(self.output_dir, str) or not self.output_dir.strip():
             raise bad("[campaign] output_dir", "must be a non-empty path")
         if self.scratch_dir is not None and (not isinstance(self.scratch_dir, str) or not self.scratch_dir.strip()):
@@ -150,48 +203,47 @@ class CampaignSettings:
         if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 < t <= MAX_TIMEOUT_S:
             raise bad("[resources] timeout_s", f"must be a number of seconds above 0 and at most {MAX_TIMEOUT_S} "
                       f"(30 days), not {t!r}")
-        for sect_name in ("sen2cor", "builtin"):
-            sect = getattr(self, sect_name)
-            res = sect.get("resolution")
-            if res is not None and res not in RESOLUTIONS:
-                raise bad(f"[{sect_name}] resolution", f"must be one of 10, 20, 60, not {res!r}")
-        pb = self.sen2cor.get("processing_baseline")
-        if pb is not None and (not isinstance(pb, str) or not _BASELINE_RE.match(pb)):
-            raise bad("[sen2cor] processing_baseline", f"must look like \"05.10\", not {pb!r}")
-        for key in ("l2a_process", "gipp", "home"):
-            v = self.sen2cor.get(key)
-            if v is not None and (not isinstance(v, str) or not v):
-                raise bad(f"[sen2cor] {key}", "must be a non-empty path")
-        fmt = self.builtin.get("output_format")
-        if fmt is not None and fmt not in OUTPUT_FORMATS:
-            raise bad("[builtin] output_format", f"must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+        known = registry.section_names()
+        for name, table in self.sections.items():
+            if name not in known:
+                continue  # unknown: reported once by load(), kept for whoever reads it
+            if not isinstance(table, dict):
+                raise bad(f"[{name}]", "must be a table")
+            if table:
+                try:
+                    registry.section(name).validate(table)  # type: ignore[union-attr]
+                except ConfigError as e:
+                    raise ConfigError(e.message, source) from None
 
     # -- derived values -----------------------------------------------------------------------
 
     def processor_options(self, processor: str | None = None) -> dict[str, Any]:
-        """The TOML section handed to ``get_processor`` (``[sen2cor]`` or ``[builtin]``)."""
+        """The TOML section handed to ``get_processor``: the one named after the processor
+        (``[sen2cor]``, ``[builtin]``, a plug-in's); {} for "auto" (resolve it first)."""
         name = processor or self.processor
-        if name == "sen2cor":
-            return dict(self.sen2cor)
-        if name == "builtin":
-            return dict(self.builtin)
-        return {}
+        if name == registry.AUTO:
+            return {}
+        table = self.sections.get(name)
+        return dict(table) if isinstance(table, dict) else {}
 
     def job_settings(self, processor: str | None = None) -> JobSettings:
         """What one job may use; ``processor`` is the resolved processor name ("auto" resolved)."""
+        from s2l2a.processors.base import JobSettings
+
         name = processor or self.processor
         opts = self.processor_options(name)
         resolution = opts.get("resolution")
-        if resolution is None and name == "auto":
+        if name == registry.AUTO:  # not resolved yet: Sen2Cor's settings, else the built-in's
             resolution = self.sen2cor.get("resolution", self.builtin.get("resolution"))
+            opts = self.sen2cor
         return JobSettings(
             cores=int(self.cores_per_job),
             memory_mb=int(self.memory_mb),
             timeout_s=float(self.timeout_s),
             resolution=resolution,
-            processing_baseline=self.sen2cor.get("processing_baseline") if name != "builtin" else None,
-            output_format=str(self.builtin.get("output_format", "COG")),
-            extra=opts,
+            processing_baseline=opts.get("processing_baseline") if name != "builtin" else None,
+            output_format=str(opts.get("output_format", "COG")),
+            extra=self.processor_options(name),
         )
 
     def above_machine(self, machine: tuple[int, int] | None = None, memory_mb: int | None = None) -> list[str]:

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from s2l2a import __version__
-from s2l2a.errors import S2L2AError
+from s2l2a.errors import ConfigError, S2L2AError
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
+from s2l2a.registry import Section, Setting, boolean, string_list
 from s2l2a.safe.scl import BY_CODE, CLEAR, NODATA
 
 MANIFEST = "derived.json"
@@ -486,3 +487,23 @@ def find_derived(root: Path | str) -> dict[str, Path]:
             continue
         out[folder.name] = folder
     return out
+
+
+def _int_list(label: str, value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"{label}: must be a list of SCL class numbers, e.g. [4, 5, 6], not {value!r}")
+
+
+#: ``[derive]`` of s2l2a.toml: what ``s2l2a run`` derives after each verified L2A (its command-line
+#: options override these); formulas and class numbers are parsed before a run starts (DeriveSpec)
+DERIVE_SECTION = Section("derive", help="outputs derived right after each L2A is verified", settings=(
+    Setting("indices", "list", check=string_list, option="--derive", help="built-in indices, e.g. [\"ndvi\"]"),
+    Setting("formulas", "list", check=string_list, option="--formula", help="\"name=expression\" over bands"),
+    Setting("resolution", "int", 10, choices=(10, 20, 60), option="--derive-resolution"),
+    Setting("clear_classes", "list", check=_int_list, option="--clear-classes",
+            help="SCL classes of the clear-sky mask"),
+    Setting("keep", "str", "all", choices=("all", "derived", "l2a"), option="--keep",
+            help="what stays after deriving: all, only the derived outputs, or only the L2A"),
+    Setting("delete_l1c", "bool", False, check=boolean, option="--delete-l1c",
+            help="delete each L1C once its L2A is verified"),
+))

@@ -9,15 +9,16 @@ ProcessingFailed with a FailureClass and one line naming the log.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2l2a.campaign.failures import FailureClass
-from s2l2a.errors import ProductError, S2L2AError
+from s2l2a.errors import ConfigError, ProductError, S2L2AError
 from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
-from s2l2a.safe.bands import check_band_files
+from s2l2a.registry import ProcessorPlugin, Section, Setting, non_empty_path, non_negative_seconds
 from s2l2a.sen2cor.classify import (
     classify_failure,
     describe_exit,
@@ -32,6 +33,23 @@ from s2l2a.sen2cor.version import Sen2CorInfo
 
 if TYPE_CHECKING:
     from s2l2a.safe import L1CProduct
+
+def _baseline(label: str, value: Any) -> None:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}\.\d{2}", value):
+        raise ConfigError(f'{label}: must look like "05.10", not {value!r}')
+
+
+#: ``[sen2cor]``: the keys s2l2a reads; others (e.g. ``parameters``) are kept for the GIPP tools
+SECTION = Section("sen2cor", open=True, help="where Sen2Cor is and how it is run", settings=(
+    Setting("l2a_process", "path", check=non_empty_path, help="L2A_Process, or the folder of an install"),
+    Setting("gipp", "path", check=non_empty_path, help="an L2A_GIPP.xml (or folder of GIPP files) to run with"),
+    Setting("home", "path", check=non_empty_path, help="SEN2COR_HOME (default: one per job in its staging)"),
+    Setting("resolution", "int", None, choices=(10, 20, 60), help="Sen2Cor's --resolution"),
+    Setting("processing_baseline", "str", check=_baseline, help="Sen2Cor's --processing_baseline, e.g. 05.10"),
+    Setting("kill_grace_s", "float", 10.0, check=non_negative_seconds,
+            help="seconds between SIGTERM and SIGKILL when a run hits its timeout"),
+))
+
 
 def missing_message() -> str:
     """One line saying no Sen2Cor was found and how to point s2l2a at one."""
@@ -184,6 +202,8 @@ class Sen2CorProcessor:
         product_dir = Path(getattr(product, "path", product))
         resolution = settings.resolution if settings.resolution is not None else self.resolution
         baseline = settings.processing_baseline or self.processing_baseline
+        from s2l2a.safe.bands import check_band_files  # numpy: imported when a job runs, not to read settings
+
         try:  # Sen2Cor's own words for an empty or cut band file are a traceback deep in its log
             for granule in getattr(product, "granules", ()):
                 check_band_files(granule.band_files)
@@ -246,3 +266,7 @@ class Sen2CorProcessor:
                                   "staged_input": cmd.staged_input, "resolutions": list(resolutions),
                                   "executable": str(self.executable), "banner": info.banner,
                                   "gipp_sha256": gipp_sha256})
+
+
+PLUGIN = ProcessorPlugin(name="sen2cor", factory=Sen2CorProcessor, section=SECTION,
+                         summary="ESA's Sen2Cor (an installed L2A_Process)", output_mb=1100)

@@ -1,14 +1,31 @@
 """The built-in physically based L2A processor (no Sen2Cor needed).
 
-``BuiltinProcessor`` is imported lazily so that ``lut``/``invert`` (and the LUT generator) can be
-used without pulling in the whole pipeline.
+``PLUGIN`` declares it to :mod:`s2l2a.registry` (name, the ``[builtin]`` section); ``BuiltinProcessor``
+is imported lazily so that ``lut``/``invert`` (and the LUT generator) can be used without pulling in
+the whole pipeline, and reading a campaign's settings imports no numerical code.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BuiltinProcessor"]
+from s2l2a.processors.builtin.formats import format_names
+from s2l2a.registry import ProcessorPlugin, Section, Setting
+
+__all__ = ["PLUGIN", "BuiltinProcessor"]
+
+#: ``[builtin]``: the keys checked when s2l2a.toml is read; the other tunables (``pipeline.Options``:
+#: dem, aerosol, cell_m, ...) are checked when the processor is built, unknown ones refused there
+SECTION = Section("builtin", open=True, help="options of the built-in processor (pipeline.Options)", settings=(
+    Setting("output_format", "str", "COG", choices=format_names(), help="raster format of the L2A images"),
+    Setting("resolution", "int", None, choices=(10, 20, 60),
+            help="10 (all), 20 (R20m + R60m) or 60 (R60m only), like Sen2Cor's --resolution"),
+))
+
+PLUGIN = ProcessorPlugin(
+    name="builtin", factory="s2l2a.processors.builtin.processor:BuiltinProcessor", section=SECTION,
+    summary="built-in physically based processor (6S look-up table, DDV aerosol, Sen2Cor-like SCL)",
+    output_mb=1200)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,13 +1,15 @@
 """A processor that does no science: it writes a minimal, well-formed L2A SAFE in milliseconds.
 
-It exists so the job machinery (staging, verification, atomic publish, engines, crash recovery)
-can be tested and benchmarked without paying for an atmospheric correction. Every image file is
-the same tiny GeoTIFF, so the product is readable but its pixels mean nothing. Options (from the
-``[noop]`` section or a test): ``sleep_s`` per job, ``fail`` (a FailureClass value) to fail every
-job, or only the products whose name contains one of ``fail_matching``, ``write_product = false`` to return an empty
-staging dir (the "exit 0 but no output" case), ``die_matching`` to SIGKILL the very process running
-the job for matching products (what the OOM killer does to a worker), ``child_sleep_s`` to wait on
-a ``sleep`` started in a session of its own (how Sen2Cor is run).
+A test-only plug-in (entry point ``s2l2a.processors``: ``noop``), not part of s2l2a itself. It
+exists so the job machinery (staging, verification, atomic publish, engines, crash recovery) can be
+tested and benchmarked without paying for an atmospheric correction. Every image file is the same
+tiny GeoTIFF, so the product is readable but its pixels mean nothing. Options (the campaign's
+``[noop]`` section, :data:`SECTION`, or a test): ``sleep_s`` per job, ``fail`` (a FailureClass
+value) to fail every job, or only the products whose name contains one of ``fail_matching``,
+``write_product = false`` to return an empty staging dir (the "exit 0 but no output" case),
+``die_matching`` to SIGKILL the very process running the job for matching products (what the OOM
+killer does to a worker), ``child_sleep_s`` to wait on a ``sleep`` started in a session of its own
+(how Sen2Cor is run).
 """
 
 from __future__ import annotations
@@ -25,17 +27,34 @@ from typing import TYPE_CHECKING, Any
 from s2l2a import __version__
 from s2l2a.campaign.failures import FailureClass
 from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
-from s2l2a.safe.bands import BANDS
+from s2l2a.registry import ProcessorPlugin, Section, Setting, boolean, non_negative_seconds, string_list
+from s2l2a.safe.bands import BANDS, L2A_BANDS
 
 if TYPE_CHECKING:
     from s2l2a.safe import L1CProduct
 
-#: band sets of a Sen2Cor L2A granule, per resolution
+#: layers of a Sen2Cor L2A granule per resolution: the bands, SCL (20 m and 60 m), AOT, WVP, TCI
 L2A_LAYERS: dict[int, tuple[str, ...]] = {
-    10: ("B02", "B03", "B04", "B08", "AOT", "WVP", "TCI"),
-    20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12", "SCL", "AOT", "WVP", "TCI"),
-    60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12", "SCL", "AOT", "WVP", "TCI"),
-}
+    res: bands + (("SCL",) if res != 10 else ()) + ("AOT", "WVP", "TCI") for res, bands in L2A_BANDS.items()}
+
+
+def _failure_class(label: str, value: object) -> None:
+    if value not in {c.value for c in FailureClass}:
+        from s2l2a.errors import ConfigError
+
+        raise ConfigError(f"{label}: one of {', '.join(c.value for c in FailureClass)}, not {value!r}")
+
+
+#: ``[noop]``: the knobs tests turn
+SECTION = Section("noop", help="test knobs of the noop processor", settings=(
+    Setting("sleep_s", "float", 0.0, check=non_negative_seconds, help="seconds each job takes"),
+    Setting("fail", "str", check=_failure_class, help="fail every job (or those of fail_matching) with this class"),
+    Setting("fail_matching", "list", check=string_list, help="fail only products whose name holds one of these"),
+    Setting("write_product", "bool", True, check=boolean, help="false: exit 'successfully' with no output"),
+    Setting("die_matching", "list", check=string_list, help="SIGKILL the process running these products"),
+    Setting("child_sleep_s", "float", 0.0, check=non_negative_seconds,
+            help="wait on a 'sleep' in a session of its own (how Sen2Cor is run)"),
+))
 
 
 @lru_cache(maxsize=1)
@@ -185,3 +204,7 @@ def _product_xml(l2a_name: str, product: L1CProduct, image_files: list[str]) -> 
   </n1:Product_Image_Characteristics>
 </n1:Level-2A_User_Product>
 """
+
+
+PLUGIN = ProcessorPlugin(name="noop", factory=NoopProcessor, section=SECTION, output_mb=20, test_only=True,
+                         summary="the test processor: writes placeholder outputs in milliseconds")
