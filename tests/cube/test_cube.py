@@ -385,3 +385,46 @@ def test_report_hook_lists_the_campaigns_cubes(campaign: Path, tmp_path: Path) -
     assert c["dates"] == 3 and c["index"] == "ndvi" and str(c["svg"]).startswith("<svg")
     shutil.rmtree(out)
     assert mine() == []   # a deleted cube is left out, nothing raised
+
+
+def test_threaded_strips_and_a_crs_change(campaign: Path, tmp_path: Path) -> None:
+    """Many small chunk rows written by two threads give the one-strip result; a cube in Web Mercator
+    (another CRS: GDAL warps each strip's source window) shows each product's pixel at its place."""
+    one = build_cube(campaign, tmp_path / "one.zarr", CubeSpec(aoi=aoi_file(tmp_path), workers=1)).path
+    many = build_cube(campaign, tmp_path / "many.zarr", CubeSpec(aoi=aoi_file(tmp_path), workers=2,
+                                                                  spatial_chunk=16)).path
+    a, b = xr.open_zarr(one), xr.open_zarr(many)
+    assert b.ndvi.encoding["chunks"] == (8, 16, 16) and a.sizes["y"] > 10 * 16
+    np.testing.assert_array_equal(a.ndvi.values, b.ndvi.values)
+    np.testing.assert_array_equal(a.ndvi_median.values, b.ndvi_median.values)
+    merc = open_cube(build_cube(campaign, tmp_path / "m.zarr", CubeSpec(aoi=aoi_file(tmp_path), crs="EPSG:3857")).path)
+    assert int(merc.spatial_ref) == 3857
+    to3857 = Transformer.from_crs(32629, 3857, always_xy=True)
+    for (x, y), shift in (((262080, 2801120), SHIFT), ((260080, 2799520), (0.0, 0.0))):
+        mx, my = to3857.transform(x, y)
+        assert at(merc, mx, my, 0) == pytest.approx(fixture_value(x, y, shift))
+
+
+def test_cube_coarser_than_its_derived_files_averages_clear_pixels_only(tmp_path: Path) -> None:
+    """Derived at the 10 m level, stacked at 20 m: each cube pixel is the mean of the clear, finite
+    10 m pixels under it (cloudy ones never leak in), nodata where none is clear."""
+    from s2l2a.outputs.derive import DeriveSpec
+    from s2l2a.outputs.keep import derive_campaign
+
+    camp = make_campaign(tmp_path / "camp", [dict(day=0)])     # real SCL: 5 clear; 7, 8, 10 not
+    [o] = derive_campaign(camp, DeriveSpec(resolution=10, quicklooks=False))
+    name = o.derived_dir.name
+    with rasterio.open(o.derived_dir / f"{name}_NDVI_10m.tif") as f:
+        ndvi10 = f.read(1).astype(np.float64)
+    with rasterio.open(o.derived_dir / f"{name}_SCL_10m.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as f:
+        scl10 = f.read(1)
+        scl10[::2, ::2] = np.where(scl10[::2, ::2] > 0, 9, 0)   # one cloudy 10 m pixel in every 2 x 2 block
+        f.write(scl10, 1)
+    keep = np.where((scl10 == 5) & np.isfinite(ndvi10), ndvi10, np.nan).reshape(48, 2, 48, 2)
+    n = np.isfinite(keep).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore"):
+        mean = np.where(n > 0, np.nansum(keep, axis=(1, 3)) / np.maximum(n, 1), np.nan)
+    ds = open_cube(build_cube(camp, tmp_path / "c.zarr", CubeSpec(resolution=20)).path)
+    assert ds.sizes == {"time": 1, "y": 48, "x": 48}
+    np.testing.assert_allclose(ds.ndvi[0].values, np.round(mean / 1e-4) * 1e-4, atol=1.5e-4)
+    assert ((n > 0) & (n < 4)).sum() > 1000   # nearly every block is mixed: its clear pixels' mean

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import ConfigError
-from s2l2a.outputs.cube.store import MARKER, TIME_CHUNK, CubeError, CubeStore
+from s2l2a.outputs.cube.store import MARKER, SPATIAL_CHUNK, TIME_CHUNK, CubeError, CubeStore
 
 __all__ = ["CubeError", "CubeResult", "CubeSpec", "build_cube", "open_cube"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-STRIP_ROWS = 256  # rows per step: one chunk row of the store, one block row of the derived COGs
 
 
 @dataclass
@@ -40,6 +39,7 @@ class CubeSpec:
     end: date | None = None
     tile: str | None = None               # one tile of a multi-tile campaign, without an AOI
     time_chunk: int = TIME_CHUNK
+    spatial_chunk: int = SPATIAL_CHUNK    # rows and columns per chunk (256: one block of the derived COGs)
     workers: int = 1
     derive_missing: bool = True
     netcdf: Path | str | None = None      # also write the whole cube as one NetCDF file
@@ -79,6 +79,8 @@ def _check_spec(spec: CubeSpec) -> None:
         raise ConfigError("--clear: give at least one SCL class (e.g. 4,5,6)")
     if spec.start and spec.end and spec.start > spec.end:
         raise ConfigError(f"--start {spec.start} is after --end {spec.end}")
+    if not 16 <= int(spec.spatial_chunk) <= 4096:
+        raise ConfigError(f"spatial_chunk must be 16-4096 pixels, not {spec.spatial_chunk}")
     if not 1 <= int(spec.time_chunk) <= 366:
         raise ConfigError(f"--time-chunk must be 1-366 dates, not {spec.time_chunk}")
 
@@ -167,7 +169,7 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
                 "campaign": str(campaign_dir.resolve()),
                 "mosaic": "clearest pixel wins: clear beats cloudy; among clear, the larger clear fraction"}
         out.parent.mkdir(parents=True, exist_ok=True)
-        store = CubeStore.create(out, grid.geobox, meta, spec.time_chunk)
+        store = CubeStore.create(out, grid.geobox, meta, spec.time_chunk, spec.spatial_chunk)
     else:
         from affine import Affine
         from odc.geo.crs import CRS
@@ -210,7 +212,7 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
     while i < len(days):
         k = min(len(days) - i, tc - store.length % tc)
         batch = days[i:i + k]
-        Batch(batch, grid.geobox, grid.aoi, clear_arr, spec.workers).run(store, counts, STRIP_ROWS)
+        Batch(batch, grid.geobox, grid.aoi, clear_arr, spec.workers).run(store, counts, store.strip_rows)
         result.added += [d.day.isoformat() for d in batch]
         say(f"added {batch[0].day}" + (f" .. {batch[-1].day}" if k > 1 else "") + f" ({store.length} dates)")
         i += k

@@ -189,16 +189,16 @@ class _Source:
 
         info = compute_reproject_roi(self.gbox, strip_gbox)
         ys, xs = info.roi_src
+        dy, dx = info.roi_dst
         h, w = self.idx.height, self.idx.width
         r0, r1, c0, c1 = max(0, ys.start), min(h, ys.stop), max(0, xs.start), min(w, xs.stop)
-        if r1 <= r0 or c1 <= c0:
+        if r1 <= r0 or c1 <= c0 or dy.stop <= dy.start or dx.stop <= dx.start:
             return None
         v, d = self._read(r0, r1, c0, c1)
         src_gbox = self.gbox[r0:r1, c0:c1]
         k = int(info.read_shrink)
         if k > 1:
             v, d, src_gbox = _nanmean_blocks(v, k), _any_blocks(d, k), src_gbox.zoom_out(k)
-        dy, dx = info.roi_dst
         dst_gbox = strip_gbox[dy, dx]
         rio_reproject(v, vals[dy, dx], src_gbox, dst_gbox, "nearest", src_nodata=np.nan, dst_nodata=np.nan)
         du8 = np.zeros(vals[dy, dx].shape, dtype=np.uint8)

@@ -108,7 +108,8 @@ class CubeStore:
     # -- creating and opening ------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: Path | str, geobox: Any, meta: dict[str, Any], time_chunk: int = TIME_CHUNK) -> CubeStore:
+    def create(cls, path: Path | str, geobox: Any, meta: dict[str, Any], time_chunk: int = TIME_CHUNK,
+               spatial_chunk: int = SPATIAL_CHUNK) -> CubeStore:
         """An empty cube (no date) on ``geobox``; ``meta`` (index, formula, clear classes, AOI ...) is
         kept in the root attribute :data:`MARKER` and decides what a later append may add."""
         from odc.geo.xr import xr_coords
@@ -123,7 +124,7 @@ class CubeStore:
             raise CubeError("exists and is not an s2l2a cube; give another -o", path) from None
         index = meta["index"]
         h, w = int(geobox.shape.y), int(geobox.shape.x)
-        meta = {**meta, "shape": [h, w], "time_chunk": int(time_chunk), "spatial_chunk": SPATIAL_CHUNK,
+        meta = {**meta, "shape": [h, w], "time_chunk": int(time_chunk), "spatial_chunk": int(spatial_chunk),
                 "transform": list(geobox.transform)[:6], "crs": crs_name(geobox.crs)}
         root.attrs.update({
             "Conventions": "CF-1.9",
@@ -161,7 +162,7 @@ class CubeStore:
             root.create_array(name, shape=(0,), dtype=dtype, chunks=(4096,), fill_value=fill,
                               attributes={**_dims("time"), "long_name": long})
         root.create_array(index, shape=(0, h, w), dtype="int16", fill_value=FILL,
-                          chunks=(int(time_chunk), min(SPATIAL_CHUNK, h), min(SPATIAL_CHUNK, w)), attributes={
+                          chunks=(int(time_chunk), min(spatial_chunk, h), min(spatial_chunk, w)), attributes={
                               **_dims("time", "y", "x"), "scale_factor": SCALE, "add_offset": 0.0,
                               "long_name": f"{index} = {meta.get('formula', '')}, clear sky only",
                               "units": "1", "grid_mapping": "spatial_ref",
@@ -240,6 +241,11 @@ class CubeStore:
         for a in self._time_arrays():
             a.resize((start + k, *a.shape[1:]))
         return start
+
+    @property
+    def strip_rows(self) -> int:
+        """Rows per build step: one chunk row, so parallel steps never write one chunk twice."""
+        return int(self.group[self.index].chunks[1])
 
     def write_strip(self, start: int, row0: int, codes: np.ndarray) -> None:
         """Index codes of ``codes.shape[0]`` new dates for rows ``row0:row0 + codes.shape[1]``."""
