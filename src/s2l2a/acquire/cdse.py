@@ -250,6 +250,8 @@ class CdseSource:
     """Search the CDSE catalogue and download product archives (anonymous search, authenticated download)."""
 
     name = SOURCE
+    summary = "Copernicus Data Space (CDSE_USERNAME/CDSE_PASSWORD or ~/.netrc)"
+    archives = True  # zips: the archive and its extraction coexist briefly
 
     def __init__(self, http: Http, credentials: Credentials | None = None) -> None:
         self.http = http

@@ -23,11 +23,16 @@ from s2l2a.acquire.staging import is_complete, stage_root
 from s2l2a.errors import S2L2AError
 
 log = logging.getLogger(__name__)
-SOURCES = ("gcs", "cdse")
+#: where ``search``/``fetch`` look when no ``--source`` is given
+DEFAULT_SOURCES = ("gcs",)
 
 
 class Source(Protocol):
+    """What a source plug-in provides (s2l2a.registry, entry point group ``s2l2a.sources``)."""
+
     name: str
+    summary: str            # one line for ``--source``'s help
+    archives: bool          # downloads are archives unpacked into the destination (scratch space)
 
     def search(self, query: Query) -> list[Candidate]: ...
 
@@ -35,16 +40,16 @@ class Source(Protocol):
 
 
 def make_sources(names: list[str], http: Http) -> dict[str, Source]:
-    """Source clients by name, in the user's order of preference."""
-    from s2l2a.acquire.cdse import CdseSource
-    from s2l2a.acquire.gcs import GcsSource
+    """Source clients by name, in the user's order of preference (DEFAULT_SOURCES when none)."""
+    from s2l2a.errors import ConfigError
+    from s2l2a.registry import get_source
 
-    known = {"gcs": GcsSource, "cdse": CdseSource}
     out: dict[str, Source] = {}
-    for n in names:
-        if n not in known:
-            raise S2L2AError(f"unknown source {n!r} (known: {', '.join(SOURCES)})")
-        out[n] = known[n](http)
+    for n in names or DEFAULT_SOURCES:
+        try:
+            out[n] = get_source(n)(http)
+        except ConfigError as e:
+            raise S2L2AError(str(e)) from None
     return out
 
 
@@ -88,7 +93,8 @@ def fetch(products: list[Candidate], dest: Path, sources: dict[str, Source], set
         else:
             todo.append(c)
     volume = sum(c.size or 0 for c in todo)
-    largest_archives = sorted((c.size or 0 for c in todo if c.source == "cdse"), reverse=True)
+    largest_archives = sorted((c.size or 0 for c in todo if getattr(sources.get(c.source), "archives", False)),
+                              reverse=True)
     scratch = sum(largest_archives[: settings.parallel])  # archive and its extraction coexist briefly
     report.bytes_needed = check_space(dest, volume, l2a_factor=settings.l2a_factor, scratch_bytes=scratch,
                                       free=free)

@@ -59,9 +59,16 @@ def safe_relative(rel: str) -> PurePosixPath:
 
 
 class GcsSource:
-    """Search and download of L1C products in the bucket; ``settings.gcs_url`` is the objects URL."""
+    """Search and download of L1C products in the bucket; ``settings.gcs_url`` is the objects URL.
+
+    A source plug-in (s2l2a.registry, kind "sources"): ``name``, ``summary`` (for ``--source``),
+    ``archives`` (whether downloads are archives to unpack, which needs scratch space),
+    ``search(query)`` and ``download(candidate, dest_dir, stage_root)``.
+    """
 
     name = SOURCE
+    summary = "Google's public Sentinel-2 bucket (anonymous)"
+    archives = False
 
     def __init__(self, http: Http) -> None:
         self.http = http

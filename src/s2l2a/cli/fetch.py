@@ -58,7 +58,7 @@ def cmd(target: Path, object_parallel: int | None, l2a_factor: float | None, **o
             click.echo(f"FAILED  {c.name}: {text}", err=True)
 
     with Http(settings) as http:
-        sources = make_sources(list(opts["sources"]) or ["gcs"], http)
+        sources = make_sources(list(opts["sources"]), http)
         result = search(query, sources)
         if not quiet and opts["dry_run"]:
             print_products(result.products, f"{len(result.products)} L1C product(s) for {dest}")

@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from s2l2a.acquire.fetcher import DEFAULT_SOURCES
 from s2l2a.cli._common import user_errors
 from s2l2a.errors import ConfigError
+from s2l2a.registry import get_source, source_names
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -33,9 +35,9 @@ def search_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Satellite(s); repeatable."),
         click.option("--orbit", "orbits", multiple=True, type=click.IntRange(1, 143), help="Relative orbit(s); repeatable."),
         click.option("--min-baseline", help="Minimum processing baseline, e.g. 04.00."),
-        click.option("--source", "sources", multiple=True, type=click.Choice(["gcs", "cdse"]),
-                     help="Where to search, in order of preference [default: gcs]. gcs: Google's public bucket "
-                          "(anonymous); cdse: Copernicus Data Space (CDSE_USERNAME/CDSE_PASSWORD or ~/.netrc)."),
+        click.option("--source", "sources", multiple=True, type=click.Choice(source_names()),
+                     help=f"Where to search, in order of preference [default: {', '.join(DEFAULT_SOURCES)}]. "
+                          + "; ".join(f"{n}: {get_source(n).summary}" for n in source_names()) + "."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Where listings and metadata are cached [default: ~/.cache/s2l2a]."),
         click.option("--parallel", type=click.IntRange(min=1), help="Products transferred at once [default: 2]."),
@@ -137,7 +139,7 @@ def cmd(**opts: Any) -> None:
 
     query, settings = build(opts)
     with Http(settings) as http:
-        result = search(query, make_sources(list(opts["sources"]) or ["gcs"], http))
+        result = search(query, make_sources(list(opts["sources"]), http))
     total = result.total_bytes
     l2a = int(total * settings.l2a_factor)
     if opts["as_json"]:
