@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 from s2l2a.acquire.query import Candidate
+from s2l2a.clock import utcnow
 from s2l2a.fsutil import write_json_atomic
 
 STAGING = ".s2l2a-staging"
@@ -91,6 +91,6 @@ def finish(stage: Path, dest: Path, cand: Candidate, files: dict[str, int]) -> P
     _release(stage)
     os.replace(stage, final)
     doc = {"name": cand.name, "source": cand.source, "ref": cand.ref,
-           "fetched": datetime.now(UTC).isoformat(timespec="seconds"), "files": files}
+           "fetched": utcnow(), "files": files}
     write_json_atomic(rec, doc, mkdir=True)
     return final

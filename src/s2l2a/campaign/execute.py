@@ -21,7 +21,6 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from s2l2a.campaign.layout import (
     make_job_staging,
     staging_is_ours,
 )
+from s2l2a.clock import utcnow
 from s2l2a.errors import CampaignError, ProductError
 from s2l2a.fsutil import fsync_dir, write_text_atomic
 from s2l2a.processors.base import JobSettings, ProcessingFailed
@@ -64,10 +64,6 @@ MESSAGE_CAP = 500
 DISK_FULL_FLOOR = 16 * 1024 * 1024
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
-
-
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _one_line(text: str) -> str:
@@ -199,7 +195,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
     log_path = job_log_path(campaign_dir, spec.job_id)
     staging = staging_root(campaign_dir, spec) / str(spec.job_id)
     label = spec.product_name or Path(spec.product_path).name
-    outcome = JobOutcome(job_id=spec.job_id, state="failed", attempt=spec.attempt, start=_utc(),
+    outcome = JobOutcome(job_id=spec.job_id, state="failed", attempt=spec.attempt, start=utcnow(),
                          log_path=str(log_path), processor=spec.processor, host=socket.gethostname(),
                          pid=os.getpid())
     settings = spec.job_settings()
@@ -264,7 +260,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
                     _rmtree(staging)
             except OSError:
                 pass  # removed at the next run's start
-        outcome.end = _utc()
+        outcome.end = utcnow()
         outcome.duration_s = round(time.monotonic() - t0, 3)
     full_message = outcome.message
     outcome.message = _capped(full_message)

@@ -24,10 +24,10 @@ import fcntl
 import json
 import os
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from s2l2a.clock import utcnow
 from s2l2a.errors import CampaignError
 
 LOCK_FILE = "run.lock"
@@ -65,7 +65,7 @@ class RunLock:
             _close(dir_fd, unlock=True)
             raise
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
+                           "since": utcnow()}).encode()
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, info + b"\n", 0)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.jobspec import write_json_atomic
+from s2l2a.clock import utcnow
 
 MANIFEST_FILE = ".s2l2a-manifest.json"
 _RASTER_SUFFIXES = (".jp2", ".tif", ".tiff")
@@ -48,7 +48,7 @@ def write_manifest(product_dir: Path) -> Path:
     """Write the manifest of a finished product (before it is published)."""
     product_dir = Path(product_dir)
     return write_json_atomic(product_dir / MANIFEST_FILE, {
-        "product": product_dir.name, "written": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "product": product_dir.name, "written": utcnow(),
         "files": product_files(product_dir)})
 
 

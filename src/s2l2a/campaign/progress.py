@@ -18,8 +18,9 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from s2l2a.clock import utcnow
 
 PROGRESS_FILE = "progress.log"
 SEP = "  "
@@ -41,18 +42,6 @@ class ProgressEvent:
         if self.detail:
             fields.append(self.detail)
         return one_line(SEP.join(fields))
-
-
-def utcnow() -> str:
-    """Now as the ISO UTC string used in the store and the log (second precision, ``Z``)."""
-    return iso(datetime.now(UTC))
-
-
-def iso(t: datetime) -> str:
-    """A datetime as ISO UTC with ``Z`` (naive datetimes are taken as UTC)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def one_line(text: str) -> str:

@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from s2l2a.campaign.lock import RunLock
@@ -42,6 +41,7 @@ from s2l2a.campaign.store import (
     Job,
     Rejection,
 )
+from s2l2a.clock import iso, stamp
 from s2l2a.errors import CampaignError, S2L2AError
 
 BROKEN_SUFFIX = ".broken-"
@@ -108,17 +108,17 @@ class _Entry:
 
 def move_aside(campaign_dir: Path) -> list[Path]:
     """Rename ``campaign.sqlite`` (and its -wal/-shm) to ``*.broken-<UTC time>``; never deletes."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    when = stamp()
     moved: list[Path] = []
     for suffix in ("", "-wal", "-shm"):
         src = campaign_dir / f"{DB_FILE}{suffix}"
         if not os.path.lexists(src):
             continue
-        dst = campaign_dir / f"{DB_FILE}{BROKEN_SUFFIX}{stamp}{suffix}"
+        dst = campaign_dir / f"{DB_FILE}{BROKEN_SUFFIX}{when}{suffix}"
         n = 1
         while os.path.lexists(dst):
             n += 1
-            dst = campaign_dir / f"{DB_FILE}{BROKEN_SUFFIX}{stamp}.{n}{suffix}"
+            dst = campaign_dir / f"{DB_FILE}{BROKEN_SUFFIX}{when}.{n}{suffix}"
         os.rename(src, dst)
         moved.append(dst)
     return moved
@@ -224,9 +224,9 @@ def _job(e: _Entry, job_id: int) -> Job:
     sensing, baseline, generation, mission = e.added_at, None, None, None
     try:
         n = safe.parse_product_name(e.name)
-        sensing = n.sensing_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        sensing = iso(n.sensing_time)
         baseline = n.baseline
-        generation = n.generation_time.strftime("%Y-%m-%dT%H:%M:%SZ") if n.generation_time else None
+        generation = iso(n.generation_time) if n.generation_time else None
         mission = n.mission
     except S2L2AError:
         pass

@@ -60,12 +60,11 @@ from s2l2a.campaign.progress import (
     PROGRESS_FILE,
     ProgressEvent,
     ProgressLog,
-    iso,
     one_line,
     tail_lines,
-    utcnow,
 )
 from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, SKIP_WAITING, JobState, check_transition
+from s2l2a.clock import iso, utcnow
 from s2l2a.errors import CampaignError
 
 DB_FILE = "campaign.sqlite"

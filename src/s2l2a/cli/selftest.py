@@ -4,13 +4,13 @@ a report (indices, exit codes, output names, memory unit and enforcement, cancel
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from s2l2a.cli._common import Duration, user_errors
+from s2l2a.clock import stamp
 from s2l2a.registry import scheduler_names
 
 
@@ -54,7 +54,7 @@ def cmd(engine: str, queue: str | None, account: str | None, memory_mb: int, wor
     # checked like a campaign's options (one line naming --queue/--account) before anything is made
     opts = cluster_options({}, engine, queue=queue, account=account, memory_mb=memory_mb, run_limit_s=600,
                            **{k: v for k, v in own.items() if v is not None})
-    workdir = workdir or Path.cwd() / f"s2l2a-selftest-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    workdir = workdir or Path.cwd() / f"s2l2a-selftest-{stamp()}"
     workdir.mkdir(parents=True, exist_ok=True)
     report = run_selftest(engine, workdir, opts, timeout_s=timeout_s, echo=lambda s: click.echo(s, err=True))
     text = report.text()

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from s2l2a.campaign.jobspec import (
     write_json_atomic,
     write_manifest,
 )
+from s2l2a.clock import stamp, utcnow
 from s2l2a.engines.directives import check_job_size, check_options, check_path, check_seconds
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
 from s2l2a.engines.sizing import ArrayPlan, Placement, estimate_duration, plan_arrays
@@ -106,10 +107,6 @@ def parse_duration(value: Any, label: str = "run limit") -> int:
     if seconds < 1:
         raise ConfigError(f"{label}: {seconds} s is less than one second")
     return int(seconds)
-
-
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- records of submitted arrays ----------------------------------------------------------------
@@ -264,7 +261,7 @@ class ClusterEngine:
     def prepare(self, campaign_dir: Path, specs: Sequence[JobSpec], plan: ArrayPlan,
                 campaign_name: str = "") -> list[PreparedArray]:
         by_id = {int(s.job_id): s for s in specs}
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        when = stamp()
         # array names: ASCII letters, digits, '_', '.', '-' whatever the campaign is called
         base = re.sub(r"[^A-Za-z0-9_.-]+", "_", campaign_name or Path(campaign_dir).name)[:40].strip("._-")
         base = base or "campaign"
@@ -272,7 +269,7 @@ class ClusterEngine:
         python = check_path("python (the interpreter the worker runs with)", self.python)
         out = []
         for i, array in enumerate(plan.arrays, start=1):
-            name = f"s2l2a_{base}_{stamp}_{i}"
+            name = f"s2l2a_{base}_{when}_{i}"
             worker = [python, "-m", "s2l2a", "worker", "--campaign", camp, "--manifest", name]
             script = self.scheduler.render(
                 campaign_name=campaign_name or base, array_name=name, n_elements=len(array),
@@ -311,7 +308,7 @@ class ClusterEngine:
                               manifest=f"{MANIFESTS_DIR}/{arr.name}.json", script=f"{CLUSTER_DIR}/{arr.name}.sh",
                               elements=[[int(s.job_id) for s in el] for el in arr.elements],
                               attempts={str(s.job_id): int(s.attempt) for el in arr.elements for s in el},
-                              submitted=_utc(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir)
+                              submitted=utcnow(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir)
             rec.save(campaign_dir)
             if on_submitted is not None:
                 for index, el in enumerate(arr.elements, start=1):
@@ -449,7 +446,7 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, ClusterEngine] 
             cls, why = classify_element(st, rec.scheduler, _output_tail(campaign_dir, rec, index))
             message = f"{rec.element_id(index)}: {why}"
             outcome = JobOutcome(job_id=job_id, state="failed", attempt=rec.attempts[str(job_id)],
-                                 failure_class=cls.value, message=message, end=_utc(),
+                                 failure_class=cls.value, message=message, end=utcnow(),
                                  log_path=str(job_log_path(campaign_dir, job_id)),
                                  exit_status=_exit_int(st.exit_code if st else None))
             _append_job_log(campaign_dir, job_id, message, rec)
@@ -495,7 +492,7 @@ def _append_job_log(campaign_dir: Path, job_id: int, message: str, rec: ArrayRec
         log = job_log_path(campaign_dir, job_id)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as f:
-            f.write(f"==== {_utc()} job {job_id} failed on the cluster: {message}; scheduler output in "
+            f.write(f"==== {utcnow()} job {job_id} failed on the cluster: {message}; scheduler output in "
                     f"{LOG_DIR}/{rec.name}_{rec.job_id}_* ====\n")
     except OSError:
         pass

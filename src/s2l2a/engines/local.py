@@ -21,21 +21,17 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.execute import run_job
 from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobOutcome, JobSpec
+from s2l2a.clock import utcnow
 from s2l2a.engines.base import Capacity
 
 _DASK_LOGGERS = ("distributed", "distributed.scheduler", "distributed.worker", "distributed.nanny",
                  "distributed.core", "distributed.comm", "distributed.batched", "tornado", "bokeh")
-
-
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -296,7 +292,7 @@ def _outcome_of(fut: Any, spec: JobSpec, campaign_dir: Path, timed_out: bool = F
 
         from s2l2a.campaign.execute import job_log_path
 
-        now = _utc()
+        now = utcnow()
         if timed_out:
             limit = spec.job_settings().timeout_s
             cls, msg = FailureClass.TIMEOUT, f"no result within the {limit:.0f} s limit; its worker process was restarted"

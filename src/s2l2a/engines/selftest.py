@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
+from s2l2a.clock import stamp, utcnow
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, SchedulerError
 
 
@@ -51,7 +51,7 @@ def element_main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold-s", type=float, default=HOLD_S)
     p.add_argument("--index", required=True)
     a = p.parse_args(argv)
-    record = {"index": a.index, "host": socket.gethostname(), "pid": os.getpid(), "start": _utc(),
+    record = {"index": a.index, "host": socket.gethostname(), "pid": os.getpid(), "start": utcnow(),
               "env": {k: os.environ[k] for k in env_keys() if k in os.environ}}
     path = Path(a.dir) / f"element_{a.index}.json"
     path.write_text(json.dumps(record, indent=1))
@@ -64,10 +64,6 @@ def element_main(argv: list[str] | None = None) -> int:
         return 0
     time.sleep(a.hold_s)  # keeps element 3 pending long enough to be cancelled
     return 0
-
-
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- on the submitting side ----------------------------------------------------------------------------
@@ -122,11 +118,11 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
     options.max_concurrent = 1
     sched = make_scheduler(scheduler_name, options)
     rep = SelftestReport(scheduler_name)
-    rep.lines += [f"s2l2a selftest {_utc()}", f"s2l2a {__version__}, Python {platform.python_version()} "
+    rep.lines += [f"s2l2a selftest {utcnow()}", f"s2l2a {__version__}, Python {platform.python_version()} "
                   f"({sys.executable}), {platform.platform()}", f"submit host {socket.gethostname()}, "
                   f"work dir {workdir}", f"scheduler: {_version(list(sched.version_argv))}"]
     rep.lines += sched.selftest_lines()
-    name = f"s2l2a_selftest_{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    name = f"s2l2a_selftest_{stamp()}"
     argv = [sys.executable, "-m", "s2l2a.engines.selftest", "--dir", str(workdir),
             "--memory-mb", str(options.memory_mb)]
     script_text = sched.render(campaign_name="selftest", array_name=name, n_elements=3, products_per_element=1,

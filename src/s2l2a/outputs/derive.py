@@ -19,13 +19,13 @@ import os
 import shutil
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from s2l2a import __version__
+from s2l2a.clock import utcnow
 from s2l2a.errors import ConfigError, S2L2AError
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
@@ -233,10 +233,6 @@ def _geojson(geom: Any) -> dict[str, Any] | None:
     return json.loads(json.dumps(mapping(geom)))  # tuples -> lists
 
 
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _rmtree(p: Path) -> None:
     if p.is_symlink() or p.is_file():
         p.unlink(missing_ok=True)
@@ -312,7 +308,7 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
         product=name, source=str(Path(product.path).resolve()), out_dir=str(staging), resolution=spec.resolution,
         boa_quantification_value=product.boa_quantification_value, baseline=product.baseline,
         tile=product.tile, sensing_time=product.sensing_time.isoformat() if product.sensing_time else None,
-        clear_classes=sorted(int(c) for c in spec.clear_classes) if spec.clear_classes else None, created=_utc(),
+        clear_classes=sorted(int(c) for c in spec.clear_classes) if spec.clear_classes else None, created=utcnow(),
         footprint=_geojson(product.footprint), epsg=granule.epsg, cloud_cover=product.cloud_cover,
         mission=product.mission,
     )

@@ -21,9 +21,9 @@ import shutil
 import signal
 import subprocess
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from s2l2a.clock import utcnow
 from s2l2a.errors import ConfigError
 from s2l2a.sen2cor.layout import Sen2CorInstall, describe
 from s2l2a.sen2cor.locate import (
@@ -148,7 +148,7 @@ def env_create_argv(tool: Path, requirements: Path, env_dir: Path) -> list[str]:
 
 def _run(argv: list[str], log: Path, timeout_s: float, what: str, where: Path) -> None:
     with log.open("ab") as out:
-        out.write(f"---- {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {' '.join(argv)}\n".encode())
+        out.write(f"---- {utcnow()} {' '.join(argv)}\n".encode())
         out.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -212,6 +212,6 @@ def install_zip(archive: Path | str, prefix: Path | str | None = None, *, python
     write_record(root, {"layout": "zip", "python": str(interpreter), "environment": how,
                         "requirements": str(requirements) if requirements else None,
                         "version": "{}.{}.{}".format(*info.number), "zip": str(archive),
-                        "installed": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"})
+                        "installed": utcnow()})
     return describe(script)
 

@@ -18,8 +18,9 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+
+from s2l2a.clock import utcnow
 
 
 @dataclass
@@ -119,7 +120,7 @@ def run_logged(argv: Sequence[str], *, log_path: Path, timeout_s: float | None,
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        header = f"---- {datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} run: {shlex.join(argv)}\n"
+        header = f"---- {utcnow()} run: {shlex.join(argv)}\n"
         log.write(header.encode())
         log.flush()
         offset = log.tell()

@@ -29,7 +29,6 @@ run resumes where it stopped; ``--shard i/n`` takes every n-th task, so n cluste
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import multiprocessing
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s2l2a.clock import utcnow
 from s2l2a.fsutil import atomic_path
 from s2l2a.processors.builtin.srf import LUT_BANDS, SRF_SOURCE, sixs_wavelength
 
@@ -396,7 +396,7 @@ def assemble(out_dir: Path, target: Path) -> Path:
     np.savez_compressed(target, **arrays)
     prov = {
         "generator": "s2l2a.processors.builtin.lutgen",
-        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utcnow(),
         "versions": _versions(),
         "spectral_response": SRF_SOURCE,
         "aerosol_model": meta["aerosol"],
@@ -465,7 +465,7 @@ def add_optics(table: Path, jobs: int = 2) -> Path:
     with atomic_path(table, suffix=".npz") as tmp:  # numpy appends .npz to any other name
         np.savez_compressed(tmp, **arrays)
     prov["optics"] = {
-        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utcnow(),
         "versions": _versions(), "runs": len(tasks), "missions": list(missions),
         "quantities": list(OPTICS),
         "what": "6S at sun and view zenith 0, black surface, reference water vapour, on the table's "
