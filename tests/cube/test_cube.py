@@ -428,3 +428,14 @@ def test_cube_coarser_than_its_derived_files_averages_clear_pixels_only(tmp_path
     assert ds.sizes == {"time": 1, "y": 48, "x": 48}
     np.testing.assert_allclose(ds.ndvi[0].values, np.round(mean / 1e-4) * 1e-4, atol=1.5e-4)
     assert ((n > 0) & (n < 4)).sum() > 1000   # nearly every block is mixed: its clear pixels' mean
+
+
+def test_one_build_per_store_at_a_time(campaign: Path, tmp_path: Path) -> None:
+    out = tmp_path / "l.zarr"
+    build_cube(campaign, out, CubeSpec(tile="29RKH", quicklooks=False))
+    holder = CubeStore.open(out)          # a build in progress
+    try:
+        _one_line_error(*cli("cube", campaign, "-o", out), "another s2l2a cube is adding to this store now")
+    finally:
+        holder.close()
+    assert cli("cube", campaign, "-o", out)[0] == 0

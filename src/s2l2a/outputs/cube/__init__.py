@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import ConfigError
-from s2l2a.outputs.cube.store import MARKER, SPATIAL_CHUNK, TIME_CHUNK, CubeError, CubeStore
+from s2l2a.outputs.cube.store import MARKER, SEPARATOR, SPATIAL_CHUNK, TIME_CHUNK, CubeError, CubeStore
 
 __all__ = ["CubeError", "CubeResult", "CubeSpec", "build_cube", "open_cube"]
 
@@ -126,15 +126,8 @@ def _days(observations: list[Any]) -> list[Any]:
 def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None = None,
                progress: Any = None) -> CubeResult:
     """Create ``out`` or append the campaign's new dates to it; see the module and docs/cube.md."""
-    import numpy as np
-    from odc.geo.geobox import GeoBox
-
-    from s2l2a.outputs.cube import series
-    from s2l2a.outputs.cube.build import Batch, Day
-    from s2l2a.outputs.cube.grid import CubeGrid, check_aoi_in_campaign, choose_grid, read_aoi_file
-    from s2l2a.outputs.cube.sources import baseline_note, collect, require_some
+    from s2l2a.outputs.cube.grid import read_aoi_file
     from s2l2a.outputs.indices import INDICES
-    from s2l2a.safe.scl import CLEAR
 
     spec = spec or CubeSpec()
     _check_spec(spec)
@@ -144,6 +137,25 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
     campaign_dir, out = Path(campaign_dir), Path(out)
     aoi = read_aoi_file(spec.aoi) if spec.aoi is not None else None
     store = CubeStore.open(out) if out.exists() else None
+    try:
+        store, grid, got, clear, result = _prepare(store, campaign_dir, out, spec, aoi)
+        return _append(store, grid, got, clear, spec, campaign_dir, result, say)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _prepare(store: CubeStore | None, campaign_dir: Path, out: Path, spec: CubeSpec,
+             aoi: Any) -> tuple[CubeStore, Any, Any, tuple[int, ...], CubeResult]:
+    """The products to stack and the store (created on its grid when new) with its rules."""
+    from odc.geo.geobox import GeoBox
+    from odc.geo.geom import Geometry
+
+    from s2l2a.outputs.cube.grid import CubeGrid, check_aoi_in_campaign, choose_grid
+    from s2l2a.outputs.cube.sources import baseline_note, collect, require_some
+    from s2l2a.outputs.indices import INDICES
+    from s2l2a.safe.scl import CLEAR
+
     if store is not None:
         aoi, meta = _reconcile(spec, store.meta, aoi, out)
         index, resolution, tile = meta["index"], int(meta["resolution"]), meta.get("tile")
@@ -163,27 +175,31 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
         result.notes.append(note)
     if store is None:
         grid = choose_grid(got.observations, resolution, spec.crs, aoi, spec.aoi)
-        formula = INDICES.get(index, "")
-        meta = {"index": index, "formula": formula, "resolution": resolution, "tile": tile,
+        meta = {"index": index, "formula": INDICES.get(index, ""), "resolution": resolution, "tile": tile,
                 "clear_classes": list(clear), "aoi": _aoi_doc(aoi) if aoi is not None else None,
                 "campaign": str(campaign_dir.resolve()),
                 "mosaic": "clearest pixel wins: clear beats cloudy; among clear, the larger clear fraction"}
         out.parent.mkdir(parents=True, exist_ok=True)
         store = CubeStore.create(out, grid.geobox, meta, spec.time_chunk, spec.spatial_chunk)
-    else:
-        from affine import Affine
-        from odc.geo.crs import CRS
-        from shapely.ops import transform as shp_transform
+        return store, grid, got, clear, result
+    from affine import Affine
+    from odc.geo.crs import CRS
 
-        h, w = store.meta["shape"]
-        gb = GeoBox((h, w), Affine(*store.meta["transform"]), CRS(store.meta["crs"]))
-        grid_aoi = None
-        if aoi is not None:
-            from pyproj import Transformer
+    h, w = store.meta["shape"]
+    gb = GeoBox((h, w), Affine(*store.meta["transform"]), CRS(store.meta["crs"]))
+    grid_aoi = Geometry(aoi, "EPSG:4326").to_crs(gb.crs).geom if aoi is not None else None
+    return store, CubeGrid(gb, grid_aoi), got, clear, result
 
-            tr = Transformer.from_crs(4326, gb.crs.to_wkt(), always_xy=True)
-            grid_aoi = shp_transform(tr.transform, aoi)
-        grid = CubeGrid(gb, grid_aoi)
+
+def _append(store: CubeStore, grid: Any, got: Any, clear: tuple[int, ...], spec: CubeSpec,
+            campaign_dir: Path, result: CubeResult, say: Any) -> CubeResult:
+    """The new dates of ``got`` into ``store`` (locked), then the quick looks."""
+    import numpy as np
+
+    from s2l2a.outputs.cube import series
+    from s2l2a.outputs.cube.build import Batch, Day
+
+    out = store.path
     result.grid = grid.describe()
     say(f"grid: {result.grid}")
 
@@ -194,7 +210,7 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
     for d in _days(got.observations):
         key = d.day.isoformat()
         if key in have:
-            known = set(have[key].product.split("; "))
+            known = set(have[key].product.split(SEPARATOR))
             extra = [o.product for o in d.products if o.product not in known]
             if extra:
                 result.notes.append(f"{key} is in the cube already; {', '.join(extra)} done since is not added "

@@ -90,7 +90,7 @@ def _committed_length(path: Path) -> int | None:
 
 
 class CubeStore:
-    """One cube store on disk, opened for appending."""
+    """One cube store on disk, opened for appending (locked until :meth:`close`)."""
 
     def __init__(self, path: Path, group: Any, meta: dict[str, Any], length: int) -> None:
         self.path = path
@@ -169,11 +169,13 @@ class CubeStore:
                               "coordinates": " ".join((*TEXT_COORDS, "clear_fraction", "spatial_ref")),
                               "valid_min": CODE_MIN, "valid_max": CODE_MAX})
         _consolidate(path)
-        return cls(path, root, meta, 0)
+        store = cls(path, root, meta, 0)
+        store.lock()
+        return store
 
     @classmethod
     def open(cls, path: Path | str) -> CubeStore:
-        """An existing cube, cut back to its last commit if a build was killed after it."""
+        """An existing cube, locked, cut back to its last commit if a build was killed after it."""
         zarr = _zarr()
         path = Path(path)
         try:
@@ -187,6 +189,7 @@ class CubeStore:
         if length is None:
             raise CubeError("the cube has no committed metadata (.zmetadata); remove it and build it again", path)
         store = cls(path, root, meta, length)
+        store.lock()  # before looking for a killed build's leftovers: a live build's are not ours to cut
         if any(a.shape[0] != length for a in store._time_arrays()):
             store._cut_back()
         return store
@@ -209,6 +212,29 @@ class CubeStore:
             if a.shape[0] != self.length:
                 a.resize((self.length, *a.shape[1:]))
         _consolidate(self.path)
+
+    def lock(self) -> None:
+        """One build per store at a time: an flock on the store folder, released when the process ends
+        (however it ends) or at :meth:`close`."""
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise CubeError("another s2l2a cube is adding to this store now; run again when it has finished",
+                            self.path) from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        import os
+
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            self._lock_fd = None
 
     # -- reading what is there -------------------------------------------------------------------
 
