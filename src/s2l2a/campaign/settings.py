@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from s2l2a import registry
+from s2l2a import defaults, registry
 from s2l2a.errors import ConfigError
 from s2l2a.fsutil import write_bytes_atomic
 
@@ -54,17 +54,18 @@ class CampaignSettings:
     processor: str = "auto"
     output_dir: str = "L2A"
     scratch_dir: str | None = None          # None: <campaign>/staging
-    memory_mb: int = 4096
-    cores_per_job: int = 1
-    timeout_s: float = 10800
-    max_attempts: int = 3
+    memory_mb: int = defaults.MEMORY_MB
+    cores_per_job: int = defaults.CORES_PER_JOB
+    timeout_s: float = defaults.TIMEOUT_S
+    max_attempts: int = defaults.MAX_ATTEMPTS
     workers: int = 0                        # 0: as many as cores and memory allow
     min_free_mb: int | None = None          # free-space floor for starting a job; None: one product's outputs
     sections: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, name: str = "", processor: str = "auto", output_dir: str = "L2A",
-                 scratch_dir: str | None = None, memory_mb: int = 4096, cores_per_job: int = 1,
-                 timeout_s: float = 10800, max_attempts: int = 3, workers: int = 0,
+                 scratch_dir: str | None = None, memory_mb: int = defaults.MEMORY_MB,
+                 cores_per_job: int = defaults.CORES_PER_JOB, timeout_s: float = defaults.TIMEOUT_S,
+                 max_attempts: int = defaults.MAX_ATTEMPTS, workers: int = 0,
                  min_free_mb: int | None = None, sections: dict[str, Any] | None = None,
                  extra: dict[str, Any] | None = None, **named_sections: dict[str, Any]) -> None:
         """Sections may be given as ``sections={...}``, by name (``sen2cor={...}``) or as ``extra``."""

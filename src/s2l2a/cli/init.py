@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from s2l2a import defaults
 from s2l2a.cli._common import Duration, campaign_argument, human_duration, user_errors
 from s2l2a.errors import CampaignError, ConfigError
 
@@ -16,10 +17,10 @@ from s2l2a.errors import CampaignError, ConfigError
 @campaign_argument
 @click.option("--processor", type=click.Choice(["auto", "builtin", "sen2cor"]), default="auto",
               show_default=True, help="auto: Sen2Cor when configured or on PATH, else the built-in one.")
-@click.option("--memory-mb", type=click.IntRange(min=256), default=4096, show_default=True,
+@click.option("--memory-mb", type=click.IntRange(min=256), default=defaults.MEMORY_MB, show_default=True,
               help="Memory one job may use.")
-@click.option("--cores-per-job", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--timeout", "timeout_s", type=Duration(), default="3h", show_default=True,
+@click.option("--cores-per-job", type=click.IntRange(min=1), default=defaults.CORES_PER_JOB, show_default=True)
+@click.option("--timeout", "timeout_s", type=Duration(), default=f"{defaults.TIMEOUT_S / 3600:g}h", show_default=True,
               help="Wall-clock limit per job (seconds, or 90m, 3h).")
 @click.option("--sen2cor", "sen2cor_path", type=click.Path(exists=True, path_type=Path),
               help="Sen2Cor's L2A_Process (or its installation directory).")

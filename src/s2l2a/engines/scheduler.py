@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import jinja2
 
+from s2l2a import defaults
 from s2l2a.campaign.failures import FailureClass
 from s2l2a.engines.directives import (
     MAX_ARRAY_SIZE,
@@ -74,8 +75,8 @@ class ClusterOptions:
     queue: str | None = None
     account: str | None = None           # Slurm --account, LSF -P, PBS -A
     run_limit_s: int = 4 * 3600           # the queue's run limit (walltime)
-    memory_mb: int = 4096                 # per product
-    cores_per_job: int = 1
+    memory_mb: int = defaults.MEMORY_MB   # per product
+    cores_per_job: int = defaults.CORES_PER_JOB
     max_concurrent: int = 0               # %K throttle, 0 = none
     max_array_size: int = 1000            # LSF MAX_JOB_ARRAY_SIZE / Slurm MaxArraySize - 1
     placement: str = "per_product"        # per_product | whole_node

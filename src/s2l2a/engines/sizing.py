@@ -11,6 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from s2l2a import defaults
 from s2l2a.errors import ConfigError
 
 
@@ -72,7 +73,7 @@ def estimate_duration(history_s: list[float], configured_s: float, safety: float
 
 
 def plan_arrays(job_ids: list[int], per_product_s: float, run_limit_s: float, *,
-                cores_per_job: int = 1, memory_mb_per_job: int = 4096,
+                cores_per_job: int = defaults.CORES_PER_JOB, memory_mb_per_job: int = defaults.MEMORY_MB,
                 placement: Placement | None = None, max_array_size: int = 1000,
                 margin: float = 0.85, startup_s: float = 60.0, spread: int = 0) -> ArrayPlan:
     """Split ``job_ids`` into arrays whose elements each fit the queue's run limit.

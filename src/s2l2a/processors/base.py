@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from s2l2a import defaults
 from s2l2a.campaign.failures import FailureClass
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
 class JobSettings:
     """What one conversion may use and how it should be done."""
 
-    cores: int = 1
-    memory_mb: int = 4096
-    timeout_s: float = 3 * 3600
+    cores: int = defaults.CORES_PER_JOB
+    memory_mb: int = defaults.MEMORY_MB
+    timeout_s: float = defaults.TIMEOUT_S
     resolution: int | None = None          # 10, 20, 60 or None for the processor's default
     processing_baseline: str | None = None  # e.g. "05.10"; None = processor default
     output_format: str = "COG"             # COG | JP2 (built-in processor)
