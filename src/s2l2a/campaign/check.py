@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from s2l2a.campaign.layout import CampaignLayout
 from s2l2a.errors import S2L2AError
 from s2l2a.registry import get_scheduler, processor_names, processor_plugin, scheduler_names
 
@@ -232,7 +233,7 @@ def _check_dem(ctx: _Context) -> CheckResult:
         return r
     from s2l2a.aux.dem import MANIFEST, DemLayout, footprints_of, uncovered_products
 
-    dem_dir = ctx.campaign / "aux" / "dem"
+    dem_dir = CampaignLayout.of(ctx.campaign, ctx.settings).dem
     if not (dem_dir / MANIFEST).is_file():
         return CheckResult("dem", WARN, "no DEM prepared; Sen2Cor then corrects terrain as if it were flat",
                            f"prepare one with 's2l2a dem {ctx.campaign}' (then 's2l2a sen2cor gipp')")
@@ -275,7 +276,7 @@ def _check_gipp(ctx: _Context) -> CheckResult:
     stems = {"--GIP_L2A": "L2A_GIPP", "--GIP_L2A_SC": "L2A_CAL_SC_GIPP", "--GIP_L2A_AC": "L2A_CAL_AC_GIPP",
              "--GIP_L2A_PB": "L2A_PB_GIPP"}
     configured = ctx.settings.sen2cor.get("gipp")
-    copies = ctx.campaign / "sen2cor" / "gipp"
+    copies = CampaignLayout.of(ctx.campaign, ctx.settings).gipp
     if configured:
         pairs = _gipp_args(configured)
         record = Path(str(configured)).expanduser()
@@ -440,7 +441,7 @@ def _probe_write(folder: Path) -> str | None:
 def _check_writable(ctx: _Context) -> CheckResult:
     from s2l2a.campaign.execute import campaign_staging_root
 
-    places = {"campaign": ctx.campaign, "logs": ctx.campaign / "logs",
+    places = {"campaign": ctx.campaign, "logs": CampaignLayout.of(ctx.campaign, ctx.settings).logs,
               "output": ctx.settings.output_root(ctx.campaign),
               "scratch": campaign_staging_root(ctx.campaign, ctx.settings)}
     bad = []

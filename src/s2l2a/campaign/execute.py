@@ -33,6 +33,7 @@ from s2l2a.campaign.jobspec import (
     write_result,
 )
 from s2l2a.campaign.layout import (
+    DERIVED_DIR,
     LOGS_DIR,
     OUTPUT_DIR,
     PARTIAL_PREFIX,
@@ -292,7 +293,7 @@ def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: Jo
     derive_spec = DeriveSpec(indices=tuple(d.get("indices") or ("ndvi",)), formulas=tuple(d.get("formulas") or ()),
                              resolution=int(d.get("resolution") or 10),
                              clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
-    res = derive_then_keep(l2a, Path(campaign_dir) / "derived" / tile, derive_spec, d.get("keep", "all"),
+    res = derive_then_keep(l2a, Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, d.get("keep", "all"),
                            l1c_path=spec.product_path, delete_l1c=bool(d.get("delete_l1c", False)))
     if res.derived_dir:
         outcome.derived_path = str(res.derived_dir)

@@ -16,11 +16,9 @@ from typing import Any
 
 from s2l2a import fsutil
 from s2l2a.campaign.failures import FailureClass
+from s2l2a.campaign.layout import MANIFESTS_DIR, RESULTS_DIR
 from s2l2a.errors import CampaignError
 from s2l2a.processors.base import JobSettings
-
-MANIFESTS_DIR = "manifests"
-RESULTS_DIR = "results"
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -27,25 +27,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s2l2a.campaign.jobspec import MANIFESTS_DIR, RESULTS_DIR
-from s2l2a.campaign.lock import LOCK_FILE
-from s2l2a.campaign.progress import PROGRESS_FILE
-from s2l2a.campaign.settings import SETTINGS_FILE
-from s2l2a.campaign.store import DB_FILE
 from s2l2a.errors import ConfigError
 from s2l2a.fsutil import write_text_atomic
 
-OWNED_MARKER = ".s2l2a-owned"
-LOGS_DIR = "logs"
-STAGING_DIR = "staging"
-OUTPUT_DIR = "L2A"
-DERIVED_DIR = "derived"
-CLUSTER_DIR = "cluster"        # the same name as s2l2a.engines.cluster.CLUSTER_DIR
-STAC_DIR = "stac"              # the same name as s2l2a.outputs.stac.STAC_DIR
-REPORT_FILE = "report.html"
-SEN2COR_DIR = "sen2cor"        # the campaign's GIPP record (s2l2a sen2cor gipp)
+# The names of a campaign's files and folders: the modules that write them import them from here.
+SETTINGS_FILE = "s2l2a.toml"   # the settings (campaign.settings)
+DB_FILE = "campaign.sqlite"    # the job store (campaign.store)
+PROGRESS_FILE = "progress.log"  # the human-readable progress log (campaign.progress)
+LOCK_FILE = "run.lock"         # one run at a time (campaign.lock)
+LOGS_DIR = "logs"              # one log per job
+RESULTS_DIR = "results"        # per-job result files written by cluster elements (campaign.jobspec)
+MANIFESTS_DIR = "manifests"    # what each cluster array element runs (campaign.jobspec)
+CLUSTER_DIR = "cluster"        # submitted arrays and their scheduler output
+STAGING_DIR = "staging"        # default scratch_dir
+OUTPUT_DIR = "L2A"             # default output_dir
+DERIVED_DIR = "derived"        # indices, SCL, clear masks and quicklooks (s2l2a derive)
+STAC_DIR = "stac"              # the STAC catalogue (s2l2a stac)
+REPORT_FILE = "report.html"    # the campaign report (s2l2a report)
+SEN2COR_DIR = "sen2cor"        # the campaign's GIPP files and install record (s2l2a sen2cor)
 AUX_DIR = "aux"                # DEM tiles and ESA-CCI prepared for the campaign
-INPUTS_DIR = "inputs"          # CDSE zips unpacked by plan (s2l2a.campaign.planner)
+INPUTS_DIR = "inputs"          # CDSE zips unpacked by plan (campaign.planner)
+OWNED_MARKER = ".s2l2a-owned"
 PARTIAL_PREFIX = ".partial-"
 REPLACED_PREFIX = ".replaced-"
 SOURCE_SUFFIX = ".source"
@@ -136,8 +138,42 @@ class CampaignLayout:
     def report(self) -> Path:
         return self.root / REPORT_FILE
 
+    @property
+    def inputs(self) -> Path:
+        return self.root / INPUTS_DIR
+
+    @property
+    def aux(self) -> Path:
+        return self.root / AUX_DIR
+
+    @property
+    def dem(self) -> Path:
+        """The DEM prepared for the campaign (``s2l2a dem``)."""
+        return self.aux / "dem"
+
+    @property
+    def sen2cor(self) -> Path:
+        return self.root / SEN2COR_DIR
+
+    @property
+    def gipp(self) -> Path:
+        """The campaign's GIPP copies and their record (``s2l2a sen2cor gipp``)."""
+        return self.sen2cor / "gipp"
+
+    @property
+    def gipp_record(self) -> Path:
+        return self.gipp / "gipp.json"
+
+    @property
+    def sen2cor_install_record(self) -> Path:
+        """Which Sen2Cor the GIPP files were written for (``s2l2a sen2cor install|check``)."""
+        return self.sen2cor / "install.json"
+
     def job_log(self, job_id: int | str) -> Path:
         return self.logs / f"{job_id}.log"
+
+    def derived_tile(self, tile: str) -> Path:
+        return self.derived / tile
 
     def job_staging(self, job_id: int | str) -> Path:
         return self.staging / str(job_id)

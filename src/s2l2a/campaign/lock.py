@@ -27,10 +27,10 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
+from s2l2a.campaign.layout import LOCK_FILE
 from s2l2a.clock import utcnow
 from s2l2a.errors import CampaignError
 
-LOCK_FILE = "run.lock"
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 #: directory flocks a file system may refuse (the file lock then stands alone)
 _NO_DIR_LOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, errno.ENOSYS)

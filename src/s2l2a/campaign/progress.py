@@ -22,7 +22,6 @@ from pathlib import Path
 
 from s2l2a.clock import utcnow
 
-PROGRESS_FILE = "progress.log"
 SEP = "  "
 
 

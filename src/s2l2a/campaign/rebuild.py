@@ -27,11 +27,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from s2l2a.campaign.layout import DB_FILE, LOGS_DIR, PROGRESS_FILE
 from s2l2a.campaign.lock import RunLock
-from s2l2a.campaign.progress import PROGRESS_FILE, ProgressEvent, parse_line
+from s2l2a.campaign.progress import ProgressEvent, parse_line
 from s2l2a.campaign.states import JobState
 from s2l2a.campaign.store import (
-    DB_FILE,
     FROM,
     MOVED_TO,
     PLANNED_AS,
@@ -310,7 +310,7 @@ def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: b
             job = _job(e, e.job_id)
             jobs.append(job)
             attempts += [Attempt(job.id, a.n, a.state, a.start, a.end, a.exit_status, a.failure_class,
-                                 a.message, str(d / "logs" / f"{job.id}.log"), a.host, a.pid)
+                                 a.message, str(d / LOGS_DIR / f"{job.id}.log"), a.host, a.pid)
                          for a in e.attempts.values()]
         report.moved_aside = move_aside(d)
         store = CampaignStore(d / DB_FILE, campaign_dir=d)

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from s2l2a import defaults, registry
+from s2l2a.campaign.layout import OUTPUT_DIR, SETTINGS_FILE, CampaignLayout
 from s2l2a.errors import ConfigError
 from s2l2a.fsutil import write_bytes_atomic
 
 if TYPE_CHECKING:
     from s2l2a.processors.base import JobSettings
 
-SETTINGS_FILE = "s2l2a.toml"
 
 # known keys of the fixed sections; every other section is declared in the registry (a processor's
 # options, [cluster], [derive], [acquire]) and checked by its declaration when the file is read
@@ -52,7 +52,7 @@ class CampaignSettings:
 
     name: str = ""
     processor: str = "auto"
-    output_dir: str = "L2A"
+    output_dir: str = OUTPUT_DIR
     scratch_dir: str | None = None          # None: <campaign>/staging
     memory_mb: int = defaults.MEMORY_MB
     cores_per_job: int = defaults.CORES_PER_JOB
@@ -62,7 +62,7 @@ class CampaignSettings:
     min_free_mb: int | None = None          # free-space floor for starting a job; None: one product's outputs
     sections: dict[str, Any] = field(default_factory=dict)
 
-    def __init__(self, name: str = "", processor: str = "auto", output_dir: str = "L2A",
+    def __init__(self, name: str = "", processor: str = "auto", output_dir: str = OUTPUT_DIR,
                  scratch_dir: str | None = None, memory_mb: int = defaults.MEMORY_MB,
                  cores_per_job: int = defaults.CORES_PER_JOB, timeout_s: float = defaults.TIMEOUT_S,
                  max_attempts: int = defaults.MAX_ATTEMPTS, workers: int = 0,
@@ -266,11 +266,11 @@ class CampaignSettings:
 
     def output_root(self, campaign_dir: Path | str) -> Path:
         """Where verified L2A products go (``<campaign>/L2A`` unless configured otherwise)."""
-        return (Path(campaign_dir) / Path(self.output_dir).expanduser()).resolve()
+        return CampaignLayout.of(campaign_dir, self).output
 
     def scratch_root(self, campaign_dir: Path | str) -> Path:
         """Where jobs stage their work (``<campaign>/staging`` unless configured otherwise)."""
-        return (Path(campaign_dir) / Path(self.scratch_dir or "staging").expanduser()).resolve()
+        return CampaignLayout.of(campaign_dir, self).scratch
 
 
 def _section(data: dict[str, Any], name: str, source: Path | str) -> dict[str, Any]:

@@ -56,8 +56,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+from s2l2a.campaign.layout import DB_FILE, LOGS_DIR, PROGRESS_FILE, SETTINGS_FILE
 from s2l2a.campaign.progress import (
-    PROGRESS_FILE,
     ProgressEvent,
     ProgressLog,
     one_line,
@@ -67,7 +67,6 @@ from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, SKIP_WAITING, JobSt
 from s2l2a.clock import iso, utcnow
 from s2l2a.errors import CampaignError
 
-DB_FILE = "campaign.sqlite"
 SCHEMA_VERSION = 2
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: pauses before retrying a store write that failed on a full disk (then: one CampaignError line)
@@ -418,7 +417,7 @@ class CampaignStore:
             raise CampaignError("campaign directory does not exist", d)
         db = d / DB_FILE
         if not create and not db.exists():
-            if not (d / "s2l2a.toml").exists():
+            if not (d / SETTINGS_FILE).exists():
                 raise CampaignError("not a campaign (no s2l2a.toml); create one with 's2l2a init'", d)
         check_store_file(d)
         return cls(db, campaign_dir=d)
@@ -436,7 +435,7 @@ class CampaignStore:
 
     def log_path(self, job_id: int) -> Path:
         """Where the log of a job goes: ``<campaign>/logs/<job_id>.log``."""
-        return self.campaign_dir / "logs" / f"{job_id}.log"
+        return self.campaign_dir / LOGS_DIR / f"{job_id}.log"
 
     # -- internals ----------------------------------------------------------------------------
 

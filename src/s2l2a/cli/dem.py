@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
+from s2l2a.campaign.layout import CampaignLayout
 from s2l2a.cli._common import campaign_argument
 from s2l2a.cli.sen2cor import _sen2cor_section, one_line_errors
-
-DEM_SUBDIR = Path("aux") / "dem"
 
 
 @click.command("dem")
@@ -43,7 +42,7 @@ def cmd(campaign: Path, source: str | None, cache: Path | None, base_url: str | 
     if not paths:
         raise CampaignError("no products found; plan the campaign or give --products", campaign)
     footprints = footprints_of(paths)
-    layout = prepare_dem(footprints, campaign / DEM_SUBDIR, version=version, source=source, cache=cache,
+    layout = prepare_dem(footprints, CampaignLayout.of(campaign).dem, version=version, source=source, cache=cache,
                          base_url=base_url)
     sea = sum(1 for v in layout.tiles.values() if v is None)
     click.echo(f"DEM for Sen2Cor {version}: {layout.kind} layout from {layout.source}, {len(layout.tiles)} tile(s)"

@@ -8,12 +8,9 @@ from typing import Any
 
 import click
 
+from s2l2a.campaign.layout import SETTINGS_FILE, CampaignLayout
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.fsutil import write_json_atomic
-
-GIPP_SUBDIR = Path("sen2cor") / "gipp"
-INSTALL_RECORD = Path("sen2cor") / "install.json"
-
 
 #: user-facing errors: one ``Error: ...`` line, exit status 1 (the style of every command)
 one_line_errors = user_errors
@@ -128,6 +125,8 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
     Settings come from ``[sen2cor.parameters]`` and ``processing_baseline`` in s2l2a.toml, the DEM
     prepared by ``s2l2a dem`` and ``--set`` (last wins). The installed templates are never edited.
     """
+    from s2l2a.aux.dem import MANIFEST as DEM_MANIFEST
+    from s2l2a.aux.dem import DemLayout
     from s2l2a.errors import ConfigError
     from s2l2a.sen2cor.gipp import write_for_install
     from s2l2a.sen2cor.layout import describe
@@ -138,14 +137,13 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
         click.echo(note)
     settings: dict[str, Any] = {}
     section = _sen2cor_section(campaign)
-    dem_manifest = campaign / "aux" / "dem" / "dem.json"
+    layout = CampaignLayout.of(campaign)
+    dem_manifest = layout.dem / DEM_MANIFEST
     if dem_manifest.is_file():
-        from s2l2a.aux.dem import DemLayout
-
         settings.update(DemLayout.load(dem_manifest.parent).gipp_settings())
     params = section.get("parameters", {})
     if not isinstance(params, dict):
-        raise ConfigError("[sen2cor.parameters] must be a table", campaign / "s2l2a.toml")
+        raise ConfigError("[sen2cor.parameters] must be a table", layout.settings_file)
     settings.update(params)
     if section.get("processing_baseline") and "L2A_PB_GIPP" in inst.templates:
         settings.setdefault("processing_baseline", section["processing_baseline"])
@@ -154,9 +152,9 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
         if not sep:
             raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
         settings[key.strip()] = value.strip()
-    gipps = write_for_install(inst, campaign / GIPP_SUBDIR, settings, include_ac=include_ac)
+    gipps = write_for_install(inst, layout.gipp, settings, include_ac=include_ac)
     gipps.save({"install": str(inst.root), "l2a_process": str(inst.l2a_process)})
-    _write_json(campaign / INSTALL_RECORD, {"root": str(inst.root), "version": inst.version,
+    _write_json(layout.sen2cor_install_record, {"root": str(inst.root), "version": inst.version,
                                             "l2a_process": str(inst.l2a_process)})
     for stem, path in gipps.files.items():
         click.echo(f"{path}  sha256:{gipps.hashes[stem]}  (valid against {stem}.xsd)")
@@ -172,7 +170,7 @@ def _finite(param: click.Parameter, value: float) -> float:
 
 
 def _sen2cor_section(campaign: Path | None) -> dict[str, Any]:
-    if campaign is None or not (campaign / "s2l2a.toml").is_file():
+    if campaign is None or not (campaign / SETTINGS_FILE).is_file():
         return {}
     from s2l2a.campaign.settings import CampaignSettings
 
@@ -187,7 +185,7 @@ def _install_path(path: Path | None, campaign: Path | None) -> Path | None:
 
 
 def _version_change(campaign: Path, inst: Any) -> str | None:
-    rec = campaign / INSTALL_RECORD
+    rec = CampaignLayout.of(campaign).sen2cor_install_record
     if not rec.is_file():
         return None
     try:
