@@ -91,7 +91,7 @@ def test_builtin_campaign_passes_every_check(tmp_path: Path) -> None:
     r = s2l2a("check", camp)
     assert r.returncode == 0, r.stdout + r.stderr
     checks = lines_by_check(r.stdout)
-    assert list(checks) == ["processor", "esacci", "dem", "gipp", "memory", "disk", "writable", "scheduler"]
+    assert list(checks) == ["processor", "esacci", "cams", "dem", "gipp", "memory", "disk", "writable", "scheduler"]
     assert checks["processor"].startswith("✓ processor: built-in processor")
     assert checks["esacci"].startswith("- esacci: not needed")
     for name in ("memory", "disk", "writable"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +135,41 @@ def make_zip(dest: Path, version: str = "3.3.0", *, script: bool = True, extra: 
         for name, data in files.items():
             z.writestr(name, data)
     return archive
+
+
+REAL_DS = next((Path(__file__).resolve().parents[1] / "data" / "safe" / "l1c_metadata" / "coprs-datastrip-N0400")
+               .glob("*.xml.gz"))
+
+
+def with_datastrip(product: Path, psd: str | None = None) -> Path:
+    """Give a (cloned) product the datastrip metadata of a real baseline 04.00 product (schema folder
+    ``14.08.02``); ``psd="15.00.00"`` edits that folder and the namespace to another PSD version, as a
+    product of that version carries them. Only the head of the file (its root element) is kept."""
+    lines = gzip.decompress(REAL_DS.read_bytes()).decode().splitlines()
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("<n1:Level-1C_DataStrip_ID"))
+    text = "\n".join(lines[: end + 1]) + "\n</n1:Level-1C_DataStrip_ID>\n"
+    if psd:
+        text = text.replace("schemas/14.08.02/PSD", f"schemas/{psd}/PSD").replace("psd-14.", f"psd-{int(psd[:2])}.")
+    ds = next((product / "DATASTRIP").iterdir())
+    (ds / "MTD_DS.xml").write_text(text)
+    return product
+
+
+def wrapper(root: Path, version: str) -> Path:
+    """A 2.x-layout install whose bin/L2A_Process runs the stand-in as ``version``."""
+    exe = root / "bin" / "L2A_Process"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(f"#!/bin/sh\nSTANDIN_VERSION={version} exec {sys.executable} {STANDIN} \"$@\"\n")
+    exe.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def installs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A 2.11 .run-layout stand-in and a 3.3.0 zip installed with this Python."""
+    monkeypatch.delenv("STANDIN_VERSION", raising=False)
+    old = wrapper(tmp_path / "Sen2Cor-02.11.00-Linux64", "2.11")
+    from s2l2a.sen2cor.install import install
+
+    install(make_zip(tmp_path / "dl"), tmp_path / "sen2cor3", python=sys.executable)
+    return old, tmp_path / "sen2cor3" / "sen2cor_3.3.0_python_3.12"

@@ -24,7 +24,7 @@ from s2l2a.errors import S2L2AError
 from s2l2a.registry import get_scheduler, processor_names, processor_plugin, scheduler_names
 
 #: every check, in the order they run and print
-CHECKS = ("processor", "esacci", "dem", "gipp", "memory", "disk", "writable", "scheduler")
+CHECKS = ("processor", "esacci", "cams", "dem", "gipp", "memory", "disk", "writable", "scheduler")
 OK, FAIL, WARN, SKIP = "ok", "fail", "warn", "skip"
 
 #: done products measured to estimate the next ones (before any is done, each processor declares
@@ -88,6 +88,7 @@ class _Context:
         self.exe: Path | None = None
         self.version: str | None = None           # "2.8.0"
         self.install: Any = None                  # sen2cor.layout.Sen2CorInstall
+        self.assigned: list[tuple[Any, list[Any]]] = []  # (sen2cor.installs.Install, the queued jobs it runs)
 
     @property
     def cluster(self) -> dict[str, Any]:
@@ -162,17 +163,27 @@ def _check_processor(ctx: _Context) -> CheckResult:
         return CheckResult("processor", FAIL, what,
                            f"point to it with {_config_hint(ctx.campaign, 'sen2cor.l2a_process', 'PATH')} or "
                            f"use the built-in one: {_config_hint(ctx.campaign, 'campaign.processor', 'builtin')}")
+    from s2l2a.sen2cor.installs import load
     from s2l2a.sen2cor.locate import read_info
 
     try:
-        info = read_info(exe)
+        info = read_info(exe, python=options.get("python"))
+        installs = load(options)
     except S2L2AError as e:
         return CheckResult("processor", FAIL, str(e), "check the install with 's2l2a sen2cor check'")
     ctx.exe, ctx.version = exe, "{}.{}.{}".format(*info.number)
     what = f"Sen2Cor {info.version} at {exe}"
+    refused = _assign(ctx, installs)
+    if refused:
+        job, why = refused[0]
+        return CheckResult("processor", FAIL, f"{len(refused)} queued product(s) no configured Sen2Cor reads, "
+                           f"e.g. {job.name}: {why}",
+                           "add an install that reads them (installs = [...] under [sen2cor]; docs/sen2cor.md), "
+                           "or leave them out (--job IDs)")
     baselines = sorted({j.baseline for j in ctx.jobs if j.baseline})
-    new = [j for j in ctx.jobs if j.baseline and j.baseline >= "04.00"]
-    if new and info.number < SEN2COR_FOR_BASELINE_04:
+    new = [j for inst, jobs in ctx.assigned if inst.info.number < SEN2COR_FOR_BASELINE_04
+           for j in jobs if j.baseline and j.baseline >= "04.00"]
+    if new:
         return CheckResult(
             "processor", FAIL,
             f"{what} predates processing baseline 04.00 (it would ignore the radiometric offset), and "
@@ -187,7 +198,25 @@ def _check_processor(ctx: _Context) -> CheckResult:
                            "or install Sen2Cor 2.8 or later")
     fits = f"fits baselines {baselines[0]}..{baselines[-1]}" if len(baselines) > 1 else (
         f"fits baseline {baselines[0]}" if baselines else "no queued products")
+    if len(installs) > 1:
+        fits += "; " + ", ".join(f"{len(jobs)} on {inst.label}" for inst, jobs in ctx.assigned)
     return CheckResult("processor", OK, f"{what}; {fits}")
+
+
+def _assign(ctx: _Context, installs: list[Any]) -> list[tuple[Any, str]]:
+    """Each queued job to the install that reads its product version; (job, why) for those none reads."""
+    from s2l2a.safe.psd import read_product_version
+    from s2l2a.sen2cor.installs import choose
+
+    ctx.assigned = [(inst, []) for inst in installs]
+    refused = []
+    for job in ctx.jobs:
+        inst, why = choose(installs, read_product_version(job.path))
+        if inst is None:
+            refused.append((job, why))
+        else:
+            ctx.assigned[installs.index(inst)][1].append(job)
+    return refused
 
 
 def _sen2cor_install(ctx: _Context) -> Any:
@@ -197,7 +226,7 @@ def _sen2cor_install(ctx: _Context) -> Any:
     if ctx.install is None:
         from s2l2a.sen2cor.layout import describe
 
-        ctx.install = describe(ctx.exe, version=ctx.version)
+        ctx.install = describe(ctx.exe, version=ctx.version, python=ctx.settings.sen2cor.get("python"))
     return ctx.install
 
 
@@ -209,23 +238,72 @@ def _not_sen2cor(ctx: _Context, name: str) -> CheckResult | None:
     return None
 
 
+def _installs_in_use(ctx: _Context) -> list[Any]:
+    """The first install as ``s2l2a sen2cor check`` sees it, then every other one queued jobs run on."""
+    from s2l2a.sen2cor.layout import describe
+
+    first = _sen2cor_install(ctx)
+    out = [first]
+    for inst, jobs in ctx.assigned[1:]:
+        if jobs:
+            out.append(describe(inst.program, ".".join(map(str, inst.info.number)),
+                                python=ctx.settings.sen2cor.get("python")))
+    return out
+
+
 def _check_esacci(ctx: _Context) -> CheckResult:
     if (r := _not_sen2cor(ctx, "esacci")) is not None:
         return r
-    inst = _sen2cor_install(ctx)
-    if not inst.traits.esacci:
-        return CheckResult("esacci", OK, f"Sen2Cor {inst.version} reads no ESA-CCI data")
-    if inst.aux_data_dir is None:
-        # an unknown layout (e.g. a Sen2Cor 3.3 zip): say so rather than refuse a working install
-        return CheckResult("esacci", WARN, f"cannot tell where Sen2Cor at {inst.root} keeps its aux_data "
-                           "(no lib/python*/site-packages/sen2cor); ESA-CCI files not checked",
-                           f"see 's2l2a sen2cor check {inst.root}'")
-    missing = inst.esacci_missing()
-    if missing:
-        return CheckResult("esacci", FAIL, f"{len(missing)} ESA-CCI item(s) missing in {inst.aux_data_dir}: "
-                           + ", ".join(missing),
-                           f"install them with 's2l2a sen2cor aux --esacci FILE --sen2cor {inst.root}'")
-    return CheckResult("esacci", OK, f"ESA-CCI land cover, water bodies and snow condition in {inst.aux_data_dir}")
+    found = []
+    for inst in _installs_in_use(ctx):
+        if not inst.traits.esacci:
+            found.append(f"Sen2Cor {inst.version} reads no ESA-CCI data")
+            continue
+        if inst.aux_data_dir is None:
+            # an unknown layout: say so rather than refuse a working install
+            return CheckResult("esacci", WARN, f"cannot tell where Sen2Cor at {inst.root} keeps its aux_data "
+                               "(no lib/python*/site-packages/sen2cor, no SEN2COR_3); ESA-CCI files not checked",
+                               f"see 's2l2a sen2cor check {inst.root}'")
+        missing = inst.esacci_missing()
+        if missing:
+            return CheckResult("esacci", FAIL, f"{len(missing)} ESA-CCI item(s) missing in {inst.aux_data_dir}: "
+                               + ", ".join(missing),
+                               f"install them with 's2l2a sen2cor aux --esacci FILE --sen2cor {inst.root}'")
+        found.append(f"ESA-CCI land cover, water bodies and snow condition in {inst.aux_data_dir}")
+    return CheckResult("esacci", OK, "; ".join(found))
+
+
+def _check_cams(ctx: _Context) -> CheckResult:
+    """Sen2Cor 3 reads ECMWF CAMS from its aux_data: every queued product's date must be covered."""
+    if (r := _not_sen2cor(ctx, "cams")) is not None:
+        return r
+    from datetime import date
+
+    from s2l2a.sen2cor.cams import coverage, uncovered
+    from s2l2a.sen2cor.layout import describe
+
+    checked = []
+    for inst, jobs in ctx.assigned:
+        if inst.info.number < (3, 0, 0) or not jobs:
+            continue
+        d = describe(inst.program, ".".join(map(str, inst.info.number)), python=ctx.settings.sen2cor.get("python"))
+        cov = coverage(d)
+        days = [date.fromisoformat(j.sensing_time[:10]) for j in jobs]
+        if cov.empty and cov.undated:
+            return CheckResult("cams", WARN, f"the CAMS files of {d.aux_data_dir} carry no dates s2l2a can read "
+                               f"({cov.span()}); coverage of {len(days)} product date(s) not checked",
+                               "see docs/sen2cor.md (CAMS)")
+        missing = uncovered(days, cov)
+        if missing:
+            shown = ", ".join(str(m) for m in missing[:5]) + (f" (and {len(missing) - 5} more)" if len(missing) > 5
+                                                                else "")
+            return CheckResult("cams", FAIL, f"{inst.label} reads CAMS from {d.aux_data_dir / 'ECMWF'}, which has "
+                               f"nothing for {len(missing)} queued product date(s): {shown} (it has {cov.span()})",
+                               f"add them with 's2l2a sen2cor aux --cams-daily DIR --sen2cor {d.root}'")
+        checked.append(f"{inst.label}: {len(set(days))} product date(s) covered ({cov.span()})")
+    if not checked:
+        return CheckResult("cams", OK, "no queued product runs on a Sen2Cor that reads CAMS from its aux_data (3.x)")
+    return CheckResult("cams", OK, "; ".join(checked))
 
 
 def _check_dem(ctx: _Context) -> CheckResult:

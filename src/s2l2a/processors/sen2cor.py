@@ -5,6 +5,12 @@ its output name (baseline N9999 or from the GIPP, processing timestamp) cannot b
 run counts as done only when it exited 0, printed its success line, and left exactly one new
 ``*MSIL2A*.SAFE`` that passes :func:`s2l2a.safe.verify_l2a`. Any other outcome raises
 ProcessingFailed with a FailureClass and one line naming the log.
+
+A campaign may list several installs (``l2a_process``, then ``installs``): each product runs on the
+first whose supported product versions hold its own (:mod:`s2l2a.sen2cor.installs`). A 3.x install
+runs as ``python .../SEN2COR_3/L2A_Process.py``. Every run records what made the output: Sen2Cor's
+version, layout and argv, the product version, the GIPP hashes and the aux data (ESA-CCI package,
+CAMS dates, DEM), in the job log and in ``GRANULE/*/QI_DATA/s2l2a_sen2cor_provenance.json``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 from s2l2a.campaign.failures import FailureClass
 from s2l2a.errors import ConfigError, ProductError, S2L2AError
 from s2l2a.processors.base import JobSettings, L2AResult, ProcessingFailed
-from s2l2a.registry import ProcessorPlugin, Section, Setting, non_empty_path, non_negative_seconds
+from s2l2a.registry import (
+    ProcessorPlugin,
+    Section,
+    Setting,
+    boolean,
+    non_empty_path,
+    non_negative_seconds,
+    string_list,
+)
 from s2l2a.sen2cor.classify import (
     classify_failure,
     describe_exit,
@@ -27,12 +41,16 @@ from s2l2a.sen2cor.classify import (
     telling_line,
 )
 from s2l2a.sen2cor.command import build_command
-from s2l2a.sen2cor.locate import find_l2a_process, read_info
+from s2l2a.sen2cor.locate import find_l2a_process, launcher, read_info
 from s2l2a.sen2cor.runner import read_log_tail, run_logged
 from s2l2a.sen2cor.version import Sen2CorInfo
 
 if TYPE_CHECKING:
     from s2l2a.safe import L1CProduct
+    from s2l2a.sen2cor.installs import Install
+
+#: written into every L2A Sen2Cor made (next to the built-in processor's builtin_report.json)
+PROVENANCE_FILE = "s2l2a_sen2cor_provenance.json"
 
 def _baseline(label: str, value: Any) -> None:
     if not isinstance(value, str) or not re.fullmatch(r"\d{2}\.\d{2}", value):
@@ -48,6 +66,13 @@ SECTION = Section("sen2cor", open=True, help="where Sen2Cor is and how it is run
     Setting("processing_baseline", "str", check=_baseline, help="Sen2Cor's --processing_baseline, e.g. 05.10"),
     Setting("kill_grace_s", "float", 10.0, check=non_negative_seconds,
             help="seconds between SIGTERM and SIGKILL when a run hits its timeout"),
+    Setting("python", "path", check=non_empty_path,
+            help="Sen2Cor 3: the Python running L2A_Process.py (default: the one 'sen2cor install' recorded)"),
+    Setting("installs", "list", check=string_list,
+            help="more Sen2Cor installs, tried after l2a_process for products it cannot read"),
+    Setting("tif", "bool", check=boolean, help="Sen2Cor's --tif: GeoTIFF images instead of JPEG 2000 (2.8+)"),
+    Setting("sc_cog", "bool", check=boolean, help="Sen2Cor's --sc_cog: the SCL as a COG (3.x)"),
+    Setting("sc_classic", "bool", check=boolean, help="Sen2Cor's --sc_classic: 2.9-mode classification (3.x)"),
 ))
 
 
@@ -115,6 +140,82 @@ def _record_gipps(argv: list[str], log_path: Path) -> dict[str, str]:
     return hashes
 
 
+def _gipp_dem(argv: list[str]) -> dict[str, str]:
+    """DEM_Directory / DEM_Reference of the L2A_GIPP a run was given ({} when none or unreadable)."""
+    if "--GIP_L2A" not in argv[:-1]:
+        return {}
+    from lxml import etree
+
+    path = argv[argv.index("--GIP_L2A") + 1]
+    try:
+        root = etree.parse(path, etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+    except (OSError, etree.XMLSyntaxError):
+        return {}
+    out = {}
+    for tag, key in (("DEM_Directory", "directory"), ("DEM_Reference", "reference")):
+        node = next(root.iter(tag), None)
+        if node is not None and node.text and node.text.strip():
+            out[key] = node.text.strip()
+    return out
+
+
+def _record_provenance(inst: Install, product: Any, product_version: Any, argv: list[str],
+                       python: str | None, log_path: Path) -> dict[str, Any]:
+    """What made this run's output, as ``s2l2a: ...`` lines in the job log and a dict for the product.
+
+    Sen2Cor's version, layout, argv start (interpreter), the product's version and the install's range,
+    the ESA-CCI package present, the CAMS dates its folders cover (3.x) and the DEM its GIPP names.
+    """
+    from s2l2a.sen2cor.layout import describe
+
+    number = ".".join(map(str, inst.info.number))
+    layout, esacci, cams = "run", None, None
+    try:
+        d = describe(inst.program, number, python=python)
+        layout = d.layout
+        if d.traits.esacci and d.aux_data_dir is not None and not d.esacci_missing():
+            esacci = d.traits.snow_condition_dir
+        if d.cams_dirs():
+            from s2l2a.sen2cor.cams import coverage
+
+            cov = coverage(d)
+            day = getattr(getattr(product, "sensing_time", None), "date", lambda: None)()
+            cams = {"span": cov.span(), "covers_product_date": cov.covers(day) if day else None}
+    except (S2L2AError, OSError):
+        pass
+    dem = _gipp_dem(argv)
+    prov: dict[str, Any] = {
+        "sen2cor_version": number, "layout": layout, "launcher": list(inst.launcher),
+        "product_version": str(product_version) if product_version is not None else None,
+        "product_version_source": getattr(product_version, "source", None),
+        "supported_product_versions": str(inst.info.products) if inst.info.products is not None else None,
+        "esacci": esacci, "cams": cams, "dem": dem or None,
+    }
+    lines = [f"s2l2a: sen2cor version {number} layout {layout}",
+             f"s2l2a: sen2cor launcher {' '.join(inst.launcher)}",
+             f"s2l2a: sen2cor product version {prov['product_version'] or 'unknown'}"
+             + (f" ({prov['product_version_source']})" if prov["product_version_source"] else "")
+             + f", supported {prov['supported_product_versions'] or 'not stated'}",
+             f"s2l2a: aux esacci {esacci or 'none found'}"]
+    if cams is not None:
+        lines.append(f"s2l2a: aux cams {cams['span']}"
+                     + ("" if cams["covers_product_date"] is not False else " (not the product's date)"))
+    lines.append(f"s2l2a: aux dem {dem.get('reference', 'none')} ({dem.get('directory', 'no DEM_Directory')})"
+                 if dem else "s2l2a: aux dem none named by the GIPP (Sen2Cor's default)")
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("".join(f"{ln}\n" for ln in lines))
+    return prov
+
+
+def _write_provenance(l2a: Path, provenance: dict[str, Any]) -> None:
+    """The provenance travels with the product (next to Sen2Cor's QI data of each granule)."""
+    from s2l2a.fsutil import write_json_atomic
+
+    for qi in sorted(l2a.glob("GRANULE/*/QI_DATA")):
+        write_json_atomic(qi / PROVENANCE_FILE, provenance)
+
+
 class Sen2CorProcessor:
     """Processor protocol implementation around an installed Sen2Cor."""
 
@@ -123,14 +224,20 @@ class Sen2CorProcessor:
     def __init__(self, l2a_process: str | Path | None = None, resolution: int | None = None,
                  processing_baseline: str | None = None,
                  gipp: str | Path | Mapping[str, str | Path] | None = None,
-                 kill_grace_s: float = 10.0, **_ignored: Any) -> None:
+                 kill_grace_s: float = 10.0, python: str | Path | None = None,
+                 installs: list[str] | str | None = None, tif: bool = False, sc_cog: bool = False,
+                 sc_classic: bool = False, **_ignored: Any) -> None:
         self.configured = l2a_process
         self.resolution = int(resolution) if resolution not in (None, "") else None
         self.processing_baseline = str(processing_baseline) if processing_baseline else None
         self.gipp = gipp or None
         self.kill_grace_s = float(kill_grace_s)
+        self.python = str(python) if python else None
+        self.more_installs = [installs] if isinstance(installs, str) else list(installs or [])
+        self.tif, self.sc_cog, self.sc_classic = bool(tif), bool(sc_cog), bool(sc_classic)
         self._exe: Path | None = None
         self._info: Sen2CorInfo | None = None
+        self._installs: list[Install] | None = None
 
     @property
     def executable(self) -> Path:
@@ -149,16 +256,35 @@ class Sen2CorProcessor:
     def info(self) -> Sen2CorInfo:
         if self._info is None:
             try:
-                self._info = read_info(self.executable)
-            except S2L2AError as e:  # not startable, hung, or no version banner
+                self._info = read_info(self.executable, python=self.python)
+            except S2L2AError as e:  # not startable, hung, no version banner, no 3.x interpreter
                 raise ProcessingFailed(str(e)) from None
         return self._info
+
+    def installs(self) -> list[Install]:
+        """The first install (``l2a_process``), then ``installs``, each asked for its version once."""
+        if self._installs is None:
+            from s2l2a.sen2cor.installs import Install
+
+            try:
+                out = [Install(self.executable, tuple(launcher(self.executable, self.python)), self.info())]
+                for configured in self.more_installs:
+                    program = find_l2a_process(configured)
+                    if program is None:
+                        raise ProcessingFailed(f"{configured}: no Sen2Cor L2A_Process there; fix 'installs' "
+                                               "under [sen2cor] in s2l2a.toml")
+                    out.append(Install(program, tuple(launcher(program, self.python)),
+                                       read_info(program, python=self.python)))
+            except S2L2AError as e:
+                raise ProcessingFailed(str(e)) from None
+            self._installs = out
+        return self._installs
 
     def version(self) -> str:
         """Sen2Cor's version in ESA's zero-padded form, e.g. "02.08.00"."""
         return self.info().version
 
-    def _pin_threads(self, gipp: Any, cores: int, staging_dir: Path, log_path: Path) -> Any:
+    def _pin_threads(self, gipp: Any, cores: int, staging_dir: Path, log_path: Path, inst: Install) -> Any:
         """A per-job L2A_GIPP copy with ``Nr_Threads`` = the job's cores (at most 8, the XSD's limit).
 
         ``Nr_Threads=AUTO`` makes every Sen2Cor instance use every core of the node, so N jobs on
@@ -177,7 +303,7 @@ class Sen2CorProcessor:
         base = pairs.get("--GIP_L2A")
         if base is None:
             try:
-                base = describe(self.executable, self.info().version).templates.get("L2A_GIPP")
+                base = describe(inst.program, inst.info.version, python=self.python).templates.get("L2A_GIPP")
             except (S2L2AError, OSError):
                 base = None
         if base is None:
@@ -185,7 +311,7 @@ class Sen2CorProcessor:
         try:
             pinned = gipp_files.write_gipps({"L2A_GIPP": Path(base)}, staging_dir / "gipp",
                                             {"nr_threads": max(1, min(int(cores), 8))},
-                                            version=self.info().version, require_schema=False)
+                                            version=inst.info.version, require_schema=False)
         except S2L2AError as exc:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(f"s2l2a: Nr_Threads not pinned: {exc}\n")
@@ -196,10 +322,17 @@ class Sen2CorProcessor:
     def process(self, product: L1CProduct, staging_dir: Path, settings: JobSettings,
                 log_path: Path) -> L2AResult:
         """Run Sen2Cor on ``product`` into ``staging_dir/out``; return the one verified new L2A."""
-        info = self.info()
+        from s2l2a.safe.psd import read_product_version
+        from s2l2a.sen2cor.installs import choose
+
         staging_dir = Path(staging_dir)
         staging_dir.mkdir(parents=True, exist_ok=True)
         product_dir = Path(getattr(product, "path", product))
+        product_version = read_product_version(product_dir)
+        inst, why = choose(self.installs(), product_version)
+        if inst is None:  # plan and the preflight refuse these; a product planned before meets it here
+            raise ProcessingFailed(f"{why} (see docs/sen2cor.md)", FailureClass.BAD_INPUT, log_path=log_path)
+        info = inst.info
         resolution = settings.resolution if settings.resolution is not None else self.resolution
         baseline = settings.processing_baseline or self.processing_baseline
         from s2l2a.safe.bands import check_band_files  # numpy: imported when a job runs, not to read settings
@@ -210,14 +343,17 @@ class Sen2CorProcessor:
         except ProductError as exc:
             raise ProcessingFailed(str(exc), FailureClass.BAD_INPUT, log_path=log_path) from None
         gipp = settings.extra.get("gipp") or self.gipp
-        gipp = self._pin_threads(gipp, settings.cores, staging_dir, log_path)
+        gipp = self._pin_threads(gipp, settings.cores, staging_dir, log_path, inst)
         try:
-            cmd = build_command(self.executable, info, product_dir, staging_dir, resolution=resolution,
-                                processing_baseline=baseline, gipp=gipp, cores=settings.cores)
+            cmd = build_command(list(inst.launcher), info, product_dir, staging_dir, resolution=resolution,
+                                processing_baseline=baseline, gipp=gipp, cores=settings.cores, tif=self.tif,
+                                sc_cog=self.sc_cog, sc_classic=self.sc_classic)
         except S2L2AError as exc:
             raise ProcessingFailed(str(exc), FailureClass.OTHER, log_path=log_path) from None
         before = {p.name for p in cmd.output_dir.iterdir()} if cmd.output_dir.is_dir() else set()
+        provenance = _record_provenance(inst, product, product_version, cmd.argv, self.python, log_path)
         gipp_sha256 = _record_gipps(cmd.argv, log_path)
+        provenance["gipp_sha256"] = gipp_sha256
 
         limit = settings.timeout_s if settings.timeout_s and settings.timeout_s > 0 else None
         run = run_logged(cmd.argv, env=cmd.env, log_path=log_path, timeout_s=limit,
@@ -259,13 +395,14 @@ class Sen2CorProcessor:
         except ProductError as exc:
             raise failed(FailureClass.EMPTY_OUTPUT, f"exited 0 but its output is incomplete: {exc}") from None
         shutil.rmtree(cmd.work_dir, ignore_errors=True)  # Sen2Cor's scratch can be gigabytes
+        _write_provenance(out, provenance)
         return L2AResult(product_dir=out, processor=self.name, processor_version=info.version,
                          log_path=Path(log_path),
                          details={"argv": run.argv, "duration_s": round(run.duration_s, 3),
                                   "exit_status": run.returncode, "sen2cor_home": str(cmd.sen2cor_home),
                                   "staged_input": cmd.staged_input, "resolutions": list(resolutions),
-                                  "executable": str(self.executable), "banner": info.banner,
-                                  "gipp_sha256": gipp_sha256})
+                                  "executable": str(inst.program), "banner": info.banner,
+                                  "gipp_sha256": gipp_sha256, "provenance": provenance})
 
 
 PLUGIN = ProcessorPlugin(name="sen2cor", factory=Sen2CorProcessor, section=SECTION,
