@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,48 @@ def test_error_only_in_sen2cor_own_log_is_kept_and_classified(standin: Path, tmp
     stdout_part = text.split("---- Sen2Cor's own")[0]
     assert "DEM" not in stdout_part                       # the console said nothing specific ...
     assert "L2A_DEM: error: DEM tile" in text             # ... the kept tail of its own log did
+
+
+@pytest.mark.parametrize("mode,expected,shown", [
+    ("user_product", FailureClass.BAD_INPUT, "exit 1: L2A_Config: Error in creating L2A User Product — Sen2Cor "
+     "could not build the output tree from this L1C"),
+    ("xml", FailureClass.BAD_INPUT, "exit 1: wrong identifier for xml structure; AttributeError: 'NoneType' object "
+     "has no attribute 'fatal' (in L2A_Config.py setSchemes) — "),
+    ("valueerror", FailureClass.OTHER, "exit 1: ValueError: zero-size array to reduction operation maximum which "
+     "has no identity (in L2A_Tables.py sceneCouldHaveSnow); see "),
+    ("dem_shade", FailureClass.DEM_ERROR, "exit 1: IndexError: boolean index did not match indexed array along axis "
+     "0; size of axis is 3691 but size of cor (in L2A_BandIO_Landsat.py gdalDEM_Shade_Cast) — "),
+])
+def test_real_failure_texts_replayed_by_the_standin(standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    l1c, mode: str, expected: FailureClass, shown: str) -> None:
+    """The stand-in prints the real Sen2Cor logs; the user sees Sen2Cor's meaningful line, not a frame."""
+    monkeypatch.setenv("STANDIN_FAIL", mode)
+    with pytest.raises(ProcessingFailed) as err:
+        Sen2CorProcessor(l2a_process=standin).process(l1c, tmp_path / "st", _settings(), tmp_path / "job.log")
+    assert err.value.failure_class == expected
+    assert f"Sen2Cor 02.08.00 {shown}" in str(err.value), str(err.value)
+    assert "\n" not in str(err.value) and "File \"" not in str(err.value)
+
+
+def test_3_1_0_replays_its_crash_on_a_psd_15_product(standin: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """3.1.0 given a PSD 15 product crashes with its real traceback (s2l2a never sends it one: its range is
+    14.2 - 14.9); the classifier names the cause."""
+    from s2l2a.sen2cor.classify import classify_failure, telling_line
+    from sample_clones import clone_sample
+    from sen2cor_setup.conftest import with_datastrip
+
+    product = with_datastrip(clone_sample(tmp_path / "l1c"), "15.00.00")
+    monkeypatch.setenv("STANDIN_VERSION", "3.1.0")
+    r = subprocess.run([str(standin), str(product), "--output_dir", str(tmp_path / "out")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stdout.startswith("Sen2Cor. Version: 03.01.00, created: 2024.02.29, supporting Level-1C product "
+                               "version 14.2 - 14.9 started ...\nProduct version: 14.9\n")
+    assert classify_failure(r.returncode, r.stdout) == FailureClass.BAD_INPUT
+    assert telling_line(r.stdout).startswith("AttributeError: 'bool' object has no attribute 'SPACECRAFT_NAME' "
+                                             "(in L2A_Config.py getEntriesFromDatastrip) — ")
+    with pytest.raises(ProcessingFailed) as err:   # through the processor: refused before it runs
+        Sen2CorProcessor(l2a_process=standin).process(product, tmp_path / "st", _settings(), tmp_path / "j.log")
+    assert err.value.failure_class == FailureClass.BAD_INPUT
+    assert str(err.value).startswith("product version 15.0 is outside what Sen2Cor 3.1.0 reads (14.2 - 14.9)")
