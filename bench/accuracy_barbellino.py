@@ -26,11 +26,11 @@ import rasterio
 
 from s2l2a.processors.builtin import scl as sclmod
 from s2l2a.processors.builtin.aerosol import retrieve_aot
-from s2l2a.processors.builtin.aux import DEFAULT_AOT550, DEFAULT_OZONE_DU, DEFAULT_WV_GCM2
 from s2l2a.processors.builtin.geometry import CellGrid, Geometry
 from s2l2a.processors.builtin.invert import boa_to_toa, toa_to_boa
 from s2l2a.processors.builtin.lut import load_lut
 from s2l2a.processors.builtin.pipeline import Atmosphere
+from s2l2a.processors.builtin.priors import DEFAULT_AOT550, DEFAULT_OZONE_DU, DEFAULT_WV_GCM2
 from s2l2a.processors.builtin.radiometry import resample_mean
 from s2l2a.processors.builtin.watervapour import retrieve_wv
 

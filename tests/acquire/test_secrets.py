@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from s2l2a.acquire.cdse import AuthError, CdseSource, Credentials, load_credentials
 from s2l2a.acquire.download import Http, TransferError
 from s2l2a.acquire.settings import AcquireSettings
-from s2l2a.aux.download import DownloadError, fetch
+from s2l2a.auxdata.download import DownloadError, fetch
 from s2l2a.cli import main
 from s2l2a.errors import ConfigError
 

@@ -15,10 +15,10 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from s2l2a.processors.builtin.aux import read_priors
 from s2l2a.processors.builtin.geometry import geometry_on_grid
 from s2l2a.processors.builtin.invert import boa_to_toa
 from s2l2a.processors.builtin.pipeline import NATIVE
+from s2l2a.processors.builtin.priors import read_priors
 from s2l2a.safe import open_l1c
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,11 +22,11 @@ import rasterio
 from affine import Affine
 
 from s2l2a.processors.builtin.adjacency import EnvironmentOperator
-from s2l2a.processors.builtin.aux import read_priors
 from s2l2a.processors.builtin.geometry import geometry_on_grid
 from s2l2a.processors.builtin.invert import apparent_reflectance, irradiance_factor
 from s2l2a.processors.builtin.levels import aot_factor, wv_factor
 from s2l2a.processors.builtin.pipeline import NATIVE
+from s2l2a.processors.builtin.priors import read_priors
 from s2l2a.processors.builtin.terrain import cast_shadow, gradients, incidence_cosine, sky_view
 from s2l2a.safe import open_l1c
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from s2l2a.processors.builtin import pipeline, radiometry, scl
-from s2l2a.processors.builtin.aux import DEFAULT_OZONE_DU, read_priors
 from s2l2a.processors.builtin.geometry import (
     CellGrid,
     fill_nan_nearest,
     interpolate_azimuth,
     relative_azimuth,
 )
+from s2l2a.processors.builtin.priors import DEFAULT_OZONE_DU, read_priors
 from s2l2a.processors.builtin.sclgipp import load_ac_gipp, load_sc_gipp
 from s2l2a.processors.builtin.writer import normalize_format
 from s2l2a.safe import format_product_name, l2a_granule_name

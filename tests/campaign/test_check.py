@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.aux.dem import DemLayout, footprints_of
-from s2l2a.aux.dem_tiles import tiles_for
+from s2l2a.auxdata.dem import DemLayout, footprints_of
+from s2l2a.auxdata.dem_tiles import tiles_for
 from s2l2a.campaign.settings import CampaignSettings
 from s2l2a.campaign.store import CampaignStore
 from s2l2a.sen2cor.layout import LAND_COVER, SNOW_COND_NEW, SNOW_COND_OLD, WATER_BODIES

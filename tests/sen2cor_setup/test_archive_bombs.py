@@ -213,8 +213,8 @@ def test_nested_archives_share_the_package_limit(tmp_path: Path, install_factory
 def test_dem_zip_read_in_place_is_size_checked_before_its_crcs(tmp_path: Path) -> None:
     """SRTM zips are read through /vsizip/; their CRC test would decompress a bomb: sizes are checked first."""
     from s2l2a.archive import check_zip_sizes
-    from s2l2a.aux.dem import DEM_ZIP_LIMITS, _verifier
-    from s2l2a.aux.dem_tiles import srtm_tile
+    from s2l2a.auxdata.dem import DEM_ZIP_LIMITS, _verifier
+    from s2l2a.auxdata.dem_tiles import srtm_tile
 
     tile = srtm_tile(1, 1)
     arc = zip_bomb(tmp_path / tile.filename, {f"{tile.name}.tif": 60 * MB})

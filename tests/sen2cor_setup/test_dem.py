@@ -18,9 +18,9 @@ import rasterio
 from click.testing import CliRunner
 from shapely.geometry import Polygon, box
 
-from s2l2a.aux.dem import DemLayout, check_coverage, layout_for, plan, prepare_dem
-from s2l2a.aux.dem_tiles import cop_tile, parse_tile, srtm_tile, tiles_for
-from s2l2a.aux.download import DownloadError
+from s2l2a.auxdata.dem import DemLayout, check_coverage, layout_for, plan, prepare_dem
+from s2l2a.auxdata.dem_tiles import cop_tile, parse_tile, srtm_tile, tiles_for
+from s2l2a.auxdata.download import DownloadError
 from s2l2a.cli import main
 from s2l2a.errors import CampaignError, ConfigError
 from s2l2a.sen2cor.layout import describe

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from s2l2a.aux.download import UnsafeArchiveError, safe_extract
+from s2l2a.archive import UnsafeArchiveError, safe_extract
 from s2l2a.cli import main
 from s2l2a.errors import ConfigError
 from s2l2a.sen2cor.esacci import install_esacci

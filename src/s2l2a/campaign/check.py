@@ -309,7 +309,7 @@ def _check_cams(ctx: _Context) -> CheckResult:
 def _check_dem(ctx: _Context) -> CheckResult:
     if (r := _not_sen2cor(ctx, "dem")) is not None:
         return r
-    from s2l2a.aux.dem import MANIFEST, DemLayout, footprints_of, uncovered_products
+    from s2l2a.auxdata.dem import MANIFEST, DemLayout, footprints_of, uncovered_products
 
     dem_dir = CampaignLayout.of(ctx.campaign, ctx.settings).dem
     if not (dem_dir / MANIFEST).is_file():

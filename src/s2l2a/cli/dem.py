@@ -25,7 +25,7 @@ from s2l2a.cli.sen2cor import _sen2cor_section, one_line_errors
 def cmd(campaign: Path, source: str | None, cache: Path | None, base_url: str | None, roots: tuple[Path, ...],
         sen2cor_path: Path | None, version: str | None) -> None:
     """Select, download, merge and lay out DEM tiles; refuse when a product is not covered."""
-    from s2l2a.aux.dem import footprints_of, prepare_dem
+    from s2l2a.auxdata.dem import footprints_of, prepare_dem
     from s2l2a.errors import CampaignError
 
     if version is None:

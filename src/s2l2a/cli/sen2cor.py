@@ -125,8 +125,8 @@ def gipp_cmd(campaign: Path, sen2cor_path: Path | None, pairs: tuple[str, ...], 
     Settings come from ``[sen2cor.parameters]`` and ``processing_baseline`` in s2l2a.toml, the DEM
     prepared by ``s2l2a dem`` and ``--set`` (last wins). The installed templates are never edited.
     """
-    from s2l2a.aux.dem import MANIFEST as DEM_MANIFEST
-    from s2l2a.aux.dem import DemLayout
+    from s2l2a.auxdata.dem import MANIFEST as DEM_MANIFEST
+    from s2l2a.auxdata.dem import DemLayout
     from s2l2a.errors import ConfigError
     from s2l2a.sen2cor.gipp import write_for_install
     from s2l2a.sen2cor.layout import describe

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from s2l2a.archive import ArchiveLimits
-from s2l2a.aux.download import UnsafeArchiveError, safe_extract
+from s2l2a.archive import ArchiveLimits, UnsafeArchiveError, safe_extract
 from s2l2a.errors import ConfigError
 from s2l2a.sen2cor.layout import LAND_COVER, WATER_BODIES, Sen2CorInstall
 

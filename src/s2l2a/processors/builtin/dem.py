@@ -44,8 +44,8 @@ def dem_sources(path: Path | str) -> tuple[list[str], str]:
         manifest = p / MANIFEST
         if not manifest.is_file():
             raise DemError(f"{p}: a DEM directory needs the {MANIFEST} that 's2l2a dem' writes")
-        from s2l2a.aux.dem import DemLayout, raster_path
-        from s2l2a.aux.dem_tiles import parse_tile
+        from s2l2a.auxdata.dem import DemLayout, raster_path
+        from s2l2a.auxdata.dem_tiles import parse_tile
 
         layout = DemLayout.load(p)
         files = []

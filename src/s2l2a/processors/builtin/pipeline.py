@@ -42,8 +42,8 @@ from s2l2a.safe.bands import (
 
 from . import scl as sclmod
 from .aerosol import Retrieval, retrieve_aot
-from .aux import AuxPriors, read_priors
 from .geometry import TILE_EXTENT_M, CellGrid, Geometry, geometry_on_grid
+from .priors import AuxPriors, read_priors
 from .radiometry import (
     AOT_QUANTIFICATION,
     BOA_ADD_OFFSET,

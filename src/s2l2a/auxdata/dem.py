@@ -32,8 +32,8 @@ from shapely.geometry.base import BaseGeometry
 
 from s2l2a.acquire.download import shown_url
 from s2l2a.archive import ArchiveLimits, check_zip_sizes
-from s2l2a.aux.dem_tiles import SOURCES, Tile, tiles_for
-from s2l2a.aux.download import NotFoundOnServer, fetch
+from s2l2a.auxdata.dem_tiles import SOURCES, Tile, tiles_for
+from s2l2a.auxdata.download import NotFoundOnServer, fetch
 from s2l2a.errors import CampaignError, ConfigError
 from s2l2a.fsutil import atomic_path, write_json_atomic
 
@@ -301,7 +301,7 @@ def split_antimeridian(fp: BaseGeometry) -> list[BaseGeometry]:
     from shapely.affinity import translate
     from shapely.geometry import box
 
-    from s2l2a.aux.dem_tiles import unwrap
+    from s2l2a.auxdata.dem_tiles import unwrap
 
     g = unwrap(fp)
     if g is fp:
@@ -316,7 +316,7 @@ def _part_problem(fp: BaseGeometry, layout: DemLayout, res: float) -> str | None
     from rasterio.features import geometry_mask
     from rasterio.merge import merge
 
-    from s2l2a.aux.dem_tiles import parse_tile
+    from s2l2a.auxdata.dem_tiles import parse_tile
 
     tiles, rest = tiles_for(fp, layout.source)
     if not rest.is_empty and rest.area > 1e-9:

@@ -5,7 +5,7 @@ dropped connection, are verified (the caller says how: zip integrity, GeoTIFF op
 then renamed into place, so a cache shared by several users or nodes never holds a half file under a
 final name. A file lock serialises two processes fetching the same tile.
 
-Archives are unpacked with :func:`s2l2a.archive.safe_extract` (re-exported here). Messages show a
+Archives are unpacked with :func:`s2l2a.archive.safe_extract`. Messages show a
 URL without user info or query (a mirror's credentials or a signed URL's token stay out of them).
 """
 
@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 
 from s2l2a.acquire.download import shown_url
-from s2l2a.archive import UnsafeArchiveError, safe_extract  # noqa: F401 - re-exported
 from s2l2a.errors import S2L2AError
 
 
