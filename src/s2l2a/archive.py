@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from s2l2a.acquire.diskspace import InsufficientSpaceError, free_bytes, human
+from s2l2a.diskspace import InsufficientSpaceError, free_bytes, human
 from s2l2a.errors import S2L2AError
 
 _CHUNK = 1 << 20

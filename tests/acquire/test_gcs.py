@@ -130,7 +130,7 @@ def test_checksum_mismatch_reported(services: FakeServices, tmp_path: Path) -> N
 def test_disk_overflow_refused_before_first_byte(services: FakeServices, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     free = {"bytes": 1_000_000}
-    monkeypatch.setattr("s2l2a.acquire.diskspace.free_bytes", lambda path: free["bytes"])
+    monkeypatch.setattr("s2l2a.diskspace.free_bytes", lambda path: free["bytes"])
     res = run("fetch", str(tmp_path / "dest"), *TILE)
     assert res.exit_code == 1
     lines = res.stderr.strip().splitlines()

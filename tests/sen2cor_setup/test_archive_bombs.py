@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from s2l2a.acquire.diskspace import InsufficientSpaceError
 from s2l2a.archive import (
     ArchiveLimits,
     ArchiveTooLargeError,
@@ -24,6 +23,7 @@ from s2l2a.archive import (
     safe_extract,
 )
 from s2l2a.cli import main
+from s2l2a.diskspace import InsufficientSpaceError
 from s2l2a.sen2cor.esacci import install_esacci
 from s2l2a.sen2cor.layout import describe
 

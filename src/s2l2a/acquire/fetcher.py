@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from s2l2a.acquire.diskspace import check_space
 from s2l2a.acquire.download import Http
 from s2l2a.acquire.query import Candidate, Query, resolve_duplicates
 from s2l2a.acquire.settings import AcquireSettings
 from s2l2a.acquire.staging import is_complete, stage_root
+from s2l2a.diskspace import check_space
 from s2l2a.errors import S2L2AError
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.campaign.layout import CampaignLayout
+from s2l2a.diskspace import existing_ancestor, free_bytes
 from s2l2a.errors import S2L2AError
 from s2l2a.registry import get_scheduler, processor_names, processor_plugin, scheduler_names
 
@@ -418,17 +419,9 @@ def _check_memory(ctx: _Context) -> CheckResult:
     return CheckResult("memory", OK, f"{ask} fits this machine ({machine[0]} cores, {machine[1]} MB)")
 
 
-def existing_ancestor(path: Path | str) -> Path:
-    """``path`` or its nearest ancestor that exists (where a missing folder would be created)."""
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
 def free_mb(path: Path | str) -> int:
     """Free space in MB (for this user) on the file system that holds, or would hold, ``path``."""
-    return int(shutil.disk_usage(existing_ancestor(path)).free // 2**20)
+    return free_bytes(path) // 2**20
 
 
 def _tree_mb(path: Path) -> float:

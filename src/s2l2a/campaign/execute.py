@@ -48,6 +48,7 @@ from s2l2a.campaign.layout import (
     staging_is_ours,
 )
 from s2l2a.clock import utcnow
+from s2l2a.diskspace import free_bytes
 from s2l2a.errors import CampaignError, ProductError
 from s2l2a.fsutil import fsync_dir, write_text_atomic
 from s2l2a.processors.base import JobSettings, ProcessingFailed
@@ -335,11 +336,8 @@ def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> b
     except OSError:
         pass
     for folder in folders:
-        probe = folder
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
         try:
-            if shutil.disk_usage(probe).free < DISK_FULL_FLOOR:
+            if free_bytes(folder) < DISK_FULL_FLOOR:
                 return True
         except OSError:
             continue

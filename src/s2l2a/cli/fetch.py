@@ -37,9 +37,9 @@ def cmd(target: Path, object_parallel: int | None, l2a_factor: float | None, **o
     """
     from dataclasses import replace
 
-    from s2l2a.acquire.diskspace import human
     from s2l2a.acquire.download import Http
     from s2l2a.acquire.fetcher import fetch, make_sources, search
+    from s2l2a.diskspace import human
 
     dest, campaign = destination(target)
     query, settings = build(opts, campaign)

@@ -115,7 +115,7 @@ def print_products(products: list[Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from s2l2a.acquire.diskspace import human
+    from s2l2a.diskspace import human
 
     table = Table(title=title, show_lines=False)
     for col, just in (("product", "left"), ("tile", "left"), ("sensing (UTC)", "left"), ("cloud %", "right"),
@@ -133,9 +133,9 @@ def print_products(products: list[Any], title: str) -> None:
 @user_errors
 def cmd(**opts: Any) -> None:
     """Find L1C products (Google bucket and/or CDSE); duplicates resolved like `plan` does."""
-    from s2l2a.acquire.diskspace import human
     from s2l2a.acquire.download import Http
     from s2l2a.acquire.fetcher import make_sources, search
+    from s2l2a.diskspace import human
 
     query, settings = build(opts)
     with Http(settings) as http:

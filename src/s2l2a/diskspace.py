@@ -1,4 +1,8 @@
-"""Refuse a download that cannot fit, before its first byte (a full disk mid-campaign corrupts work)."""
+"""Free space: how much a file system holds, and refusing work that cannot fit before it starts.
+
+A download, an extraction or a job that fills the disk mid-way corrupts work, so each asks here
+first. Paths that do not exist yet are measured on the file system that would hold them.
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,17 @@ def human(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def free_bytes(path: Path) -> int:
-    """Free bytes on the file system that holds ``path`` (or its nearest existing parent)."""
+def existing_ancestor(path: Path | str) -> Path:
+    """``path`` or its nearest ancestor that exists (where a missing folder would be created)."""
     p = Path(path).absolute()
     while not p.exists() and p != p.parent:
         p = p.parent
-    return shutil.disk_usage(p).free
+    return p
+
+
+def free_bytes(path: Path | str) -> int:
+    """Free bytes (for this user) on the file system that holds, or would hold, ``path``."""
+    return shutil.disk_usage(existing_ancestor(path)).free
 
 
 def check_space(dest: Path, l1c_bytes: int, *, l2a_factor: float, scratch_bytes: int = 0,
