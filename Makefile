@@ -1,7 +1,7 @@
 # Two entry points for a fresh Debian machine with Python 3.11: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-quick clean
 
 demo:
 	@bash scripts/bootstrap.sh base
@@ -16,7 +16,11 @@ lint:
 
 bench:
 	@bash scripts/bootstrap.sh test
-	@for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bench-quick:
+	@bash scripts/bootstrap.sh test
+	@for b in bench/bench_*.py; do echo "== $$b --quick"; $(PY) $$b --quick || exit 1; done
 
 clean:
 	rm -rf .venv demo-campaign build *.egg-info

@@ -16,7 +16,8 @@ and peak RSS:
 Targets (issue 3): conversion <= 1.5 x (decode + encode floor), peak memory <= 3 GB. Sen2Cor reference
 on the lab's cluster: ~30 min and ~4 GB per tile.
 
-Run: ``nice .venv/bin/python bench/bench_builtin.py [--cores 2] [--format COG|JP2]``.
+Run: ``nice .venv/bin/python bench/bench_builtin.py [--cores 2] [--format COG|JP2]``;
+``--quick`` runs the same steps on the bundled (decimated) sample instead: does it work?
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def main() -> int:
     ap.add_argument("--format", default="COG", choices=("COG", "JP2"))
     ap.add_argument("--step", choices=("decode", "encode", "convert"))
     ap.add_argument("--safe")
+    ap.add_argument("--quick", action="store_true", help="the bundled decimated sample, not the full tile")
     a = ap.parse_args()
     if a.step:
         safe = Path(a.safe)
@@ -205,14 +207,15 @@ def main() -> int:
         print(json.dumps(fn()))
         return 0
     t0 = time.time()
-    safe = make_tile(cache_dir())
+    safe = SAMPLE if a.quick else make_tile(cache_dir())
     print(f"tile ready ({time.time() - t0:.0f} s): {safe}", file=sys.stderr)
     dec = run_step("decode", safe, a.cores, a.format)
     enc = run_step("encode", safe, a.cores, a.format)
     conv = run_step("convert", safe, a.cores, a.format)
     floor_wall = dec["wall_s"] + enc["wall_s"]
     floor_cpu = dec["cpu_s"] + enc["cpu_s"]
-    print(f"\nBuilt-in processor, full synthetic tile, {a.cores} cores, outputs {a.format}\n")
+    what = "the bundled decimated sample (--quick)" if a.quick else "full synthetic tile"
+    print(f"\nBuilt-in processor, {what}, {a.cores} cores, outputs {a.format}\n")
     print("| step | wall (s) | CPU (s) | peak memory (GB) |\n|---|---|---|---|")
     print(f"| floor: decode 13 bands | {dec['wall_s']:.1f} | {dec['cpu_s']:.1f} | {dec['peak_gb']:.2f} |")
     print(f"| floor: encode outputs | {enc['wall_s']:.1f} | {enc['cpu_s']:.1f} | - |")
@@ -220,8 +223,11 @@ def main() -> int:
     print(f"| conversion | {conv['wall_s']:.1f} | {conv['cpu_s']:.1f} | {conv['peak_gb']:.2f} |")
     print(f"| ratio conversion / floor | {conv['wall_s'] / floor_wall:.2f} | {conv['cpu_s'] / floor_cpu:.2f} | |")
     print("| Sen2Cor reference (lab cluster) | ~1800 | | ~4 |")
-    print(f"\ntargets: ratio <= 1.5 ({'met' if conv['wall_s'] / floor_wall <= 1.5 else 'NOT met'}), "
-          f"peak <= 3 GB ({'met' if conv['peak_gb'] <= 3 else 'NOT met'}); output {conv['output_gb']:.2f} GB")
+    if a.quick:  # a decimated tile: fixed costs dominate, the targets say nothing here
+        print(f"\n(--quick: targets apply to the full tile); output {conv['output_gb']:.2f} GB")
+    else:
+        print(f"\ntargets: ratio <= 1.5 ({'met' if conv['wall_s'] / floor_wall <= 1.5 else 'NOT met'}), "
+              f"peak <= 3 GB ({'met' if conv['peak_gb'] <= 3 else 'NOT met'}); output {conv['output_gb']:.2f} GB")
     print("\nprocessor log:\n" + conv["log"])
     return 0
 

@@ -8,6 +8,7 @@ folders of a full tile (5490 x 5490 px at 20 m, EPSG:32633), written like ``s2l2
 them (DEFLATE COGs with overviews), with clouds and a no-data corner as real tiles have.
 
     .venv/bin/python bench/bench_cube.py --dates 4 [--workers 1] [--workdir /tmp/bench_cube]
+    .venv/bin/python bench/bench_cube.py --quick     # 2 dates of a 1098 px tile: a smoke test
 
 Prints one JSON line: floor_s, build_s, ratio, floor/build peak RSS (MiB), workers.
 """
@@ -40,7 +41,7 @@ def _make_campaign(root: Path, n: int) -> Path:
     from s2l2a.outputs.cog import write_cog
     from s2l2a.outputs.derive import DerivedResult
 
-    stamp = root / f".made-{n}"
+    stamp = root / f".made-{n}-{SIZE}"
     if stamp.exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
@@ -117,7 +118,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/bench_cube"))
     ap.add_argument("--child", choices=["floor", "build"])
+    ap.add_argument("--quick", action="store_true", help="2 dates of a 1098 px tile: does it work?")
     a = ap.parse_args()
+    if a.quick:
+        global SIZE
+        SIZE, a.dates = 1098, 2
     campaign, out = a.workdir / "campaign", a.workdir / "cube.zarr"
     if a.child:
         _child(a.child, campaign, out, a.workers)

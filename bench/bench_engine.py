@@ -8,6 +8,10 @@ runner can do with the same steps. Every case runs in a fresh Python process; CP
 memory are summed over that process and all its children (sampled every 50 ms).
 
     .venv/bin/python bench/bench_engine.py [--jobs 200] [--verify] [--write-docs]
+    .venv/bin/python bench/bench_engine.py --quick      # 4 jobs: a smoke test
+
+The no-op processor and the sample clones come from the test plug-in package (tests/plugins,
+installed by ``scripts/bootstrap.sh test``).
 """
 
 from __future__ import annotations
@@ -28,14 +32,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
 S2L2A = Path(sys.executable).with_name("s2l2a")
-sys.path.insert(0, str(REPO / "tests"))  # the sample clones shared with the tests
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Local engine overhead"
 
 
 def clone(dest_root: Path, day: int) -> Path:
     """The sample re-dated by ``day`` days (distinct acquisition, distinct output name)."""
-    from sample_clones import clone_sample
+    from s2l2a_testplugins.samples import clone_sample
 
     return clone_sample(dest_root, day=day)
 
@@ -138,6 +141,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=200)
     ap.add_argument("--verify", action="store_true", help="also run verify_l2a on every output")
     ap.add_argument("--write-docs", action="store_true", help=f"write the table under '{SECTION}' in {DOCS}")
+    ap.add_argument("--quick", action="store_true", help="4 jobs, nothing written: does it work?")
     ap.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
     ap.add_argument("--camp", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--l1c", type=Path, help=argparse.SUPPRESS)
@@ -147,6 +151,8 @@ def main() -> None:
         CASES[args.case](args.camp, args.l1c, args.verify, args.workers)
         return
 
+    if args.quick:
+        args.jobs, args.write_docs = 4, False
     n = args.jobs
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as t:

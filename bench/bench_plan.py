@@ -7,7 +7,8 @@ acquisitions with a reprocessing). The floor is a bare SQLite ``executemany`` of
 in one transaction, the least any store could do. Peak memory of the ``plan()`` cases is the parent's;
 CPU includes the worker processes.
 
-    .venv/bin/python bench/bench_plan.py [--n 10000]
+    .venv/bin/python bench/bench_plan.py [--n 10000] [--real 200]
+    .venv/bin/python bench/bench_plan.py --quick     # 500 products, 20 clones, one run each: a smoke test
 """
 
 from __future__ import annotations
@@ -115,16 +116,16 @@ def case_parse(n: int, tmp: Path) -> dict:
     return {"wall": per * k, "cpu": time.process_time() - c, "per_product_ms": per * 1000, "k": k}
 
 
-def case_real(n: int, tmp: Path, workers: int) -> dict:
-    """plan() end to end on REAL_N hard-linked clones of the real sample (discovery + XML parsing)."""
-    sys.path.insert(0, str(REPO))
-    from tests.campaign.conftest import clone_product
+def case_real(n: int, tmp: Path, workers: int, real: int) -> dict:
+    """plan() end to end on ``real`` hard-linked clones of the real sample (discovery + XML parsing)."""
+    from s2l2a_testplugins.samples import clone_sample
 
     from s2l2a.campaign.planner import plan
 
     root = tmp / "in"
-    for i in range(REAL_N):
-        clone_product(root / f"{i // 50}", "05.00", f"2022{1 + i // 28 % 12:02d}{1 + i % 28:02d}T{i % 24:02d}0000")
+    for i in range(real):
+        clone_sample(root / f"{i // 50}", baseline="05.00",
+                     generation=f"2022{1 + i // 28 % 12:02d}{1 + i % 28:02d}T{i % 24:02d}0000")
     d = _campaign(tmp)
     t, c = time.perf_counter(), time.process_time()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -136,13 +137,15 @@ def case_real(n: int, tmp: Path, workers: int) -> dict:
 
 REAL_N = 200
 
-CASES = {"floor": case_floor, "plan": case_plan, "replan": lambda n, t: case_plan(n, t, replan=True),
-         "parse": case_parse, "real1": lambda n, t: case_real(n, t, 1), "real2": lambda n, t: case_real(n, t, 2)}
+#: name -> case(n products, temporary folder, real clones)
+CASES = {"floor": lambda n, t, r: case_floor(n, t), "plan": lambda n, t, r: case_plan(n, t),
+         "replan": lambda n, t, r: case_plan(n, t, replan=True), "parse": lambda n, t, r: case_parse(n, t),
+         "real1": lambda n, t, r: case_real(n, t, 1, r), "real2": lambda n, t, r: case_real(n, t, 2, r)}
 
 
-def run_case(name: str, n: int) -> dict:
+def run_case(name: str, n: int, real: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        out = CASES[name](n, Path(tmp))
+        out = CASES[name](n, Path(tmp), real)
         out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -152,16 +155,20 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--case", choices=sorted(CASES))
     ap.add_argument("--repeat", type=int, default=3, help="runs per fast case; the best is shown")
+    ap.add_argument("--real", type=int, default=REAL_N, help="clones of the real sample for plan() end to end")
+    ap.add_argument("--quick", action="store_true", help="500 products, 20 clones, one run: does it work?")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.real, args.repeat = 500, 20, 1
     if args.case:
-        print(json.dumps(run_case(args.case, args.n)))
+        print(json.dumps(run_case(args.case, args.n, args.real)))
         return
     res: dict[str, dict] = {}
     for name in ("floor", "plan", "replan", "parse", "real1", "real2"):
         runs = []
         for _ in range(1 if name.startswith("real") else args.repeat):
-            p = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(args.n)],
-                               capture_output=True, text=True)
+            p = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(args.n),
+                                "--real", str(args.real)], capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"case {name} failed:\n{p.stderr}")
             runs.append(json.loads(p.stdout))
@@ -175,8 +182,8 @@ def main() -> None:
         "plan": f"plan {args.n} new (insert+dedup+done check+log)",
         "replan": f"re-plan the same {args.n} (all known)",
         "parse": f"open_l1c real sample x{res['parse']['k']} (XML parse)",
-        "real1": f"plan() {REAL_N} real clones, 1 process",
-        "real2": f"plan() {REAL_N} real clones, 2 worker processes",
+        "real1": f"plan() {args.real} real clones, 1 process",
+        "real2": f"plan() {args.real} real clones, 2 worker processes",
     }
     for name, r in res.items():
         print(f"{labels[name]:<48} {r['wall']:>8.3f} {r['cpu']:>8.3f} {r['peak_mb']:>8.1f} "
@@ -184,7 +191,7 @@ def main() -> None:
     p = res["plan"]
     print(f"plan: {p['added']} added, {p['dup']} skipped duplicate, {p['log_lines']} progress lines; "
           f"counts {p['counts']}")
-    per = res["real2"]["wall"] / REAL_N
+    per = res["real2"]["wall"] / args.real
     print(f"XML parse: {res['parse']['per_product_ms']:.1f} ms per product in one process; end to end with "
           f"2 workers {per * 1000:.1f} ms per product -> ~{per * args.n:.0f} s to first-plan {args.n} real products")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -157,6 +157,15 @@ def string_list(label: str, value: Any) -> None:
 
 
 # -- processors ------------------------------------------------------------------------------------
+
+#: keys every processor's section accepts besides its own: read by the campaign's job runner
+#: (``campaign/execute.run_job``), not by the processor
+RUNNER_SETTINGS = (
+    Setting("verify", "bool", True, check=boolean,
+            help="check the finished L2A (verify_l2a) before publishing it; off only for benchmarks"),
+    Setting("keep_failed_staging", "bool", False, check=boolean,
+            help="keep a failed job's staging folder to look into (never on a full disk)"),
+)
 
 @dataclass(frozen=True)
 class ProcessorPlugin:
@@ -303,7 +312,8 @@ def section(name: str) -> Section | None:
         found = _load(SECTIONS[name], f"section [{name}]")
         return found() if callable(found) else found
     if name in _entries("processors"):
-        return processor_plugin(name).section
+        own = processor_plugin(name).section
+        return replace(own, settings=own.settings + tuple(r for r in RUNNER_SETTINGS if r.key not in own.keys()))
     return None
 
 
