@@ -188,7 +188,8 @@ def _run(campaign: Path, store: Any, settings: Any, processor: str | None, worke
         mark_folded,
     )
     from s2l2a.campaign.jobspec import JobSpec, result_path
-    from s2l2a.campaign.progress import PROGRESS_FILE, ProgressLog, ProgressTicker, progress_interval_s
+    from s2l2a.campaign.layout import PROGRESS_FILE
+    from s2l2a.campaign.progress import ProgressLog, ProgressTicker, progress_interval_s
     from s2l2a.engines.base import plan_capacity
     from s2l2a.errors import CampaignError
 
