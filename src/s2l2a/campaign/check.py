@@ -543,6 +543,7 @@ def _check_scheduler(ctx: _Context) -> CheckResult:
     return CheckResult("scheduler", OK, f"{', '.join(commands)} found")
 
 
-_CHECKS = {"processor": _check_processor, "esacci": _check_esacci, "dem": _check_dem, "gipp": _check_gipp,
+_CHECKS = {"processor": _check_processor, "esacci": _check_esacci, "cams": _check_cams, "dem": _check_dem,
+           "gipp": _check_gipp,
            "memory": _check_memory, "disk": _check_disk, "writable": _check_writable,
            "scheduler": _check_scheduler}
