@@ -9,7 +9,7 @@ want="${1:-test}"   # extras to install: test | base
 stamp=".venv/.installed-$want"
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   pkgs=(libgfortran5)
-  [ "$want" = "test" ] && pkgs+=(slurmctld slurmd slurm-client munge makeself chromium)
+  [ "$want" = "test" ] && pkgs+=(slurmctld slurmd slurm-client munge makeself chromium gdal-bin)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

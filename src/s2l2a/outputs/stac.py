@@ -47,7 +47,6 @@ _EXTENSION_SCHEMAS = {EO_URI: "eo-1.0.0.json", PROJ_URI: "projection-1.0.0.json"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 TIFF_TYPE = "image/tiff; application=geotiff"
 JP2_TYPE = "image/jp2"
-STAC_DIR = "stac"
 
 _AUX_LAYERS = {"SCL": (20, "scene classification (Sen2Cor classes 0-11)"),
                "AOT": (10, "aerosol optical thickness at 550 nm"),
@@ -360,55 +359,6 @@ def build_collection(items: Iterable[Any], collection_id: str, description: str)
     return coll
 
 
-def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = None,
-                        skipped: list[str] | None = None) -> Path:
-    """Write ``<campaign>/stac/collection.json`` and one item per converted product; validate everything.
-
-    A product whose L2A is incomplete (a file its manifest or metadata lists is missing or has
-    another size) gets no item; one line naming it and the file is appended to ``skipped``.
-    """
-    import pystac
-
-    from s2l2a.campaign.manifest import check_output
-    from s2l2a.campaign.store import CampaignStore
-    from s2l2a.outputs.derive import find_derived
-    from s2l2a.safe import IncompleteProductError
-
-    campaign_dir = Path(campaign_dir).resolve()
-    out = Path(out_dir) if out_dir else campaign_dir / STAC_DIR
-    derived = find_derived(campaign_dir / "derived")
-    items = []
-    checksums = ChecksumCache(out / CHECKSUM_CACHE)
-    with CampaignStore.open(campaign_dir) as store:
-        done_log = {a.job_id: a.log_path for a in store.attempts() if a.state == "done"}
-        for job in store.jobs("done"):
-            l2a = Path(job.output_path) if job.output_path else None
-            name = l2a.name.removesuffix(".SAFE") if l2a else None
-            ddir = derived.get(name) if name else None
-            if (l2a is None or not l2a.exists()) and ddir is None:
-                continue
-            problem = check_output(l2a) if l2a is not None and l2a.exists() else None
-            try:
-                if problem is not None:
-                    raise IncompleteProductError(f"incomplete L2A {problem}")
-                items.append(build_item(l2a, ddir, l1c_path=job.path, log_path=done_log.get(job.id),
-                                        processor=job.processor, processor_version=job.processor_version,
-                                        checksum=checksums))
-            except IncompleteProductError as e:
-                if skipped is None:
-                    raise
-                skipped.append(f"no STAC item for job {job.id}: {e}")
-    coll = build_collection(items, campaign_dir.name, f"Sentinel-2 L2A outputs of the s2l2a campaign {campaign_dir.name}")
-    coll.normalize_hrefs(str(out))
-    for item in items:  # relative asset hrefs: the campaign folder can be moved or mounted elsewhere
-        item.make_asset_hrefs_relative()
-    for obj in [coll, *items]:
-        validate(obj)
-    coll.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    checksums.save()
-    return out / "collection.json"
-
-
 CHECKSUM_CACHE = ".checksums.json"
 
 
@@ -495,7 +445,7 @@ def load_reflectance(stac: Any, bands: Sequence[str], *, groupby: str = "solar_d
                 raise S2L2AError(f"item {item.id} has no single-band asset {b} with a raster:bands scale")
     if "geobox" not in odc_args:
         grid = {k: odc_args.pop(k) for k in _GRID_ARGS if k in odc_args}
-        odc_args["geobox"] = odc_stac.output_geobox(odc_stac.parse_items(items), bands=bands, **grid)
+        odc_args["geobox"] = odc_stac.output_geobox(list(odc_stac.parse_items(items)), bands=bands, **grid)
     else:
         for k in _GRID_ARGS:
             odc_args.pop(k, None)

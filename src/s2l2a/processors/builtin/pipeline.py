@@ -649,7 +649,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         g = grids[r]
         arr[..., nodata[r]] = 0  # one mask for every output of the grid
         p = write_raster(img / f"R{r}m" / f"{stem}_{key}_{r}m", arr, g.transform, crs, fmt,
-                         nodata=0, categorical=categorical, threads=opts.threads)
+                         nodata=0, categorical=categorical, threads=opts.threads, key=key)
         res.images[r][key] = p.relative_to(out_granule)
 
     # ---- bands: invert in place at native resolution, write, derive the other resolutions
@@ -701,7 +701,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         g = grids[r]
         for key, arr in (("CLDPRB", c), ("SNWPRB", n)):
             p = write_raster(qi / f"MSK_{key}_{r}m", arr, g.transform, crs, fmt, nodata=None,
-                             categorical=True, threads=opts.threads)
+                             categorical=True, threads=opts.threads, key=key)
             res.qi[f"{key}_{r}m"] = p.relative_to(out_granule)
     counts = np.bincount((scl20 if scl20 is not None else scl60).ravel(), minlength=12)
     tot = max(1, int(counts[1:].sum()))
