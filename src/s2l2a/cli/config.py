@@ -18,18 +18,17 @@ import click
 
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.errors import ConfigError
+from s2l2a.registry import processor_names
 from s2l2a.units import parse_duration
 
 # key -> kind of value: "str" text, "int", "duration" (seconds or 90m/3h), "path" (made absolute:
-# typed relative to where the user is), "dir" (kept as typed: relative to the campaign folder)
+# typed relative to where the user is), "dir" (kept as typed: relative to the campaign folder); the
+# other sections' keys come from their declarations (s2l2a.registry.Section: see _kinds)
 KINDS: dict[str, str] = {
     "campaign.name": "str", "campaign.processor": "str", "campaign.output_dir": "dir",
     "campaign.scratch_dir": "dir",
     "resources.memory_mb": "int", "resources.cores_per_job": "int", "resources.timeout_s": "duration",
     "resources.max_attempts": "int", "resources.workers": "int", "resources.min_free_mb": "int",
-    "sen2cor.l2a_process": "path", "sen2cor.gipp": "path", "sen2cor.home": "path", "sen2cor.resolution": "int",
-    "sen2cor.processing_baseline": "str", "sen2cor.kill_grace_s": "float",
-    "builtin.output_format": "str", "builtin.resolution": "int",
 }
 _FIXED = ("campaign", "resources")       # sections whose keys are all known (typos are refused there)
 
@@ -63,7 +62,7 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
     path = _resolve_key(key, data)
     if value is None and not unset:
         found, current = _get(data, path)
-        if not found and ".".join(path) not in KINDS:
+        if not found and ".".join(path) not in _kinds():
             raise ConfigError(f"{'.'.join(path)} is not set", campaign / "s2l2a.toml")
         click.echo(_show(current))
         return
@@ -74,7 +73,9 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
     if unset:
         _delete(data, path)
     else:
-        _put(data, path, _parse(name, value))  # type: ignore[arg-type]
+        typed = _parse(name, value)  # type: ignore[arg-type]
+        _check_declared(path, typed)
+        _put(data, path, typed)
     new = CampaignSettings.from_dict(data, source=campaign / "s2l2a.toml")
     if name in ("campaign.processor", "sen2cor.l2a_process"):
         from s2l2a.cli.init import require_sen2cor
@@ -85,7 +86,7 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
     found, after = _get(new.to_dict(), path)
     click.echo(f"{name} = {_show(after) if found else '(unset)'}"
                + (f"  (was {_show(before)})" if before is not None else ""))
-    if path[0] in ("sen2cor", "builtin") and name not in KINDS and path[:2] != ("sen2cor", "parameters"):
+    if path[0] in processor_names() and name not in _kinds() and path[:2] != ("sen2cor", "parameters"):
         click.echo(f"Warning: {name} is not a setting s2l2a knows; it is stored, check its spelling", err=True)
     if name in ("resources.memory_mb", "resources.cores_per_job"):
         for note in new.above_machine():
@@ -110,9 +111,36 @@ def _resolve_key(key: str, data: dict[str, Any]) -> tuple[str, ...]:
     return parts
 
 
+def _check_declared(path: tuple[str, ...], value: Any) -> None:
+    """The declared check of one key, also where the file's reading leaves values to their user
+    (``[cluster]``: e.g. ``lsf_unit``; the chosen scheduler's name rules still apply at run time)."""
+    from s2l2a import registry
+
+    if len(path) == 2 and path[0] in registry.section_names():
+        declared = registry.section(path[0])
+        setting = declared.get(path[1]) if declared else None
+        if setting is not None:
+            setting.check_value(f"[{path[0]}] {path[1]}", value)
+
+
+def _kinds() -> dict[str, str]:
+    """KINDS and every declared section's keys ([sen2cor], [builtin], a plug-in's, [cluster], [derive] ...)."""
+    from s2l2a import registry
+
+    out = dict(KINDS)
+    for name in registry.section_names():
+        try:
+            declared = registry.section(name)
+        except ConfigError:  # a plug-in that cannot be loaded here: its keys are typed as TOML
+            continue
+        for setting in declared.settings if declared else ():
+            out.setdefault(f"{name}.{setting.key}", setting.kind)
+    return out
+
+
 def _parse(name: str, text: str) -> Any:
     """The typed value of ``text`` for setting ``name`` (one-line ConfigError when it is not one)."""
-    kind = KINDS.get(name)
+    kind = _kinds().get(name)
     if kind in ("str", "dir"):
         return text
     if kind == "path":
