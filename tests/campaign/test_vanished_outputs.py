@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from s2l2a.campaign.manifest import MANIFEST_FILE, check_output, read_manifest, requeue_vanished
+from s2l2a.campaign.manifest import requeue_vanished
 from s2l2a.campaign.store import CampaignStore
+from s2l2a.outputs.manifest import MANIFEST_FILE, check_output, read_manifest
 from s2l2a.safe import verify_l2a
 from sample_clones import clone_sample
 

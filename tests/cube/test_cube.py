@@ -408,8 +408,8 @@ def test_threaded_strips_and_a_crs_change(campaign: Path, tmp_path: Path) -> Non
 def test_cube_coarser_than_its_derived_files_averages_clear_pixels_only(tmp_path: Path) -> None:
     """Derived at the 10 m level, stacked at 20 m: each cube pixel is the mean of the clear, finite
     10 m pixels under it (cloudy ones never leak in), nodata where none is clear."""
+    from s2l2a.campaign.exports import derive_campaign
     from s2l2a.outputs.derive import DeriveSpec
-    from s2l2a.outputs.keep import derive_campaign
 
     camp = make_campaign(tmp_path / "camp", [dict(day=0)])     # real SCL: 5 clear; 7, 8, 10 not
     [o] = derive_campaign(camp, DeriveSpec(resolution=10, quicklooks=False))

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from s2l2a.campaign.manifest import write_manifest
+from s2l2a.campaign.exports import report_data, write_campaign_stac
 from s2l2a.campaign.store import CampaignStore
 from s2l2a.cli import main
 from s2l2a.outputs.derive import DeriveError, DeriveSpec, derive_product
-from s2l2a.outputs.report import collect
-from s2l2a.outputs.stac import write_campaign_stac
+from s2l2a.outputs.manifest import write_manifest
 from s2l2a.safe import IncompleteProductError
 
 
@@ -50,7 +49,7 @@ def test_report_flags_an_incomplete_product(campaign: Path) -> None:
     complete, damaged = done_outputs(campaign)
     write_manifest(damaged)
     next(damaged.rglob("*_SCL_20m.tif")).unlink()
-    rows = {Path(r.output).name: r for r in collect(campaign)["rows"] if r.output}
+    rows = {Path(r.output).name: r for r in report_data(campaign)["rows"] if r.output}
     assert rows[complete.name].problem is None
     problem = rows[damaged.name].problem or ""
     assert problem.startswith(damaged.name) and "_SCL_20m.tif is missing" in problem

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from s2l2a.campaign.exports import derive_campaign, report_data, write_report
 from s2l2a.outputs.derive import DeriveSpec
-from s2l2a.outputs.keep import derive_campaign
-from s2l2a.outputs.report import collect, pace, runtime_hist_svg, write_report
+from s2l2a.outputs.report import pace, runtime_hist_svg
 
 from .conftest import HOSTILE
 
@@ -47,7 +47,7 @@ def test_report_is_self_contained_and_escapes_untrusted_text(campaign: Path) -> 
     assert html.count('<label class="ql"') == 4 and html.count('<input type="checkbox"><img') == 4
     for text in ("dem_error", "2.11.0", "ab" * 32, "29RKH", "56JMM", "L2A_Process exit 1"):
         assert text in html, text
-    data = collect(campaign)
+    data = report_data(campaign)
     assert data["summary"]["counts"] == {"queued": 1, "running": 0, "done": 2, "failed": 1, "skipped": 0}
     assert sorted(round(d) for d in data["durations"]) == [210, 210]
     assert set(data["footprints"]) == {"29RKH", "56JMM"}  # from the L2A and from the sample L1C metadata
@@ -119,7 +119,7 @@ def test_report_lists_the_gipp_hashes_each_product_ran_with(campaign: Path) -> N
         log.write(f"s2l2a: --GIP_L2A /old/L2A_GIPP.xml {'00' * 32}\n")  # an earlier attempt
         log.write(f"s2l2a: --GIP_L2A /c/sen2cor/gipp/L2A_GIPP.xml {sha_a}\n")
         log.write(f"2026-01-01T10:00:00 s2l2a: --GIP_L2A_SC /c/L2A_CAL_SC_GIPP.xml {sha_b}\n")
-    data = collect(campaign)
+    data = report_data(campaign)
     rows = {r.job_id: r for r in data["rows"]}
     assert rows[1].gipp == {"GIP_L2A": sha_a, "GIP_L2A_SC": sha_b}
     assert rows[2].gipp == {} and rows[3].gipp == {}  # nothing recorded / not done

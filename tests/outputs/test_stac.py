@@ -16,6 +16,7 @@ import pystac
 import pytest
 import rasterio
 
+from s2l2a.campaign.exports import write_campaign_stac
 from s2l2a.outputs.derive import DeriveSpec, derive_product
 from s2l2a.outputs.stac import (
     ITEM_EXTENSIONS,
@@ -25,7 +26,6 @@ from s2l2a.outputs.stac import (
     load_reflectance,
     sha256_multihash,
     validate,
-    write_campaign_stac,
 )
 from s2l2a.safe import open_l2a
 

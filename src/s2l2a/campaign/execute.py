@@ -4,7 +4,7 @@ through exactly the same staging, verification and publication steps.
 
 Publication is the only step that makes an output visible, and it is a rename: a product in
 ``L2A/`` is always complete and verified (with a manifest of its files, see
-:mod:`s2l2a.campaign.manifest`); anything half-written lives in a marked job folder under
+:mod:`s2l2a.outputs.manifest`); anything half-written lives in a marked job folder under
 ``staging/`` or under a hidden ``.partial-*`` / ``.replaced-*`` name in a marked output root, which
 :func:`clean_leftovers` removes. Nothing unmarked is ever deleted (see :mod:`s2l2a.campaign.layout`).
 
@@ -236,7 +236,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
             else:
                 safe.verify_l2a(product_dir, resolutions=resolutions)
         phase.name = "publish"
-        from s2l2a.campaign.manifest import write_manifest
+        from s2l2a.outputs.manifest import write_manifest
 
         write_manifest(product_dir)
         tile = spec.tile or product.tile

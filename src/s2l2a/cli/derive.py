@@ -38,9 +38,10 @@ def cmd(targets: tuple[Path, ...], indices: str, formulas: tuple[str, ...], reso
         clear_classes: str | None, keep: str, delete_l1c: bool, out_dir: Path | None, force: bool) -> None:
     """Write spectral indices (reflectance = (DN + BOA_ADD_OFFSET) / quantification, from each product's
     MTD_MSIL2A.xml), SCL and an optional clear-sky mask as Cloud-Optimized GeoTIFFs."""
+    from s2l2a.campaign.exports import derive_campaign
     from s2l2a.campaign.settings import SETTINGS_FILE
     from s2l2a.outputs.derive import DeriveSpec
-    from s2l2a.outputs.keep import derive_campaign, derive_then_keep
+    from s2l2a.outputs.keep import derive_then_keep
 
     if keep == "l2a":
         raise click.UsageError("--keep l2a derives nothing; use --keep all or --keep derived")

@@ -16,7 +16,7 @@ from s2l2a.cli._common import campaign_argument, user_errors
 @user_errors
 def cmd(campaign: Path, output: Path | None) -> None:
     """Write one HTML file (no server, no network): counts, tile map, run times, failures, quicklooks, versions."""
-    from s2l2a.outputs.report import write_report
+    from s2l2a.campaign.exports import write_report
 
     if output is not None:
         _require_folder(output, "-o")
@@ -30,7 +30,7 @@ def cmd(campaign: Path, output: Path | None) -> None:
 @user_errors
 def stac_cmd(campaign: Path, output: Path | None) -> None:
     """Write a validated STAC collection with one item per converted product (bands, SCL, derived COGs)."""
-    from s2l2a.outputs.stac import write_campaign_stac
+    from s2l2a.campaign.exports import write_campaign_stac
 
     skipped: list[str] = []
     path = write_campaign_stac(campaign, output, skipped=skipped)

@@ -267,7 +267,7 @@ def _cleanup(staging: Path) -> None:
 def _refuse_incomplete(product_dir: Path, granule: Any) -> None:
     """No index from a product that lost a file since it was published (manifest) or that lacks
     one its metadata lists."""
-    from s2l2a.campaign.manifest import manifest_problem
+    from s2l2a.outputs.manifest import manifest_problem
 
     problem = manifest_problem(product_dir)
     if problem is None and granule.missing_files:

@@ -14,19 +14,18 @@ import base64
 import io
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from s2l2a import __version__
-from s2l2a.fsutil import write_text_atomic
 from s2l2a.safe.scl import CLASSES as SCL_CLASSES
 
 STATE_COLOURS = {"done": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "queued": "#9e9e9e",
                  "skipped": "#f9a825"}
 MAX_PRODUCT_ROWS = 500
-GIPP_RECORD = Path("sen2cor") / "gipp" / "gipp.json"
 
 
 @dataclass
@@ -253,19 +252,17 @@ def pace(summary: dict[str, Any]) -> str:
     return f"{text} · nothing is queued or running."
 
 
-def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
-    """Everything the report shows, as plain data (also handy for tests)."""
-    from s2l2a.campaign.manifest import check_output
-    from s2l2a.campaign.store import CampaignStore
+def collect(campaign_dir: Path | str, summary: dict[str, Any], jobs: Sequence[Any], attempts: Sequence[Any], *,
+            derived_dir: Path, gipp_record: Path | None = None) -> dict[str, Any]:
+    """Everything the report shows, as plain data, from what the campaign holds: its store's
+    summary, jobs and attempts, its derived folder and its GIPP record (read by
+    :func:`s2l2a.campaign.exports.report_data`)."""
     from s2l2a.outputs.derive import find_derived
+    from s2l2a.outputs.manifest import check_output
     from s2l2a.outputs.provenance import read_provenance
 
     campaign_dir = Path(campaign_dir).resolve()
-    derived = find_derived(campaign_dir / "derived")
-    with CampaignStore.open(campaign_dir) as store:
-        summary = store.summary(log_tail=log_tail)
-        jobs = store.jobs()
-        attempts = store.attempts()
+    derived = find_derived(derived_dir)
     durations: list[float] = []
     ends: list[datetime] = []
     last_duration: dict[int, float] = {}
@@ -315,12 +312,11 @@ def collect(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
         if fp is not None:
             footprints[tile] = (fp, _tile_state(tile_states[tile]))
     gipp = None
-    gpath = campaign_dir / GIPP_RECORD
-    if gpath.is_file():
+    if gipp_record is not None and gipp_record.is_file():
         try:
-            gipp = json.loads(gpath.read_text(encoding="utf-8"))
+            gipp = json.loads(gipp_record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            gipp = {"error": f"unreadable {GIPP_RECORD}"}
+            gipp = {"error": f"unreadable {gipp_record}"}
     return {
         "campaign": str(campaign_dir), "name": campaign_dir.name, "summary": summary, "rows": rows,
         "truncated": max(0, len(jobs) - MAX_PRODUCT_ROWS), "durations": durations, "ends": ends,
@@ -365,10 +361,3 @@ def render(data: dict[str, Any]) -> str:
         scl_classes=SCL_CLASSES,
     )
 
-
-def write_report(campaign_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Collect, render and write the report atomically; returns its path."""
-    campaign_dir = Path(campaign_dir)
-    out = Path(out) if out else campaign_dir / "report.html"
-    html = render(collect(campaign_dir))
-    return write_text_atomic(out, html)
