@@ -388,7 +388,7 @@ def _job_memory(ctx: _Context) -> int:
 
 
 def _check_memory(ctx: _Context) -> CheckResult:
-    from s2l2a.engines.base import machine_resources
+    from s2l2a.machine import machine_resources
 
     engine, s = ctx.plan.engine, ctx.settings
     memory, cores = _job_memory(ctx), int(s.cores_per_job)

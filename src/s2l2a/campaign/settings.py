@@ -253,7 +253,7 @@ class CampaignSettings:
         Not a validation error: a campaign run on a cluster may ask for more than its login node
         has. A local run refuses it in its preflight (``s2l2a check``); ``init``/``config`` warn.
         """
-        from s2l2a.engines.base import machine_resources
+        from s2l2a.machine import machine_resources
 
         cores, mem = machine or machine_resources()
         memory_mb = int(memory_mb or self.memory_mb)

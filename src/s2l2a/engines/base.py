@@ -14,13 +14,13 @@ from an attempt since closed as interrupted, changes nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from s2l2a.campaign.jobspec import JobSpec
+from s2l2a.machine import machine_resources
 
 #: states poll() may report; the same words as the store's JobState
 POLL_STATES = ("queued", "running", "done", "failed")
@@ -59,26 +59,6 @@ class Capacity:
     def describe(self) -> str:
         return (f"{self.slots} at a time ({self.machine_cores} cores, {self.machine_memory_mb} MB; "
                 f"{self.job_cores} core(s) and {self.job_memory_mb} MB per job; limited by {self.limited_by})")
-
-
-def machine_resources() -> tuple[int, int]:
-    """Cores this process may use and total memory in MB (cgroup limits respected where set)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    import psutil
-
-    memory_mb = int(psutil.virtual_memory().total // 2**20)
-    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(limit_file).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            memory_mb = min(memory_mb, int(text) // 2**20)
-        break
-    return max(cores, 1), max(memory_mb, 1)
 
 
 def plan_capacity(job_cores: int, job_memory_mb: int, *, workers: int | None = None, n_jobs: int | None = None,
