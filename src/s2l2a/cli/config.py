@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from s2l2a.campaign.layout import SETTINGS_FILE
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.errors import ConfigError
 from s2l2a.registry import processor_names
@@ -63,7 +64,7 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
     if value is None and not unset:
         found, current = _get(data, path)
         if not found and ".".join(path) not in _kinds():
-            raise ConfigError(f"{'.'.join(path)} is not set", campaign / "s2l2a.toml")
+            raise ConfigError(f"{'.'.join(path)} is not set", campaign / SETTINGS_FILE)
         click.echo(_show(current))
         return
     if value is not None and unset:
@@ -76,7 +77,7 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
         typed = _parse(name, value)  # type: ignore[arg-type]
         _check_declared(path, typed)
         _put(data, path, typed)
-    new = CampaignSettings.from_dict(data, source=campaign / "s2l2a.toml")
+    new = CampaignSettings.from_dict(data, source=campaign / SETTINGS_FILE)
     if name in ("campaign.processor", "sen2cor.l2a_process"):
         from s2l2a.cli.init import require_sen2cor
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import click
 
+from s2l2a.campaign.layout import SETTINGS_FILE
 from s2l2a.cli._common import user_errors
 from s2l2a.cli.search import build, print_products, search_options
 
 
 def destination(target: Path) -> tuple[Path, Path | None]:
     """(download folder, campaign or None): a campaign gets ``<campaign>/L1C``."""
-    if (target / "s2l2a.toml").is_file():
+    if (target / SETTINGS_FILE).is_file():
         return target / "L1C", target
     return target, None
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from s2l2a.acquire.fetcher import DEFAULT_SOURCES
+from s2l2a.campaign.layout import SETTINGS_FILE
 from s2l2a.cli._common import user_errors
 from s2l2a.errors import ConfigError
 from s2l2a.registry import get_source, source_names
@@ -53,9 +54,9 @@ def search_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def acquire_table(campaign: Path | None) -> dict[str, Any]:
     """The ``[acquire]`` table of a campaign's s2l2a.toml (settings shared by every fetch of it)."""
-    if campaign is None or not (campaign / "s2l2a.toml").is_file():
+    if campaign is None or not (campaign / SETTINGS_FILE).is_file():
         return {}
-    path = campaign / "s2l2a.toml"
+    path = campaign / SETTINGS_FILE
     try:
         with path.open("rb") as fh:
             table = tomllib.load(fh).get("acquire", {})
