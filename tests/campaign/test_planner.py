@@ -197,6 +197,7 @@ def test_an_interrupted_plan_keeps_its_committed_batches(campaign: Path, tmp_pat
     from s2l2a.campaign import planner
 
     monkeypatch.setattr(planner, "BATCH", 2)
+    monkeypatch.setattr(planner, "COMMIT_S", 0.0)
     root = tmp_path / "in"
     for i in range(5):
         clone_product(root, "05.00", f"2022010{i + 1}T000000")
@@ -216,3 +217,21 @@ def test_an_interrupted_plan_keeps_its_committed_batches(campaign: Path, tmp_pat
     r = plan(campaign, [root])
     assert (r.found, r.already_planned, r.added) == (5, 2, 3)
     assert len(jobs_by_name(campaign)) == 5
+
+
+def test_planning_reads_no_tile_metadata_or_angle_grids(campaign: Path, tmp_path: Path, monkeypatch) -> None:
+    """The tile metadata (angle grids: most of a product's parse time) waits for the job."""
+    from s2l2a.safe import product as product_mod
+
+    def refuse(*a, **kw):
+        raise AssertionError("planning parsed tile metadata")
+
+    monkeypatch.setattr(product_mod, "read_tile_metadata", refuse)
+    monkeypatch.setattr(product_mod, "read_angle_grids", refuse)
+    root = tmp_path / "in"
+    for day in range(3):
+        clone_product(root, "05.00", f"2022010{day + 1}T000000")
+    r = plan(campaign, [root])
+    assert (r.found, r.added, r.skipped_duplicate, r.rejected) == (3, 3, 2, [])
+    job = jobs_by_name(campaign)[product_name("05.00", "20220103T000000")]
+    assert (job.tile, job.baseline, job.state) == ("56JMM", "05.00", JobState.QUEUED)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -100,18 +101,23 @@ def _reject_line(report: PlanReport, path: str, line: str) -> None:
     report.rejections.append((str(Path(path).absolute()), line[len(prefix):] if line.startswith(prefix) else line))
 
 
-#: new products committed per transaction while planning (a killed plan keeps what it read)
+#: new products are committed once at least BATCH are read and COMMIT_S seconds passed since the
+#: last commit (a killed plan keeps what it read but the last seconds; each commit re-reads the
+#: campaign's jobs for the duplicate rule, so a fixed small batch would make 100,000 quadratic)
 BATCH = 500
+COMMIT_S = 2.0
 #: below this many new candidates, opening them in this process is faster than starting workers
 POOL_THRESHOLD = 64
 
 
 def _open_one(path: str) -> tuple[str, ProductRecord | None, str | None]:
-    """Open one candidate: (path, record, None) or (path, None, "path: what") — picklable for workers."""
+    """Open one candidate: (path, record, None) or (path, None, "path: what") — picklable for workers.
+
+    Product metadata only: the tile metadata (angle grids) is left to the job that converts it."""
     from s2l2a import safe  # heavy (lxml, shapely): only when planning
 
     try:
-        return path, ProductRecord.from_l1c(safe.open_l1c(path)), None
+        return path, ProductRecord.from_l1c(safe.open_l1c(path, metadata_only=True)), None
     except S2L2AError as e:
         text = str(e) if e.path is not None else f"{path}: {e}"
     except Exception as e:
@@ -435,8 +441,8 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
          on_progress: Callable[[int, int], None] | None = None) -> PlanReport:
     """Plan the L1C products under ``roots`` into the campaign at ``campaign_dir``.
 
-    New products are committed every BATCH products, so a plan of thousands that is killed
-    keeps what it read and the next plan continues from there. ``workers``: processes opening
+    New products are committed every few seconds (BATCH, COMMIT_S), so a plan of thousands that
+    is killed keeps what it read and the next plan continues from there. ``workers``: processes opening
     products (default one per core, up to 8); ``on_progress(done, total)`` after each product.
     A root that does not exist is one rejected line here; ``s2l2a plan`` refuses it first
     (:func:`check_roots`).
@@ -452,6 +458,7 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
             todo = discover(roots, store, report, inputs_dir=campaign_dir / INPUTS_DIR,
                             own=(campaign_dir, settings.output_root(campaign_dir)))
             batch: list[ProductRecord] = []
+            last_commit = time.monotonic()
             for i, (path, record, error) in enumerate(_open_all(todo, workers), 1):
                 why = unreadable(record.path) if record is not None and unreadable is not None else None
                 if why is not None:
@@ -460,9 +467,9 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
                     batch.append(record)
                 else:
                     _reject_line(report, path, error or f"{path}: unreadable")
-                if len(batch) >= BATCH:
+                if len(batch) >= BATCH and time.monotonic() - last_commit >= COMMIT_S:
                     add_records(store, batch, report)
-                    batch = []
+                    batch, last_commit = [], time.monotonic()
                 if on_progress is not None:
                     on_progress(i, len(todo))
             add_records(store, batch, report)

@@ -82,6 +82,6 @@ def inside(product_dir: Path, candidate: Path) -> bool:
     Lexical on purpose: ``..`` in the metadata is refused, but symlinked band files or folders (staging
     areas, caches) are allowed.
     """
-    base = Path(os.path.normpath(os.path.abspath(product_dir)))
-    cand = Path(os.path.normpath(os.path.abspath(candidate)))
-    return cand == base or base in cand.parents
+    base = os.path.normpath(os.path.abspath(product_dir))
+    cand = os.path.normpath(os.path.abspath(candidate))
+    return cand == base or cand.startswith(base.rstrip(os.sep) + os.sep)  # strings: planning calls it often

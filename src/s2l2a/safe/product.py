@@ -3,6 +3,8 @@
 Opening reads the metadata, locates every granule, its tile metadata and every band file the
 product XML lists. By default a missing file is an error (a processor must not discover it an hour
 into a run); ``require_bands=False`` accepts metadata-only copies (catalogue mirrors, test data).
+Tile metadata is parsed at open (``metadata_only=True``: on first use, what planning wants) and
+its angle grids on first use of ``Granule.angles``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from s2l2a.safe.names import (
     parse_product_name,
     strip_suffix,
 )
-from s2l2a.safe.tile import AngleGrids, GeoPosition, read_tile_metadata
+from s2l2a.safe.tile import AngleGrids, GeoPosition, TileMetadata, read_angle_grids, read_tile_metadata
 
 _L1C_KEY = re.compile(r"_(B\d\d|B8A|TCI)$")
 _L2A_KEY = re.compile(r"_(B\d\d|B8A|TCI|SCL|AOT|WVP|CLD|SNW)_(10|20|60)m$")
@@ -38,26 +40,79 @@ _AUX_KEY = re.compile(r"AUX_[A-Z]+")
 
 @dataclass(kw_only=True)
 class Granule:
-    """One tile of a product: where it is, its geometry and angles, and its image files."""
+    """One tile of a product: where it is, its image files and, read from its tile metadata on first
+    use, its geometry and angles.
+
+    Planning opens tens of thousands of products and needs none of the tile metadata, so it is
+    parsed when a field below asks for it (``open_l1c`` does so at once, ``metadata_only=True``
+    never); the angle grids, three quarters of that parse, only when ``angles`` is read (a job).
+    """
 
     granule_id: str  # folder name under GRANULE/
     path: Path
-    tile: str
-    tile_id: str  # long identifier from the tile metadata (TILE_ID)
     metadata_path: Path
-    sensing_time: datetime | None
-    epsg: int
-    geoposition: dict[int, GeoPosition]
-    angles: AngleGrids
-    mean_sun_zenith: float | None
-    mean_sun_azimuth: float | None
-    mean_view_zenith: dict[str, float] = field(default_factory=dict)
-    mean_view_azimuth: dict[str, float] = field(default_factory=dict)
-    cloudy_pixel_percentage: float | None = None
+    band_index: dict[int, str] = field(default_factory=dict, repr=False)
+    listed_tile: str | None = None  # the tile the product metadata names for this granule
     band_files: dict[str, Path] = field(default_factory=dict)
     images: dict[int, dict[str, Path]] = field(default_factory=dict)  # L1C: bands at native resolution
     aux_files: dict[str, Path] = field(default_factory=dict)
     missing_files: dict[str, Path] = field(default_factory=dict)  # listed in the XML, absent on disk
+    _tile_metadata: TileMetadata | None = field(default=None, init=False, repr=False, compare=False)
+    _angles: AngleGrids | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def tile_metadata(self) -> TileMetadata:
+        """The tile metadata file without its angle grids (parsed once)."""
+        if self._tile_metadata is None:
+            self._tile_metadata = read_tile_metadata(self.metadata_path, self.band_index, angles=False)
+        return self._tile_metadata
+
+    @property
+    def angles(self) -> AngleGrids:
+        """Sun and view angle grids (parsed once, on first use)."""
+        if self._angles is None:
+            self._angles = read_angle_grids(self.metadata_path, self.band_index)
+        return self._angles
+
+    @property
+    def tile(self) -> str:
+        return self.tile_metadata.tile or self.listed_tile or ""
+
+    @property
+    def tile_id(self) -> str:  # long identifier from the tile metadata (TILE_ID)
+        return self.tile_metadata.tile_id
+
+    @property
+    def sensing_time(self) -> datetime | None:
+        return self.tile_metadata.sensing_time
+
+    @property
+    def epsg(self) -> int:
+        return self.tile_metadata.epsg
+
+    @property
+    def geoposition(self) -> dict[int, GeoPosition]:
+        return self.tile_metadata.geoposition
+
+    @property
+    def mean_sun_zenith(self) -> float | None:
+        return self.tile_metadata.mean_sun_zenith
+
+    @property
+    def mean_sun_azimuth(self) -> float | None:
+        return self.tile_metadata.mean_sun_azimuth
+
+    @property
+    def mean_view_zenith(self) -> dict[str, float]:
+        return self.tile_metadata.mean_view_zenith
+
+    @property
+    def mean_view_azimuth(self) -> dict[str, float]:
+        return self.tile_metadata.mean_view_azimuth
+
+    @property
+    def cloudy_pixel_percentage(self) -> float | None:
+        return self.tile_metadata.cloudy_pixel_percentage
 
 
 @dataclass(kw_only=True)
@@ -172,7 +227,7 @@ def _locate_images(
             cands = layout.image_candidates(gdir / "IMG_DATA", rel, entry.image_format)
         else:
             cands = layout.image_candidates(product_dir, rel, entry.image_format)
-        if not all(layout.inside(product_dir, c) for c in cands):
+        if not layout.inside(product_dir, cands[0]):  # candidates differ by extension only
             raise MetadataError(f"image path {rel!r} points outside the product", mtd_path)
         hit = next((c for c in cands if c.is_file()), None)
         if hit is None:
@@ -217,7 +272,8 @@ def _aux_files(gdir: Path) -> dict[str, Path]:
     return out
 
 
-def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool) -> list[Granule]:
+def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool,
+                    metadata_only: bool = False) -> list[Granule]:
     entries = md.granules
     if not entries:
         gdir = product_dir / "GRANULE"
@@ -240,16 +296,14 @@ def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool)
                 where = gdir or product_dir / "GRANULE" / entry.identifier
                 raise MissingFileError(f"granule {entry.identifier} has no folder or tile metadata (MTD_TL.xml)", where)
             continue
-        tl = read_tile_metadata(tl_path, md.band_index)
+        # a full open parses the tile file now (a broken one is an error of the open), its grids later
+        tl = None if metadata_only else read_tile_metadata(tl_path, md.band_index, angles=False)
         found, missing = _locate_images(product_dir, gdir, entry, md.level, md.path)
         g = Granule(
-            granule_id=gdir.name, path=gdir, tile=tl.tile or entry.tile or "", tile_id=tl.tile_id,
-            metadata_path=tl_path, sensing_time=tl.sensing_time, epsg=tl.epsg, geoposition=tl.geoposition,
-            angles=tl.angles, mean_sun_zenith=tl.mean_sun_zenith, mean_sun_azimuth=tl.mean_sun_azimuth,
-            mean_view_zenith=tl.mean_view_zenith, mean_view_azimuth=tl.mean_view_azimuth,
-            cloudy_pixel_percentage=tl.cloudy_pixel_percentage, aux_files=_aux_files(gdir),
-            missing_files=missing,
+            granule_id=gdir.name, path=gdir, metadata_path=tl_path, band_index=md.band_index,
+            listed_tile=entry.tile, aux_files=_aux_files(gdir), missing_files=missing,
         )
+        g._tile_metadata = tl
         if md.level == "L1C":
             g.band_files = found
             for band, f in found.items():  # same shape as L2A: resolution -> {band: path}
@@ -276,9 +330,9 @@ def _build_granules(product_dir: Path, md: ProductMetadata, require_bands: bool)
     return granules
 
 
-def _common(product_dir: Path, md: ProductMetadata, require_bands: bool) -> dict:
+def _common(product_dir: Path, md: ProductMetadata, require_bands: bool, metadata_only: bool) -> dict:
     name = _product_name(product_dir, md)
-    granules = _build_granules(product_dir, md, require_bands)
+    granules = _build_granules(product_dir, md, require_bands, metadata_only)
     tiles = [t for t in (e.tile for e in md.granules) if t] or [g.tile for g in granules if g.tile]
     if not tiles and name.tile:
         tiles = [name.tile]
@@ -302,8 +356,9 @@ def _read(path: Path) -> tuple[Path, ProductMetadata]:
     return product_dir, read_product_metadata(mtd)
 
 
-def _build(product_dir: Path, md: ProductMetadata, require_bands: bool) -> L1CProduct | L2AProduct:
-    common = _common(product_dir, md, require_bands)
+def _build(product_dir: Path, md: ProductMetadata, require_bands: bool,
+           metadata_only: bool = False) -> L1CProduct | L2AProduct:
+    common = _common(product_dir, md, require_bands, metadata_only)
     if md.level == "L1C":
         if md.quantification_value is None:  # read_product_metadata guarantees it; keep mypy honest
             raise MetadataError("missing QUANTIFICATION_VALUE", md.path)
@@ -326,12 +381,17 @@ def open_product(path: Path | str, *, require_bands: bool = True) -> L1CProduct 
     return _build(product_dir, md, require_bands)
 
 
-def open_l1c(path: Path | str, *, require_bands: bool = True) -> L1CProduct:
-    """Open an L1C product; an L2A (by its metadata) raises WrongLevelError before anything else."""
+def open_l1c(path: Path | str, *, require_bands: bool = True, metadata_only: bool = False) -> L1CProduct:
+    """Open an L1C product; an L2A (by its metadata) raises WrongLevelError before anything else.
+
+    ``metadata_only``: what planning needs (names, tile, times, baseline, footprint, cloud cover,
+    every listed file present) from the product metadata alone; each granule's tile metadata is
+    parsed only if one of its fields is read (a job), so a damaged tile file fails that job.
+    """
     product_dir, md = _read(Path(path))
     if md.level != "L1C":
         raise WrongLevelError("is an L2A product, expected L1C", product_dir)
-    product = _build(product_dir, md, require_bands)
+    product = _build(product_dir, md, require_bands, metadata_only)
     assert isinstance(product, L1CProduct)
     return product
 
