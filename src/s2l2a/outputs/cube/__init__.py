@@ -23,6 +23,7 @@ from s2l2a.outputs.cube.store import MARKER, SEPARATOR, SPATIAL_CHUNK, TIME_CHUN
 
 __all__ = ["CubeError", "CubeResult", "CubeSpec", "build_cube", "open_cube"]
 
+GDAL_CACHE_MB = 64
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
 
@@ -195,6 +196,7 @@ def _append(store: CubeStore, grid: Any, got: Any, clear: tuple[int, ...], spec:
             campaign_dir: Path, result: CubeResult, say: Any) -> CubeResult:
     """The new dates of ``got`` into ``store`` (locked), then the quick looks."""
     import numpy as np
+    import rasterio
 
     from s2l2a.outputs.cube import series
     from s2l2a.outputs.cube.build import Batch, Day
@@ -225,13 +227,15 @@ def _append(store: CubeStore, grid: Any, got: Any, clear: tuple[int, ...], spec:
     clear_arr = np.asarray(clear, dtype=np.uint8)
     tc = int(store.meta.get("time_chunk", spec.time_chunk))
     i = 0
-    while i < len(days):
-        k = min(len(days) - i, tc - store.length % tc)
-        batch = days[i:i + k]
-        Batch(batch, grid.geobox, grid.aoi, clear_arr, spec.workers).run(store, counts, store.strip_rows)
-        result.added += [d.day.isoformat() for d in batch]
-        say(f"added {batch[0].day}" + (f" .. {batch[-1].day}" if k > 1 else "") + f" ({store.length} dates)")
-        i += k
+    # every block is read once: GDAL's default cache (5 % of RAM) would only hold what is never read again
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        while i < len(days):
+            k = min(len(days) - i, tc - store.length % tc)
+            batch = days[i:i + k]
+            Batch(batch, grid.geobox, grid.aoi, clear_arr, spec.workers).run(store, counts, store.strip_rows)
+            result.added += [d.day.isoformat() for d in batch]
+            say(f"added {batch[0].day}" + (f" .. {batch[-1].day}" if k > 1 else "") + f" ({store.length} dates)")
+            i += k
     result.dates = store.length
     if spec.quicklooks and store.length:
         result.files["clear_count"] = series.write_counts(store, counts)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 
 from s2l2a.errors import ConfigError
 from s2l2a.outputs.cube.sources import Observation
-from s2l2a.outputs.cube.store import CODE_MAX, CODE_MIN, FILL, SCALE, SEPARATOR, CubeStore, DateRecord
+from s2l2a.outputs.cube.store import CODE_MAX, FILL, SCALE, SEPARATOR, CubeStore, DateRecord
 
 N_CODES = 65536  # int16 codes: per-date histograms give exact quantiles of the stored values
 
@@ -111,6 +112,7 @@ class _Source:
         self.obs = obs
         self.clear = np.zeros(256, dtype=bool)  # SCL value -> clear, a lookup instead of np.isin
         self.clear[np.asarray(clear, dtype=np.uint8)] = True
+        self.masked = ~self.clear
         self.idx = rasterio.open(obs.index_path)
         self.scl = rasterio.open(obs.scl_path)
         if (self.scl.width, self.scl.height, self.scl.transform) != (self.idx.width, self.idx.height,
@@ -131,7 +133,7 @@ class _Source:
         win = Window(c0, r0, c1 - c0, r1 - r0)
         v = self.idx.read(1, window=win, out_dtype="float32")
         s = self.scl.read(1, window=win)
-        v[~(self.clear[s] & np.isfinite(v))] = np.nan
+        np.putmask(v, self.masked[s], np.nan)  # derived indices hold NaN, never inf, where they have no value
         return v, s != 0
 
     def clear_fraction(self, grid: Any) -> float:
@@ -205,6 +207,14 @@ class _Source:
         rio_reproject(d.astype(np.uint8), du8, src_gbox, dst_gbox, "nearest", src_nodata=None, dst_nodata=0)
         data[dy, dx] = du8 > 0
         return vals, data
+
+
+def _histogram(codes: np.ndarray) -> np.ndarray:
+    """Counts of each int16 code, indexed by ``code + 32768``; the fill value is not counted."""
+    h = np.bincount(codes.view(np.uint16).ravel(), minlength=N_CODES)  # bin = code mod 65536
+    h = np.roll(h, 32768)                                               # bin = code + 32768
+    h[FILL + 32768] = 0
+    return h
 
 
 def _quantiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -304,12 +314,12 @@ class Batch:
                 vals[~inside] = np.nan
                 data &= inside
             with np.errstate(invalid="ignore"):
-                code = np.rint(vals / SCALE)
-            valid = np.isfinite(code) & (code >= CODE_MIN) & (code <= CODE_MAX)
-            c = code[valid].astype(np.int16)
-            out.codes[j][valid] = c
-            out.stats.append(_Stats(np.bincount(c.astype(np.int64) + 32768, minlength=N_CODES),
-                                    int(valid.sum()), int(data.sum())))
+                code = np.divide(vals, SCALE, dtype=np.float32)
+                np.rint(code, out=code)
+                valid = np.abs(code) <= CODE_MAX        # False for NaN: one test for both
+            np.copyto(out.codes[j], code, where=valid, casting="unsafe")
+            hist = _histogram(out.codes[j])
+            out.stats.append(_Stats(hist, int(hist.sum()), int(np.count_nonzero(data))))
             valid_count += valid
         out.valid_count = valid_count
         return out
@@ -339,9 +349,17 @@ class Batch:
 
         rows0 = range(0, h, strip_rows)
         try:
-            if self.workers == 1:
-                for row0 in rows0:
-                    merge(one(row0))
+            if self.workers == 1:  # one thread reads and computes, another compresses and writes
+                with ThreadPoolExecutor(1) as writer:
+                    pending: deque[Any] = deque()
+                    for row0 in rows0:
+                        o = self.strip(row0, min(strip_rows, h - row0))
+                        pending.append(writer.submit(store.write_strip, start, row0, o.codes))
+                        merge(o)
+                        while len(pending) > 2:
+                            pending.popleft().result()
+                    while pending:
+                        pending.popleft().result()
             else:  # strips cover whole chunk rows, so threads never write one chunk twice
                 with ThreadPoolExecutor(self.workers) as pool:
                     for o in pool.map(one, rows0):
