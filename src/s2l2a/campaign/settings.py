@@ -11,6 +11,7 @@ import copy
 import logging
 import math
 import tomllib
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,10 +101,10 @@ class CampaignSettings:
         self.sections["builtin"] = value
 
     @property
-    def extra(self) -> dict[str, Any]:
-        """The sections that are not a processor's options ([cluster], [derive], unknown ones ...)."""
-        processors = set(registry.processor_names())
-        return {k: v for k, v in self.sections.items() if k not in processors}
+    def extra(self) -> MutableMapping[str, Any]:
+        """Every section but s2l2a's own processors' ([cluster], [derive], a plug-in's, unknown ones):
+        a live view of ``sections`` (``settings.extra["cluster"] = {...}`` stores the section)."""
+        return _SectionsView(self.sections, hidden=tuple(registry.BUILTIN["processors"]))
 
     def unknown_sections(self) -> list[str]:
         """Sections nothing declares (typos, or a plug-in that is not installed here)."""
@@ -271,6 +272,35 @@ class CampaignSettings:
     def scratch_root(self, campaign_dir: Path | str) -> Path:
         """Where jobs stage their work (``<campaign>/staging`` unless configured otherwise)."""
         return CampaignLayout.of(campaign_dir, self).scratch
+
+
+class _SectionsView(MutableMapping[str, Any]):
+    """``sections`` without the ``hidden`` names, reading and writing through."""
+
+    def __init__(self, sections: dict[str, Any], hidden: tuple[str, ...]) -> None:
+        self._sections, self._hidden = sections, hidden
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._hidden:
+            raise KeyError(key)
+        return self._sections[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._sections[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in self._hidden:
+            raise KeyError(key)
+        del self._sections[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self._sections if k not in self._hidden)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _section(data: dict[str, Any], name: str, source: Path | str) -> dict[str, Any]:
