@@ -43,11 +43,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 KNOWN: dict[tuple[str, str], str] = {
     ("s2l2a.registry", "s2l2a.engines.scheduler"):
         "registry checks that a scheduler plug-in subclasses Scheduler; the base class could move down",
-    ("s2l2a.outputs.cube.sources", "s2l2a.campaign.layout"):
-        "the index cube reads the campaign's done jobs itself; campaign/exports.py should hand them over",
-    ("s2l2a.outputs.cube.sources", "s2l2a.campaign.states"): "as above",
-    ("s2l2a.outputs.cube.sources", "s2l2a.campaign.store"): "as above",
-    ("s2l2a.outputs.cube.series", "s2l2a.campaign.layout"): "as above (derived/cubes.json)",
 }
 
 

@@ -23,8 +23,9 @@ from click.testing import CliRunner
 from cube_clones import FIXTURES, add_products, make_campaign, scl_all, scl_box
 from pyproj import Transformer
 
+from s2l2a.campaign.cubes import build_campaign_cube as build_cube
 from s2l2a.cli import main
-from s2l2a.outputs.cube import CubeSpec, build_cube, open_cube
+from s2l2a.outputs.cube import CubeSpec, open_cube
 from s2l2a.outputs.cube.store import CubeStore
 
 SHIFT = (3000.0, 3000.0)
@@ -376,7 +377,7 @@ def test_not_a_campaign(tmp_path: Path) -> None:
 
 
 def test_report_hook_lists_the_campaigns_cubes(campaign: Path, tmp_path: Path) -> None:
-    from s2l2a.outputs.cube.series import report_cubes
+    from s2l2a.campaign.cubes import report_cubes
 
     out = tmp_path / "h.zarr"
     build_cube(campaign, out, CubeSpec(tile="29RKH", quicklooks=False))

@@ -62,7 +62,8 @@ def cmd(campaign: Path, out: Path, index: str | None, aoi: Path | None, resoluti
     a re-run appends the dates done since. Beside it: clear-observation count (GeoTIFF), and the
     median and interquartile range per date over the AOI (CSV and PNG)."""
     from s2l2a.acquire.tiles import normalise_tile
-    from s2l2a.outputs.cube import CubeSpec, build_cube
+    from s2l2a.campaign.cubes import build_campaign_cube
+    from s2l2a.outputs.cube import CubeSpec
     from s2l2a.outputs.cube.build import default_workers
 
     if not campaign.is_dir():
@@ -71,7 +72,7 @@ def cmd(campaign: Path, out: Path, index: str | None, aoi: Path | None, resoluti
                     clear_classes=_classes(clear), start=start, end=end,
                     tile=normalise_tile(tile) if tile else None, time_chunk=time_chunk,
                     workers=workers or default_workers(), derive_missing=not no_derive, netcdf=netcdf)
-    res = build_cube(campaign, out, spec, progress=click.echo)
+    res = build_campaign_cube(campaign, out, spec, progress=click.echo)
     for line in res.notes:
         click.echo(f"note: {line}", err=True)
     added = f"{len(res.added)} new date(s)" if res.added else "no new date"

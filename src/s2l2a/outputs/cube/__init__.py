@@ -1,17 +1,17 @@
 """A cloud-masked index cube of a campaign: one Zarr store per tile or area of interest, dates appended.
 
-:func:`build_cube` is the library entry (``s2l2a cube`` is a thin shell over it). It takes every
-done product of a campaign, its derived index (derived here where missing), keeps the pixels whose
-SCL class is clear, puts them on one grid, mosaics the products of one day (the clearest pixel wins)
-and appends the dates the store does not hold yet. See docs/cube.md for the layout and the rules;
-the modules are: :mod:`.sources` (which products), :mod:`.grid` (which grid), :mod:`.build` (the
-pixels), :mod:`.store` (the Zarr layout and the commit) and :mod:`.series` (the quick looks).
+:func:`build_cube` stacks products handed over by a collector (for a campaign:
+:func:`s2l2a.campaign.cubes.build_campaign_cube`, what ``s2l2a cube`` calls): it keeps the pixels
+of each product's derived index whose SCL class is clear, puts them on one grid, mosaics the
+products of one day (the clearest pixel wins) and appends the dates the store does not hold yet.
+See docs/cube.md for the layout and the rules; the modules are: :mod:`.sources` (what a product
+brings), :mod:`.grid` (which grid), :mod:`.build` (the pixels), :mod:`.store` (the Zarr layout and
+the commit) and :mod:`.series` (the quick looks).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l2a.errors import ConfigError
+from s2l2a.outputs.cube.sources import Collector
 from s2l2a.outputs.cube.store import MARKER, SEPARATOR, SPATIAL_CHUNK, TIME_CHUNK, CubeError, CubeStore
 
 __all__ = ["CubeError", "CubeResult", "CubeSpec", "build_cube", "open_cube"]
@@ -124,9 +125,10 @@ def _days(observations: list[Any]) -> list[Any]:
     return [Day(d, sorted(ps, key=lambda o: o.product)) for d, ps in sorted(by_day.items())]
 
 
-def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None = None,
-               progress: Any = None) -> CubeResult:
-    """Create ``out`` or append the campaign's new dates to it; see the module and docs/cube.md."""
+def build_cube(collect: Collector, out: Path | str, spec: CubeSpec | None = None, progress: Any = None, *,
+               source: str | None = None) -> CubeResult:
+    """Create ``out`` or append new dates to it: ``collect`` answers which products (it is called once,
+    when the cube's rules are known); ``source`` (e.g. the campaign folder) is recorded in the store."""
     from s2l2a.outputs.cube.grid import read_aoi_file
     from s2l2a.outputs.indices import INDICES
 
@@ -135,25 +137,25 @@ def build_cube(campaign_dir: Path | str, out: Path | str, spec: CubeSpec | None 
     if spec.index and spec.index.lower() in INDICES:
         spec = replace(spec, index=spec.index.lower())
     say = progress or (lambda _line: None)
-    campaign_dir, out = Path(campaign_dir), Path(out)
+    out = Path(out)
     aoi = read_aoi_file(spec.aoi) if spec.aoi is not None else None
     store = CubeStore.open(out) if out.exists() else None
     try:
-        store, grid, got, clear, result = _prepare(store, campaign_dir, out, spec, aoi)
-        return _append(store, grid, got, clear, spec, campaign_dir, result, say)
+        store, grid, got, clear, result = _prepare(store, collect, source, out, spec, aoi)
+        return _append(store, grid, got, clear, spec, result, say)
     finally:
         if store is not None:
             store.close()
 
 
-def _prepare(store: CubeStore | None, campaign_dir: Path, out: Path, spec: CubeSpec,
+def _prepare(store: CubeStore | None, collect: Collector, source: str | None, out: Path, spec: CubeSpec,
              aoi: Any) -> tuple[CubeStore, Any, Any, tuple[int, ...], CubeResult]:
     """The products to stack and the store (created on its grid when new) with its rules."""
     from odc.geo.geobox import GeoBox
     from odc.geo.geom import Geometry
 
     from s2l2a.outputs.cube.grid import CubeGrid, check_aoi_in_campaign, choose_grid
-    from s2l2a.outputs.cube.sources import baseline_note, collect, require_some
+    from s2l2a.outputs.cube.sources import CollectRequest, baseline_note, require_some
     from s2l2a.outputs.indices import INDICES
     from s2l2a.safe.scl import CLEAR
 
@@ -165,11 +167,11 @@ def _prepare(store: CubeStore | None, campaign_dir: Path, out: Path, spec: CubeS
         index = spec.index or "ndvi"
         resolution, tile = spec.resolution or 20, spec.tile
         clear = tuple(sorted({int(c) for c in spec.clear_classes})) if spec.clear_classes else CLEAR
-    got = collect(campaign_dir, index, resolution, start=spec.start, end=spec.end,
-                  tiles={tile} if tile else None, aoi=aoi, derive_missing=spec.derive_missing)
+    got = collect(CollectRequest(index, resolution, spec.start, spec.end, frozenset({tile}) if tile else None, aoi,
+                                 spec.derive_missing))
     if aoi is not None:
         check_aoi_in_campaign(aoi, got.planned_tiles, got.done_tiles, spec.aoi)
-    require_some(got, campaign_dir)
+    require_some(got, source or "")
     result = CubeResult(path=out, notes=list(got.notes))
     note = baseline_note(got.observations)
     if note:
@@ -178,7 +180,7 @@ def _prepare(store: CubeStore | None, campaign_dir: Path, out: Path, spec: CubeS
         grid = choose_grid(got.observations, resolution, spec.crs, aoi, spec.aoi)
         meta = {"index": index, "formula": INDICES.get(index, ""), "resolution": resolution, "tile": tile,
                 "clear_classes": list(clear), "aoi": _aoi_doc(aoi) if aoi is not None else None,
-                "campaign": str(campaign_dir.resolve()),
+                "source": source,
                 "mosaic": "clearest pixel wins: clear beats cloudy; among clear, the larger clear fraction"}
         out.parent.mkdir(parents=True, exist_ok=True)
         store = CubeStore.create(out, grid.geobox, meta, spec.time_chunk, spec.spatial_chunk)
@@ -193,7 +195,7 @@ def _prepare(store: CubeStore | None, campaign_dir: Path, out: Path, spec: CubeS
 
 
 def _append(store: CubeStore, grid: Any, got: Any, clear: tuple[int, ...], spec: CubeSpec,
-            campaign_dir: Path, result: CubeResult, say: Any) -> CubeResult:
+            result: CubeResult, say: Any) -> CubeResult:
     """The new dates of ``got`` into ``store`` (locked), then the quick looks."""
     import numpy as np
     import rasterio
@@ -242,7 +244,6 @@ def _append(store: CubeStore, grid: Any, got: Any, clear: tuple[int, ...], spec:
         rows = series.series_rows(store.records())
         result.files["series_csv"] = series.write_series_csv(store, rows)
         result.files["series_png"] = series.write_series_png(store, rows)
-    series.register(campaign_dir, out)
     if spec.netcdf is not None:
         result.files["netcdf"] = write_netcdf(out, Path(spec.netcdf))
     return result
@@ -253,9 +254,10 @@ def write_netcdf(cube: Path, path: Path) -> Path:
     renamed (NetCDF cannot be appended to safely; it is rewritten from the store each time)."""
     import xarray as xr
 
+    from s2l2a.fsutil import atomic_path
+
     ds = xr.open_zarr(cube)
     ds.attrs[MARKER] = json.dumps(ds.attrs.get(MARKER))  # NetCDF attributes are flat: the record as JSON
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     enc = {}
     for name, var in ds.data_vars.items():
         e = {k: v for k, v in var.encoding.items() if k in ("dtype", "scale_factor", "add_offset", "_FillValue")}
@@ -264,9 +266,8 @@ def write_netcdf(cube: Path, path: Path) -> Path:
             e.update(zlib=True, complevel=4, chunksizes=tuple(min(c, n) for c, n in zip(chunks, var.shape, strict=True)))
         enc[name] = e
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            ds.to_netcdf(tmp, engine="h5netcdf", encoding=enc)
     finally:
         ds.close()
-        tmp.unlink(missing_ok=True)
     return path

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from s2l2a.fsutil import atomic_path, write_text_atomic
 from s2l2a.outputs.cube.store import FILL, CubeStore, DateRecord
 
 WHITTAKER_LAMBDA = 100.0
@@ -32,10 +32,6 @@ def side_path(cube: Path | str, suffix: str) -> Path:
     cube = Path(cube)
     stem = cube.name[:-5] if cube.name.endswith(".zarr") else cube.name
     return cube.with_name(f"{stem}.{suffix}")
-
-
-def _replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
 
 
 def load_counts(store: CubeStore) -> np.ndarray:
@@ -68,11 +64,10 @@ def write_counts(store: CubeStore, counts: np.ndarray) -> Path:
     from s2l2a.outputs.cog import write_cog
 
     path = side_path(store.path, "clear_count.tif")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_cog(tmp, counts, transform=Affine(*store.meta["transform"]), crs=store.meta["crs"], nodata=None,
-              tags={COUNT_TAG: str(store.length), "S2L2A_OUTPUT": f"clear observations of {store.index}"},
-              description="clear observations", resampling="NEAREST")
-    _replace(tmp, path)
+    with atomic_path(path, ".tif") as tmp:
+        write_cog(tmp, counts, transform=Affine(*store.meta["transform"]), crs=store.meta["crs"], nodata=None,
+                  tags={COUNT_TAG: str(store.length), "S2L2A_OUTPUT": f"clear observations of {store.index}"},
+                  description="clear observations", resampling="NEAREST")
     return path
 
 
@@ -129,10 +124,7 @@ def write_series_csv(store: CubeStore, rows: list[dict[str, Any]]) -> Path:
     wr = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     wr.writeheader()
     wr.writerows(rows)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    _replace(tmp, path)
-    return path
+    return write_text_atomic(path, buf.getvalue())
 
 
 def _series_figure(index: str, rows: list[dict[str, Any]], title: str | None) -> Any:
@@ -170,64 +162,29 @@ def write_series_png(store: CubeStore, rows: list[dict[str, Any]], title: str | 
     path = side_path(store.path, "series.png")
     fig = _series_figure(store.index, rows, title)
     try:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-        fig.savefig(tmp)
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
-    _replace(tmp, path)
     return path
 
 
 # -- the campaign report's hook --------------------------------------------------------------------
 
-CUBES_FILE = "cubes.json"  # in the campaign's derived folder: the cubes built from it, for the report
-
-
-def register(campaign_dir: Path | str, cube: Path | str) -> None:
-    """Remember ``cube`` in the campaign (``derived/cubes.json``), so its report can show the series."""
-    import json
-
-    from s2l2a.campaign.layout import CampaignLayout
-
-    folder = CampaignLayout.of(campaign_dir).derived
-    path = folder / CUBES_FILE
-    try:
-        known = json.loads(path.read_text(encoding="utf-8")).get("cubes", [])
-    except (OSError, ValueError, AttributeError):
-        known = []
-    cube = str(Path(cube).resolve())
-    cubes = [c for c in known if isinstance(c, str) and c != cube] + [cube]
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{CUBES_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"cubes": cubes}, indent=1) + "\n", encoding="utf-8")
-    _replace(tmp, path)
-
-
-def report_cubes(campaign_dir: Path | str) -> list[dict[str, Any]]:
-    """For the campaign report: each cube built from this campaign that still opens, with its series
-    as an inline SVG (``svg``, safe markup), its path, number of dates and CSV. Never raises."""
-    import json
-
+def report_entry(cube: Path) -> dict[str, Any] | None:
+    """A cube as the campaign report shows it: its series as inline SVG (``svg``, safe markup), its
+    path, index, number of dates and CSV; None when it no longer opens (moved, deleted, damaged)."""
     from markupsafe import Markup
 
-    from s2l2a.campaign.layout import CampaignLayout
-
     try:
-        listed = json.loads((CampaignLayout.of(campaign_dir).derived / CUBES_FILE).read_text(encoding="utf-8"))
-        paths = [Path(p) for p in listed.get("cubes", []) if isinstance(p, str)]
-    except (OSError, ValueError, AttributeError):
-        return []
-    out = []
-    for p in paths:
-        try:
-            store = CubeStore.open_readonly(p)
-            rows = series_rows(store.records())
-        except Exception:  # noqa: BLE001 - a cube moved, deleted or damaged is left out of the report
-            continue
-        if rows:
-            out.append({"path": str(p), "index": store.index, "dates": len(rows),
-                        "csv": str(side_path(p, "series.csv")), "svg": Markup(_series_svg(store.index, rows))})
-    return out
+        store = CubeStore.open_readonly(cube)
+        rows = series_rows(store.records())
+    except Exception:  # noqa: BLE001 - a cube moved, deleted or damaged is left out of the report
+        return None
+    if not rows:
+        return None
+    return {"path": str(cube), "index": store.index, "dates": len(rows),
+            "csv": str(side_path(cube, "series.csv")), "svg": Markup(_series_svg(store.index, rows))}
 
 
 def _series_svg(index: str, rows: list[dict[str, Any]]) -> str:
