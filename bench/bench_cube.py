@@ -9,9 +9,9 @@ them (DEFLATE COGs with overviews), with clouds and a no-data corner as real til
 
     .venv/bin/python bench/bench_cube.py --dates 4 [--workers 2] [--workdir /tmp/bench_cube]
 
-Prints one JSON line: the floor's seconds and peak memory, and per worker count (1 and --workers)
-the build's seconds, its ratio to the floor and its peak memory (VmHWM, MiB). Each child's clock
-starts after its imports.
+Prints one JSON line: the floor's seconds (wall and CPU) and peak memory, and per worker count (1
+and --workers) the build's, with its ratios to the floor, and the load average at the end. Each
+child's clocks start after its imports. On a shared machine the CPU ratio is the steadier number.
 """
 
 from __future__ import annotations
@@ -105,27 +105,28 @@ def _child(mode: str, campaign: Path, out: Path, workers: int) -> None:
         import xarray  # noqa: F401
         import zarr  # noqa: F401
 
-        from s2l2a.outputs.cube import CubeSpec, build_cube
+        from s2l2a.campaign.cubes import build_campaign_cube
+        from s2l2a.outputs.cube import CubeSpec
 
         shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if mode == "floor":
         for tif in sorted((campaign / "derived").rglob("*_20m.tif")):
             with rasterio.open(tif) as ds:
                 ds.read(1)
     else:
-        build_cube(campaign, out, CubeSpec(resolution=RES, workers=workers))
-    print(json.dumps({"seconds": time.perf_counter() - t0, "peak_mib": _peak_mib()}))
+        build_campaign_cube(campaign, out, CubeSpec(resolution=RES, workers=workers))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "peak_mib": _peak_mib()}))
 
 
-def _run_child(mode: str, campaign: Path, out: Path, workers: int) -> tuple[float, float]:
-    """(seconds, peak resident MiB) of one child run."""
+def _run_child(mode: str, campaign: Path, out: Path, workers: int) -> tuple[float, float, float]:
+    """(seconds, CPU seconds of all its threads, peak resident MiB) of one child run."""
     p = subprocess.run([sys.executable, __file__, "--child", mode, "--workdir", str(campaign.parent),
                         "--workers", str(workers)], stdout=subprocess.PIPE, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"{mode} child failed ({p.returncode})")
     got = json.loads(p.stdout.strip().splitlines()[-1])
-    return got["seconds"], got["peak_mib"]
+    return got["seconds"], got["cpu_s"], got["peak_mib"]
 
 
 def main() -> None:
@@ -147,15 +148,17 @@ def main() -> None:
     _make_campaign(campaign, a.dates)
     made = time.perf_counter() - t0
     _run_child("floor", campaign, out, 1)        # warm the page cache: both then read from memory
-    floor_s, floor_mb = _run_child("floor", campaign, out, 1)
+    floor_s, floor_cpu, floor_mb = _run_child("floor", campaign, out, 1)
     runs = {}
     for w in sorted({1, a.workers}):
-        build_s, build_mb = _run_child("build", campaign, out, w)
+        build_s, build_cpu, build_mb = _run_child("build", campaign, out, w)
         runs[f"workers_{w}"] = {"build_s": round(build_s, 2), "ratio": round(build_s / floor_s, 2),
+                                "build_cpu_s": round(build_cpu, 2), "cpu_ratio": round(build_cpu / floor_cpu, 2),
                                 "build_peak_mib": round(build_mb)}
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 2**20
     print(json.dumps({"dates": a.dates, "pixels": f"{SIZE}x{SIZE}", "resolution_m": RES,
-                      "floor_s": round(floor_s, 2), "floor_peak_mib": round(floor_mb), **runs,
+                      "floor_s": round(floor_s, 2), "floor_cpu_s": round(floor_cpu, 2),
+                      "floor_peak_mib": round(floor_mb), **runs, "load_avg_1m": round(os.getloadavg()[0], 1),
                       "cube_mib": round(size, 1), "setup_s": round(made, 1)}))
 
 
