@@ -86,3 +86,14 @@ def test_paths_are_relative_to_the_campaign(tmp_path: Path) -> None:
     assert s.scratch_root(tmp_path) == tmp_path.resolve() / "staging"
     s.scratch_dir = "/scratch/me"
     assert s.scratch_root(tmp_path) == Path("/scratch/me")
+
+
+def test_other_sections_are_kept_and_written_through_extra(tmp_path: Path) -> None:
+    s = CampaignSettings(name="c")
+    s.extra["cluster"] = {"queue": "short", "run_limit": "2h"}   # what the cluster tests' helpers do
+    s.save(tmp_path)
+    back = CampaignSettings.load(tmp_path)
+    assert back.extra["cluster"] == {"queue": "short", "run_limit": "2h"} == back.section("cluster")
+    assert "sen2cor" not in back.extra and back.sen2cor == {} and back.builtin == {}
+    with pytest.raises(ConfigError, match=r"\[cluster\] qeue: unknown key"):
+        CampaignSettings.from_dict({"cluster": {"qeue": "short"}})
