@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
@@ -113,9 +113,6 @@ class Section:
 
     def get(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.key == key), None)
-
-    def defaults(self) -> dict[str, Any]:
-        return {s.key: s.default for s in self.settings if s.default is not None}
 
     def validate(self, table: Any) -> dict[str, Any]:
         """``table`` checked: a table, known keys (unless open), each value; one-line ConfigError."""
@@ -315,8 +312,3 @@ def section(name: str) -> Section | None:
         own = processor_plugin(name).section
         return replace(own, settings=own.settings + tuple(r for r in RUNNER_SETTINGS if r.key not in own.keys()))
     return None
-
-
-def describe(kinds: Iterable[str] = tuple(GROUPS)) -> list[tuple[str, str, str]]:
-    """(kind, name, origin) of every plug-in, for ``docs`` and diagnostics."""
-    return [(k, n, origin(k, n)) for k in kinds for n in names(k)]
