@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s2l2a.processors.builtin.formats import DEFAULT_FORMAT
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample" / "S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE"
 NATIVE = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
@@ -195,7 +197,8 @@ def run_step(step: str, safe: Path, cores: int, fmt: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--format", default="COG", choices=("COG", "JP2"))
+    ap.add_argument("--format", default=DEFAULT_FORMAT, choices=("COG", "JP2"),
+                    help=f"output layout (default: the processor's, {DEFAULT_FORMAT})")
     ap.add_argument("--step", choices=("decode", "encode", "convert"))
     ap.add_argument("--safe")
     ap.add_argument("--quick", action="store_true", help="the bundled decimated sample, not the full tile")

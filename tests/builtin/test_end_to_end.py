@@ -25,7 +25,7 @@ B01_ONLY = Path(__file__).resolve().parents[1] / "data" / "builtin" / \
 def sample_l2a(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("e2e")
     stage = tmp / "staging"
-    proc = get_processor("builtin", {})
+    proc = get_processor("builtin", {"output_format": "COG"})  # the default JP2: test_jp2_output_is_the_default
     result = proc.process(open_l1c(SAMPLE), stage, JobSettings(cores=2), tmp / "logs" / "job.log")
     return tmp, result
 
@@ -81,8 +81,8 @@ def test_sample_metadata(sample_l2a) -> None:
     assert l2a.boa_quantification_value == 10000 and l2a.aot_quantification_value == 1000
 
 
-def test_jp2_output(tmp_path: Path) -> None:
-    proc = get_processor("builtin", {"output_format": "JP2"})
+def test_jp2_output_is_the_default(tmp_path: Path) -> None:
+    proc = get_processor("builtin", {})  # ESA's layout: what GDAL's SENTINEL2 driver and QGIS open
     result = proc.process(open_l1c(SAMPLE), tmp_path / "s", JobSettings(cores=2), tmp_path / "log")
     product = verify_l2a(result.product_dir)
     p = product.granules[0].images[10]["B02"]

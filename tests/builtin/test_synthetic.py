@@ -41,7 +41,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory, atm_lut) -> tuple[Path, 
     mp = pytest.MonkeyPatch()
     mp.setattr(lutmod, "load_lut", lambda mission="S2A", aerosol="continental": atm_lut)
     try:
-        result = get_processor("builtin", {}).process(open_l1c(safe_in), tmp / "stage", JobSettings(cores=2),
+        result = get_processor("builtin", {"output_format": "COG"}).process(open_l1c(safe_in), tmp / "stage", JobSettings(cores=2),
                                                       tmp / "job.log")
     finally:
         mp.undo()
@@ -125,7 +125,7 @@ def test_radiometric_offset_of_baseline_04_is_applied(tmp_path: Path, atm_lut, u
     safe_in, truth = make_product(tmp_path / "in", atm_lut, n10=120, radio_offset=-1000.0)
     product = open_l1c(safe_in)
     assert product.radio_add_offset["B04"] == -1000.0
-    result = get_processor("builtin", {}).process(product, tmp_path / "s", JobSettings(cores=2), tmp_path / "l")
+    result = get_processor("builtin", {"output_format": "COG"}).process(product, tmp_path / "s", JobSettings(cores=2), tmp_path / "l")
     images = _images(result.product_dir)
     for band in ("B02", "B04", "B08"):
         boa = (_read(images[(10, band)]).astype(float) - 1000.0) / 10000.0

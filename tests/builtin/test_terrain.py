@@ -181,7 +181,7 @@ def rugged(tmp_path_factory: pytest.TempPathFactory, atm_lut):
     mp = pytest.MonkeyPatch()
     mp.setattr(lutmod, "load_lut", lambda mission="S2A", aerosol="continental": atm_lut)
     try:
-        result = get_processor("builtin", {"dem": str(dem)}).process(open_l1c(safe), tmp / "stage",
+        result = get_processor("builtin", {"dem": str(dem), "output_format": "COG"}).process(open_l1c(safe), tmp / "stage",
                                                                      JobSettings(cores=2), tmp / "job.log")
     finally:
         mp.undo()

@@ -148,7 +148,7 @@ def test_names() -> None:
     assert format_product_name("S2A", "L2A", t, "05.11", 30, "56JMM", gen) == \
         "S2A_MSIL2A_20180629T000241_N0511_R030_T56JMM_20260102T030405"
     assert l2a_granule_name("L1C_T56JMM_A015757_20180629T000241") == "L2A_T56JMM_A015757_20180629T000241"
-    assert normalize_format("jpeg2000") == "JP2" and normalize_format(None) == "COG"
+    assert normalize_format("jpeg2000") == "JP2" and normalize_format(None) == "JP2"  # the default: ESA's layout
     with pytest.raises(ValueError):
         normalize_format("png")
 

@@ -244,7 +244,7 @@ class CampaignSettings:
             timeout_s=float(self.timeout_s),
             resolution=resolution,
             processing_baseline=opts.get("processing_baseline") if name != "builtin" else None,
-            output_format=str(opts.get("output_format", "COG")),
+            output_format=str(opts["output_format"]) if opts.get("output_format") else None,
             extra=self.processor_options(name),
         )
 

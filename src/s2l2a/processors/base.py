@@ -27,7 +27,7 @@ class JobSettings:
     timeout_s: float = defaults.TIMEOUT_S
     resolution: int | None = None          # 10, 20, 60 or None for the processor's default
     processing_baseline: str | None = None  # e.g. "05.10"; None = processor default
-    output_format: str = "COG"             # COG | JP2 (built-in processor)
+    output_format: str | None = None       # JP2 | COG (built-in processor); None: its default
     extra: dict[str, Any] = field(default_factory=dict)  # processor-specific settings
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from s2l2a.processors.builtin.formats import format_names
+from s2l2a.processors.builtin.formats import DEFAULT_FORMAT, format_names
 from s2l2a.registry import ProcessorPlugin, Section, Setting
 
 __all__ = ["PLUGIN", "BuiltinProcessor"]
@@ -17,7 +17,8 @@ __all__ = ["PLUGIN", "BuiltinProcessor"]
 #: ``[builtin]``: the keys checked when s2l2a.toml is read; the other tunables (``pipeline.Options``:
 #: dem, aerosol, cell_m, ...) are checked when the processor is built, unknown ones refused there
 SECTION = Section("builtin", open=True, help="options of the built-in processor (pipeline.Options)", settings=(
-    Setting("output_format", "str", "COG", choices=format_names(), help="raster format of the L2A images"),
+    Setting("output_format", "str", DEFAULT_FORMAT, choices=format_names(),
+            help="raster format of the L2A images: JP2 (ESA's layout) or COG (analysis-ready)"),
     Setting("resolution", "int", None, choices=(10, 20, 60),
             help="10 (all), 20 (R20m + R60m) or 60 (R60m only), like Sen2Cor's --resolution"),
 ))

@@ -42,6 +42,7 @@ from s2l2a.safe.bands import (
 
 from . import scl as sclmod
 from .aerosol import Retrieval, retrieve_aot
+from .formats import DEFAULT_FORMAT
 from .geometry import TILE_EXTENT_M, CellGrid, Geometry, geometry_on_grid
 from .priors import AuxPriors, read_priors
 from .radiometry import (
@@ -73,7 +74,7 @@ ROWS_PER_BLOCK = 1024       # inversion / classification block height (matches t
 class Options:
     """Tunables of the built-in processor: the keys of the campaign's ``[builtin]`` TOML section.
 
-    output_format: "COG" (default; ZSTD 1 + predictor 2, .tif) or "JP2" (lossless, like ESA's);
+    output_format: "JP2" (default; lossless JPEG 2000 like ESA's) or "COG" (ZSTD 1 + predictor 2, .tif);
     cell_m: size of the cells on which AOT/WV are retrieved and coefficients evaluated (m);
     elevation_km: surface height without a DEM (the weather's sea-level pressure adjusts it);
     dem: a DEM raster, or the directory ``s2l2a dem`` made (absolute, or relative to the working
@@ -88,7 +89,7 @@ class Options:
     use_numba: fused kernels when numba is installed; threads: cores (set from the job's settings).
     """
 
-    output_format: str = "COG"
+    output_format: str = DEFAULT_FORMAT
     cell_m: float = 1200.0
     elevation_km: float = 0.0
     aot: float | None = None

@@ -44,7 +44,7 @@ class BuiltinProcessor:
 
     name = "builtin"
 
-    def __init__(self, output_format: str = "COG", **options: Any) -> None:
+    def __init__(self, output_format: str | None = None, **options: Any) -> None:
         known = {f.name for f in fields(Options)}
         unknown = sorted(set(options) - known - {"processing_baseline"})
         if unknown:
@@ -171,7 +171,7 @@ class BuiltinProcessor:
         """Campaign-level settings (output format, cores, extra) on top of the processor's options."""
         opts = Options(**{f.name: getattr(self.options, f.name) for f in fields(Options)})
         if settings is not None:
-            if settings.output_format and settings.output_format.upper() != "COG":
+            if settings.output_format:  # the campaign's [builtin] output_format; None: the processor's
                 opts.output_format = normalize_format(settings.output_format)
             opts.threads = max(1, int(settings.cores or 1))
             if settings.resolution:
