@@ -384,6 +384,10 @@ def test_report_hook_lists_the_campaigns_cubes(campaign: Path, tmp_path: Path) -
     mine = lambda: [c for c in report_cubes(campaign) if c["path"] == str(out.resolve())]  # noqa: E731
     [c] = mine()
     assert c["dates"] == 3 and c["index"] == "ndvi" and str(c["svg"]).startswith("<svg")
+    from s2l2a.campaign.exports import write_report
+
+    html = write_report(campaign, tmp_path / "report.html").read_text()
+    assert "<h2>Index time series</h2>" in html and f"ndvi, 3 dates: {out.resolve()}" in html
     shutil.rmtree(out)
     assert mine() == []   # a deleted cube is left out, nothing raised
 

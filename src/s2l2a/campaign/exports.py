@@ -112,6 +112,7 @@ def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = N
 
 def report_data(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
     """Everything the campaign report shows, as plain data (:func:`s2l2a.outputs.report.collect`)."""
+    from s2l2a.campaign.cubes import report_cubes
     from s2l2a.outputs.report import collect
 
     layout = CampaignLayout.of(campaign_dir)
@@ -119,7 +120,9 @@ def report_data(campaign_dir: Path | str, log_tail: int = 12) -> dict[str, Any]:
         summary = store.summary(log_tail=log_tail)
         jobs = store.jobs()
         attempts = store.attempts()
-    return collect(layout.root, summary, jobs, attempts, derived_dir=layout.derived, gipp_record=layout.gipp_record)
+    data = collect(layout.root, summary, jobs, attempts, derived_dir=layout.derived, gipp_record=layout.gipp_record)
+    data["cubes"] = report_cubes(layout.root)  # the index cubes built from the campaign (s2l2a cube)
+    return data
 
 
 def write_report(campaign_dir: Path | str, out: Path | str | None = None) -> Path:
