@@ -158,16 +158,18 @@ def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: P
     Anything inside the ``own`` folders (the campaign and its output folder: a root such as ``.``
     may hold them) is the campaign's own and never an input, except what lies in ``inputs_dir``.
     """
-    from s2l2a import safe
+    from s2l2a.safe.find import find_inputs_resolved
 
-    own_real = [Path(os.path.realpath(o)) for o in own]
-    inputs_real = Path(os.path.realpath(inputs_dir)) if inputs_dir is not None else None
+    own_real = [os.path.realpath(o) for o in own]
+    inputs_real = os.path.realpath(inputs_dir) if inputs_dir is not None else None
 
-    def campaigns_own(p: Path) -> bool:
-        real = Path(os.path.realpath(p))
-        if inputs_real is not None and (real == inputs_real or inputs_real in real.parents):
+    def within(real: str, folder: str) -> bool:
+        return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+    def campaigns_own(real: str) -> bool:
+        if inputs_real is not None and within(real, inputs_real):
             return False
-        return any(real == o or o in real.parents for o in own_real)
+        return any(within(real, o) for o in own_real)
 
     known = {j.path for j in store.job_keys()} if store is not None else set()
     seen: set[str] = set()
@@ -178,15 +180,14 @@ def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: P
             _reject(report, root, "does not exist")
             continue
         try:
-            candidates = list(safe.find_inputs([root]))
+            candidates = list(find_inputs_resolved([root]))
         except (S2L2AError, OSError) as e:
             _reject(report, root, e)
             continue
-        for cand in candidates:
-            cand = Path(cand)
-            if campaigns_own(cand):
+        for cand, key in candidates:
+            if campaigns_own(key):
                 continue
-            if cand.is_file() and cand.name.lower().endswith(".zip"):
+            if cand.name.lower().endswith(".zip") and cand.is_file():
                 if inputs_dir is None:
                     _reject(report, cand, "a zipped product; unzip it first")
                     continue
@@ -197,8 +198,7 @@ def discover(roots: Iterable[Path | str], store: CampaignStore | None, report: P
                             f"cannot unpack into {inputs_dir}: {getattr(e, 'strerror', None) or e}")
                     continue
                 report.unpacked += fresh
-                cand = unpacked
-            key = str(cand.resolve())
+                cand, key = unpacked, os.path.realpath(unpacked)
             if key in seen:
                 continue
             seen.add(key)

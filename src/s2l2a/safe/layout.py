@@ -68,12 +68,24 @@ def tile_metadata_file(granule_dir: Path) -> Path | None:
 
 def image_candidates(product_dir: Path, relative: str, image_format: str | None) -> list[Path]:
     """Possible on-disk paths of an IMAGE_FILE entry (the metadata omits the extension)."""
-    base = product_dir / relative
-    if base.suffix in IMAGE_EXTENSIONS:
+    return [Path(c) for c in _candidate_names(product_dir, relative, image_format)]
+
+
+def _candidate_names(product_dir: Path | str, relative: str, image_format: str | None) -> list[str]:
+    base = os.path.join(product_dir, relative)
+    if os.path.splitext(base)[1] in IMAGE_EXTENSIONS:
         return [base]
     preferred = _FORMAT_EXT.get((image_format or "").upper())
     exts = ([preferred] if preferred else []) + [e for e in IMAGE_EXTENSIONS if e != preferred]
-    return [base.with_name(base.name + e) for e in exts]
+    return [base + e for e in exts]
+
+
+def find_image(product_dir: Path, relative: str, image_format: str | None) -> tuple[Path | None, Path]:
+    """(the file an IMAGE_FILE entry names, or None; the path it is expected at): the first of
+    ``image_candidates`` that is a file, without building the others (planning opens many)."""
+    names = _candidate_names(product_dir, relative, image_format)
+    hit = next((c for c in names if os.path.isfile(c)), None)
+    return (Path(hit) if hit is not None else None), Path(names[0])
 
 
 def inside(product_dir: Path, candidate: Path) -> bool:

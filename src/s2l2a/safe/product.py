@@ -167,20 +167,21 @@ def reflectance_scale_offset(quantification: float, add_offset: float) -> tuple[
 
 def _product_name(product_dir: Path, md: ProductMetadata) -> ProductName:
     """Name from the folder, else PRODUCT_URI, else the old-format metadata file name; level must agree."""
-    candidates = [product_dir.name, md.product_uri or "", oper_product_name_from_mtd(md.path.name) or ""]
-    parsed: list[ProductName] = []
-    for c in candidates:
+    candidates = (lambda: product_dir.name, lambda: md.product_uri, lambda: oper_product_name_from_mtd(md.path.name))
+    first: ProductName | None = None
+    for candidate in candidates:  # in order, stopping at the first of the right level
+        c = candidate()
         if not c:
             continue
         try:
-            parsed.append(parse_product_name(c))
+            pn = parse_product_name(c)
         except ProductNameError:
             continue
-    for pn in parsed:
         if pn.level == md.level:
             return pn
-    if parsed:
-        return parsed[0]
+        first = first or pn
+    if first is not None:
+        return first
     raise ProductNameError(
         f"cannot name the product: neither the folder nor PRODUCT_URI {md.product_uri!r} is a Sentinel-2 name",
         product_dir,
@@ -223,15 +224,12 @@ def _locate_images(
         key = _image_key(stem, level)
         if key is None:
             continue
-        if entry.image_ids_only:
-            cands = layout.image_candidates(gdir / "IMG_DATA", rel, entry.image_format)
-        else:
-            cands = layout.image_candidates(product_dir, rel, entry.image_format)
-        if not layout.inside(product_dir, cands[0]):  # candidates differ by extension only
+        hit, expected = layout.find_image(gdir / "IMG_DATA" if entry.image_ids_only else product_dir, rel,
+                                          entry.image_format)
+        if not layout.inside(product_dir, expected):  # candidates differ by extension only
             raise MetadataError(f"image path {rel!r} points outside the product", mtd_path)
-        hit = next((c for c in cands if c.is_file()), None)
         if hit is None:
-            missing[key] = cands[0]
+            missing[key] = expected
         else:
             found[key] = hit
     if not entry.image_files:
