@@ -36,7 +36,7 @@ def product_metadata_file(path: Path) -> Path:
         hint = " (unzip it first)" if path.suffix.lower() == ".zip" else ""
         raise UnknownLayoutError(f"is a file, not a Sentinel-2 SAFE product directory{hint}", path)
     try:
-        found = sorted(p for p in path.iterdir() if p.is_file() and is_product_metadata_name(p.name))
+        found = sorted(p for p in path.iterdir() if is_product_metadata_name(p.name) and p.is_file())
     except OSError as exc:
         raise ProductError(f"cannot list directory: {exc.strerror or exc}", path) from None
     if len(found) == 1:
@@ -62,7 +62,7 @@ def tile_metadata_file(granule_dir: Path) -> Path | None:
     """The tile metadata XML inside a granule folder, or None."""
     if not granule_dir.is_dir():
         return None
-    found = sorted(p for p in granule_dir.iterdir() if p.is_file() and _TILE_MTD.match(p.name))
+    found = sorted(p for p in granule_dir.iterdir() if _TILE_MTD.match(p.name) and p.is_file())
     return found[0] if found else None
 
 
@@ -80,15 +80,15 @@ def _candidate_names(product_dir: Path | str, relative: str, image_format: str |
     return [base + e for e in exts]
 
 
-def find_image(product_dir: Path, relative: str, image_format: str | None) -> tuple[Path | None, Path]:
+def find_image(product_dir: Path, relative: str, image_format: str | None) -> tuple[Path | None, str]:
     """(the file an IMAGE_FILE entry names, or None; the path it is expected at): the first of
     ``image_candidates`` that is a file, without building the others (planning opens many)."""
     names = _candidate_names(product_dir, relative, image_format)
     hit = next((c for c in names if os.path.isfile(c)), None)
-    return (Path(hit) if hit is not None else None), Path(names[0])
+    return (Path(hit) if hit is not None else None), names[0]
 
 
-def inside(product_dir: Path, candidate: Path) -> bool:
+def inside(product_dir: Path | str, candidate: Path | str) -> bool:
     """True when ``candidate`` stays lexically inside ``product_dir`` (metadata may not point elsewhere).
 
     Lexical on purpose: ``..`` in the metadata is refused, but symlinked band files or folders (staging

@@ -229,7 +229,7 @@ def _locate_images(
         if not layout.inside(product_dir, expected):  # candidates differ by extension only
             raise MetadataError(f"image path {rel!r} points outside the product", mtd_path)
         if hit is None:
-            missing[key] = expected
+            missing[key] = Path(expected)
         else:
             found[key] = hit
     if not entry.image_files:
