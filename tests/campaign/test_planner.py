@@ -235,3 +235,23 @@ def test_planning_reads_no_tile_metadata_or_angle_grids(campaign: Path, tmp_path
     assert (r.found, r.added, r.skipped_duplicate, r.rejected) == (3, 3, 2, [])
     job = jobs_by_name(campaign)[product_name("05.00", "20220103T000000")]
     assert (job.tile, job.baseline, job.state) == ("56JMM", "05.00", JobState.QUEUED)
+
+
+def test_plan_off_a_terminal_prints_progress_lines(campaign: Path, tmp_path: Path, monkeypatch) -> None:
+    """A batch job's log gets a line every LINE_EVERY_S seconds while products are read."""
+    from click.testing import CliRunner
+
+    from s2l2a.cli import main
+    from s2l2a.cli import plan as plan_cli
+
+    root = tmp_path / "in"
+    for day in range(3):
+        clone_product(root, "05.00", f"2022010{day + 1}T000000")
+    monkeypatch.setattr(plan_cli, "LINE_EVERY_S", 0.0)
+    r = CliRunner().invoke(main, ["plan", str(campaign), str(root)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.stderr.splitlines() if x.startswith("plan: read")]
+    assert [x.split(" products")[0] for x in lines] == [f"plan: read {i} of 3" for i in (1, 2, 3)]
+    monkeypatch.setattr(plan_cli, "LINE_EVERY_S", 10.0)  # a short plan prints none
+    r = CliRunner().invoke(main, ["plan", str(campaign), str(tmp_path / "in")], catch_exceptions=False)
+    assert "plan: read" not in r.stderr

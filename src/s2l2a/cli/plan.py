@@ -35,11 +35,8 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
 
     check_roots(roots)  # a typo is an error, not "nothing found"
     try:
-        if sys.stderr.isatty():
-            with _bar() as on_progress:
-                report = plan(campaign, roots, on_progress=on_progress)
-        else:
-            report = plan(campaign, roots)
+        with _bar() if sys.stderr.isatty() else _lines() as on_progress:
+            report = plan(campaign, roots, on_progress=on_progress)
     except KeyboardInterrupt:
         click.echo("interrupted: products read so far are planned; run the same plan again to continue",
                    err=True)
@@ -81,3 +78,25 @@ def _bar() -> Iterator[Callable[[int, int], None]]:
             progress.update(task, completed=done, total=total)
 
         yield update
+
+
+#: seconds between progress lines when stderr is not a terminal (a batch job's log)
+LINE_EVERY_S = 10.0
+
+
+@contextmanager
+def _lines() -> Iterator[Callable[[int, int], None]]:
+    """Off a terminal, one progress line every LINE_EVERY_S seconds (none for a short plan)."""
+    import time
+
+    start = last = time.monotonic()
+
+    def update(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= LINE_EVERY_S or (done == total and last != start):
+            last = now
+            rate = done / max(now - start, 1e-9)
+            click.echo(f"plan: read {done:,} of {total:,} products ({rate:,.0f}/s)", err=True)
+
+    yield update
