@@ -50,7 +50,9 @@ def _builtin(tmp: Path, fmt: str | None) -> Path:
 
 @pytest.fixture(scope="module")
 def builtin_jp2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _builtin(tmp_path_factory.mktemp("jp2"), "JP2")
+    l2a = _builtin(tmp_path_factory.mktemp("jp2"), None)  # the default layout
+    assert [p.suffix for p in open_l2a(l2a).granules[0].images[10].values()] == [".jp2"] * 7
+    return l2a
 
 
 @pytest.fixture(scope="module")
