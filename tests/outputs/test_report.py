@@ -170,3 +170,15 @@ def test_report_has_no_horizontal_overflow_at_two_widths(campaign: Path, tmp_pat
         if artefacts:
             Path(artefacts).mkdir(parents=True, exist_ok=True)
             shutil.copy2(shot, Path(artefacts) / shot.name)
+
+
+def test_provenance_reads_what_the_sen2cor_processor_records(tmp_path: Path) -> None:
+    """The log line format has one writer (Sen2CorProcessor) and one reader (outputs.provenance)."""
+    from s2l2a.outputs.provenance import gipps_from_log
+    from s2l2a.processors.sen2cor import _record_gipps
+
+    gipp = tmp_path / "L2A_GIPP.xml"
+    gipp.write_text("<L2A_GIPP/>")
+    log = tmp_path / "job.log"
+    written = _record_gipps(["L2A_Process", "--GIP_L2A", str(gipp), "/in/S2A.SAFE"], log)
+    assert gipps_from_log(log) == written and set(written) == {"GIP_L2A"}
