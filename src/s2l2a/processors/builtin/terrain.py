@@ -63,7 +63,7 @@ def incidence_cosine(dzdx: np.ndarray, dzdy: np.ndarray, sza_deg: Any, saa_deg: 
 
 def cast_shadow(z: np.ndarray, pixel_m: float, sza_deg: float, saa_deg: float) -> np.ndarray:
     """Boolean mask of pixels in the shadow of terrain between them and the sun."""
-    z = np.asarray(z, np.float64)
+    z = np.asarray(z, np.float32)
     tan_elev = 1.0 / max(np.tan(np.radians(min(sza_deg, 89.5))), 1e-6)
     dc, dr = np.sin(np.radians(saa_deg)), -np.cos(np.radians(saa_deg))  # towards the sun, grid units
     transpose = abs(dr) > abs(dc)
@@ -76,13 +76,13 @@ def cast_shadow(z: np.ndarray, pixel_m: float, sza_deg: float, saa_deg: float) -
     cols = range(nx - 1, -1, -1) if sgn > 0 else range(nx)
     shadow = np.zeros((ny, nx), bool)
     rows = np.arange(ny, dtype=np.float64)
+    src = rows + ratio
     h_prev = None
     for c in cols:
-        zc = z[:, c]
+        zc = z[:, c].astype(np.float64)
         if h_prev is None:
-            h = zc.copy()
+            h = zc
         else:
-            src = rows + ratio
             up = np.interp(src, rows, h_prev, left=-np.inf, right=-np.inf) - drop
             shadow[:, c] = up > zc + 0.5
             h = np.maximum(zc, up)
