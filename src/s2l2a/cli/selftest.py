@@ -13,7 +13,6 @@ from s2l2a.cli._common import Duration, user_errors
 from s2l2a.clock import stamp
 from s2l2a.registry import scheduler_names
 
-
 _TYPES = {"int": int, "float": float}
 
 
