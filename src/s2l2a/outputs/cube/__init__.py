@@ -41,7 +41,7 @@ class CubeSpec:
     end: date | None = None
     tile: str | None = None               # one tile of a multi-tile campaign, without an AOI
     time_chunk: int = TIME_CHUNK
-    spatial_chunk: int = SPATIAL_CHUNK    # rows and columns per chunk (256: one block of the derived COGs)
+    spatial_chunk: int = SPATIAL_CHUNK    # rows and columns per chunk (a multiple of the COGs' 256 px blocks)
     workers: int = 1
     derive_missing: bool = True
     netcdf: Path | str | None = None      # also write the whole cube as one NetCDF file

@@ -1,8 +1,8 @@
 """Build or extend a cube: derived index per product, masked by its SCL, put on one grid, mosaicked per day.
 
 Streaming: the cube is written one time chunk (``time_chunk`` dates, 8 by default) at a time and,
-within it, one strip of 256 rows at a time, so memory holds a strip of each date of the chunk plus
-one per-pixel counter, never a whole date or the whole season.
+within it, one strip of 512 rows (one chunk row) at a time, so memory holds a strip of each date of
+the chunk plus one per-pixel counter, never a whole date or the whole season.
 
 Per product and strip:
 
@@ -127,14 +127,14 @@ class _Source:
         self.scl.close()
 
     def _read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Masked index (float32, NaN = not clear) and has-data (bool) of a source window."""
+        """Masked index (float32, NaN = not clear) and SCL (uint8, 0 = no data) of a source window."""
         from rasterio.windows import Window
 
         win = Window(c0, r0, c1 - c0, r1 - r0)
         v = self.idx.read(1, window=win, out_dtype="float32")
         s = self.scl.read(1, window=win)
         np.putmask(v, self.masked[s], np.nan)  # derived indices hold NaN, never inf, where they have no value
-        return v, s != 0
+        return v, s
 
     def clear_fraction(self, grid: Any) -> float:
         """Clear share of this product's pixels with data inside the grid (the mosaic's ranking)."""
@@ -164,7 +164,8 @@ class _Source:
         return (r0, r1), (c0, c1)
 
     def strip(self, strip_gbox: Any, row0: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """This product on the cube's rows ``row0:row0 + rows`` (NaN / False where it has nothing)."""
+        """This product on the cube's rows ``row0:row0 + rows``: the masked index (NaN where not clear)
+        and a has-data array (uint8, 0 where the product has no data)."""
         rows, width = int(strip_gbox.shape.y), int(strip_gbox.shape.x)
         if self.offset is not None:
             ro, co = self.offset
@@ -177,12 +178,12 @@ class _Source:
             if v.shape == (rows, width):
                 return v, d  # the strip lies inside the image: no copy
             vals = np.full((rows, width), np.nan, dtype=np.float32)
-            data = np.zeros((rows, width), dtype=bool)
+            data = np.zeros((rows, width), dtype=np.uint8)
             vals[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = v
             data[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = d
             return vals, data
         vals = np.full((rows, width), np.nan, dtype=np.float32)
-        data = np.zeros((rows, width), dtype=bool)
+        data = np.zeros((rows, width), dtype=np.uint8)
         return self._warp(strip_gbox, vals, data)
 
     def _warp(self, strip_gbox: Any, vals: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -200,12 +201,12 @@ class _Source:
         src_gbox = self.gbox[r0:r1, c0:c1]
         k = int(info.read_shrink)
         if k > 1:
-            v, d, src_gbox = _nanmean_blocks(v, k), _any_blocks(d, k), src_gbox.zoom_out(k)
+            v, d, src_gbox = _nanmean_blocks(v, k), _any_blocks(d != 0, k), src_gbox.zoom_out(k)
         dst_gbox = strip_gbox[dy, dx]
-        rio_reproject(v, vals[dy, dx], src_gbox, dst_gbox, "nearest", src_nodata=np.nan, dst_nodata=np.nan)
         du8 = np.zeros(vals[dy, dx].shape, dtype=np.uint8)
-        rio_reproject(d.astype(np.uint8), du8, src_gbox, dst_gbox, "nearest", src_nodata=None, dst_nodata=0)
-        data[dy, dx] = du8 > 0
+        rio_reproject(v, vals[dy, dx], src_gbox, dst_gbox, "nearest", src_nodata=np.nan, dst_nodata=np.nan)
+        rio_reproject((d != 0).astype(np.uint8), du8, src_gbox, dst_gbox, "nearest", src_nodata=None, dst_nodata=0)
+        data[dy, dx] = du8
         return vals, data
 
 
@@ -294,6 +295,7 @@ class Batch:
         k = len(self.days)
         out = _StripOut(row0, np.full((k, rows, width), FILL, dtype=np.int16))
         valid_count = np.zeros((rows, width), dtype=np.uint16)
+        scratch = np.empty((rows, width), dtype=np.float32)
         for j, srcs in enumerate(sources):
             vals, data = None, None
             for s in srcs:
@@ -306,20 +308,22 @@ class Batch:
                     continue
                 take = np.isnan(vals) & np.isfinite(v)   # the first clear observation in mosaic order wins
                 vals[take] = v[take]
-                data |= d
+                data = np.logical_or(data, d)
             if vals is None:
                 vals = np.full((rows, width), np.nan, dtype=np.float32)
-                data = np.zeros((rows, width), dtype=bool)
+                data = np.zeros((rows, width), dtype=np.uint8)
             if inside is not None:
                 vals[~inside] = np.nan
-                data &= inside
+                n_data = np.count_nonzero(np.logical_and(data, inside))
+            else:
+                n_data = np.count_nonzero(data)
             with np.errstate(invalid="ignore"):
-                code = np.divide(vals, SCALE, dtype=np.float32)
+                code = np.divide(vals, SCALE, out=vals)   # vals is this strip's own array
                 np.rint(code, out=code)
-                valid = np.abs(code) <= CODE_MAX        # False for NaN: one test for both
+                valid = np.abs(code, out=scratch) <= CODE_MAX   # False for NaN: one test for both
             np.copyto(out.codes[j], code, where=valid, casting="unsafe")
             hist = _histogram(out.codes[j])
-            out.stats.append(_Stats(hist, int(hist.sum()), int(np.count_nonzero(data))))
+            out.stats.append(_Stats(hist, int(hist.sum()), int(n_data)))
             valid_count += valid
         out.valid_count = valid_count
         return out

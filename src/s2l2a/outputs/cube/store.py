@@ -3,7 +3,7 @@
 Layout (Zarr format 2 with consolidated metadata, what xarray, GDAL and most readers open):
 
 - ``<index>(time, y, x)`` int16, ``scale_factor`` 1e-4, ``add_offset`` 0, ``_FillValue`` -32768 (no clear
-  observation), ``grid_mapping = spatial_ref``; chunks ``(time_chunk, 256, 256)``: one read of a
+  observation), ``grid_mapping = spatial_ref``; chunks ``(time_chunk, 512, 512)``: one read of a
   pixel's series touches one chunk per ``time_chunk`` dates;
 - ``time`` (seconds since 1970-01-01, UTC), ``x``/``y`` (pixel centres) and ``spatial_ref`` (CF grid
   mapping, from odc-geo);
@@ -35,7 +35,7 @@ FILL = -32768
 SCALE = 1e-4
 CODE_MIN, CODE_MAX = -32767, 32767
 TIME_UNITS = "seconds since 1970-01-01 00:00:00"
-SPATIAL_CHUNK = 256
+SPATIAL_CHUNK = 512  # per-chunk costs of zarr-python dominate below; one pixel's 8 dates: one 4 MB chunk
 TIME_CHUNK = 8
 SEPARATOR = "; "
 MARKER = "s2l2a_cube"  # root attribute naming what built the store and how
