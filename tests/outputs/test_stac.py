@@ -215,3 +215,14 @@ def test_odc_stac_loads_the_items(catalog: Path) -> None:
     np.testing.assert_allclose(ndvi[0], ndvi[1], atol=1e-6, equal_nan=True)  # same reflectance, same NDVI
     b04 = ds["B04"].values.astype("float64")
     assert (np.abs(b04[1] - b04[0] - 1000)[b04[0] > 0] < 1e-9).all()  # DN + 1000 in the 05.00 encoding
+
+
+def test_load_reflectance_refuses_what_is_not_a_reflectance_band(catalog: Path) -> None:
+    pytest.importorskip("odc.stac", reason="odc-stac is in the test extra")
+    from s2l2a.errors import ConfigError, S2L2AError
+
+    for bands in (["TCI"], ["B4"], [".."], ["derived_ndvi"]):  # 3 bands; no such asset; no scale
+        with pytest.raises(S2L2AError, match="raster:bands scale"):
+            load_reflectance(catalog, bands)
+    with pytest.raises(ConfigError, match="groupby"):
+        load_reflectance(catalog, ["B04"], groupby="time")
