@@ -35,7 +35,7 @@ SVF_SCALE = 250.0
 N_AZIMUTHS = 16
 HORIZON_STEPS_PX = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 19, 24, 30, 38, 48, 60)
 HORIZON_MAX_M = 8000.0
-BLOCK_ROWS = 512
+BLOCK_ROWS = 128  # rows per block of the terrain set-up: ~10 float temporaries of a block each
 
 
 def gradients(z: np.ndarray, dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
