@@ -255,3 +255,34 @@ def test_plan_off_a_terminal_prints_progress_lines(campaign: Path, tmp_path: Pat
     monkeypatch.setattr(plan_cli, "LINE_EVERY_S", 10.0)  # a short plan prints none
     r = CliRunner().invoke(main, ["plan", str(campaign), str(tmp_path / "in")], catch_exceptions=False)
     assert "plan: read" not in r.stderr
+
+
+def test_small_commits_plan_like_one(tmp_path: Path, monkeypatch) -> None:
+    """Intermediate commits apply the duplicate rule to their own acquisitions only; the states,
+    reasons and counts equal those of one commit (reprocessings spread over several batches)."""
+    from s2l2a_testplugins.samples import clone_sample
+
+    from s2l2a.campaign import planner
+
+    from .conftest import make_campaign
+
+    root = tmp_path / "in"
+    for day, baseline, gen in [(0, "02.06", "20180629T012042"), (1, "02.06", "20180630T012042"),
+                               (0, "05.00", "20220101T000000"), (2, "02.06", "20180701T012042"),
+                               (1, "04.00", "20210101T000000"), (0, "04.00", "20230101T000000")]:
+        clone_sample(root / f"{day}{baseline}", day=day, baseline=baseline, generation=gen)
+
+    def states(campaign: Path) -> dict[str, tuple]:
+        return {n: (j.state, j.skip_reason) for n, j in jobs_by_name(campaign).items()}
+
+    one = plan(make_campaign(tmp_path / "one"), [root])
+    monkeypatch.setattr(planner, "BATCH", 2)
+    monkeypatch.setattr(planner, "COMMIT_S", 0.0)
+    many = plan(make_campaign(tmp_path / "many"), [root])
+    assert many.to_dict() == one.to_dict() and (one.added, one.skipped_duplicate) == (6, 3)
+    assert states(tmp_path / "many") == states(tmp_path / "one")
+    with CampaignStore.open(tmp_path / "one") as s:
+        assert [j.name for j in s.job_keys_of([("56JMM", "2018-06-29T00:02:41")])] == [
+            j.name for j in s.job_keys() if j.sensing_time.startswith("2018-06-29")]
+        assert len(s.job_keys_of([("56JMM", "2018-06-29T00:02:41"), ("56JMM", "2018-06-30T00:02:41")])) == 5
+        assert s.job_keys_of([("56JMM", "2018-06-29T00:02:40"), ("31TDH", "2018-06-29T00:02:41")]) == []

@@ -84,3 +84,17 @@ def test_reprocessings_and_their_l2a_are_one_acquisition() -> None:
 def test_names_that_do_not_parse_are_only_the_same_when_equal(odd: str) -> None:
     assert same_acquisition(odd, odd)
     assert not same_acquisition(odd, OLD) and not same_acquisition(OLD, odd)
+
+
+def test_store_spelling_keys_like_a_parsed_time() -> None:
+    """The store's ISO UTC strings take a fast path; it must key exactly as parsing them does."""
+    from datetime import UTC, datetime
+
+    from s2l2a.safe.acquisition import acquisition_key
+
+    t = datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    for s in ("2020-01-02T03:04:05Z", "2020-01-02T03:04:05.678Z", "2020-01-02T03:04:05.678000Z"):
+        assert acquisition_key("31TDH", s) == acquisition_key("31TDH", t) == ("31TDH", "2020-01-02T03:04:05")
+    assert acquisition_key("31TDH", "2020-01-02T04:04:05+01:00") == ("31TDH", "2020-01-02T03:04:05")
+    assert acquisition_key(None, "2020-01-02T03:04Z") == ("", "2020-01-02T03:04:00")
+    assert acquisition_key("x", "2020-13-02T03:04:05Z") == ("x", "2020-13-02T03:04:05")  # as unparsable

@@ -268,14 +268,25 @@ def unpack_zip(archive: Path, inputs_dir: Path) -> tuple[Path, bool]:
     return final, True
 
 
-def add_records(store: CampaignStore, records: Iterable[ProductRecord], report: PlanReport) -> None:
-    """Add records as jobs (one transaction) and apply the reprocessing rule to the whole campaign."""
+def add_records(store: CampaignStore, records: Iterable[ProductRecord], report: PlanReport, *,
+                whole_campaign: bool = True) -> None:
+    """Add records as jobs (one transaction) and apply the reprocessing rule to the whole campaign,
+    or (``whole_campaign=False``, a plan's intermediate commits) to the acquisitions of these
+    records only: the plan's last commit applies it to all, and reports who waits."""
+    records = list(records)
     for _, created in store.add_products(records):
         if created:
             report.added += 1
         else:
             report.already_planned += 1
-    store.set_states(dedup_changes(store.job_keys(), report))
+    if whole_campaign:
+        store.set_states(dedup_changes(store.job_keys(), report))
+        return
+    part = PlanReport()
+    store.set_states(dedup_changes(store.job_keys_of({acquisition_key(r.tile, r.sensing_time) for r in records}),
+                                   part))
+    report.skipped_duplicate += part.skipped_duplicate
+    report.requeued_winner += part.requeued_winner
 
 
 def skip_done(store: CampaignStore, output_root: Path, report: PlanReport) -> None:
@@ -468,7 +479,7 @@ def plan(campaign_dir: Path | str, roots: Iterable[Path | str], workers: int | N
                 else:
                     _reject_line(report, path, error or f"{path}: unreadable")
                 if len(batch) >= BATCH and time.monotonic() - last_commit >= COMMIT_S:
-                    add_records(store, batch, report)
+                    add_records(store, batch, report, whole_campaign=False)
                     batch, last_commit = [], time.monotonic()
                 if on_progress is not None:
                     on_progress(i, len(todo))

@@ -291,6 +291,12 @@ def _disk_nearly_full(path: Path) -> bool:
     return st.f_bavail * st.f_frsize < 1 << 20
 
 
+_KEY_SELECT = ("SELECT j.id, p.path, p.name, p.tile, p.sensing_time, p.baseline, p.generation_time, p.mission, "
+               "j.state, j.skip_reason FROM jobs j JOIN products p ON p.id = j.product_id")
+#: values per ``IN (...)`` (SQLite's bound-parameter limit is 32,766 since 3.32, 999 before)
+_IN_CHUNK = 900
+
+
 def _iso(t: datetime | str) -> str:
     return t if isinstance(t, str) else iso(t)
 
@@ -575,10 +581,16 @@ class CampaignStore:
             events: list[ProgressEvent] = []
             by_path: dict[str, int] = {}
             by_name: dict[str, tuple[int, str, int, str]] = {}
-            for pid, path, name, jid, state in cur.execute(
-                    "SELECT p.id, p.path, p.name, j.id, j.state FROM products p JOIN jobs j ON j.product_id = p.id"):
-                by_path[path] = jid
-                by_name[name] = (pid, path, jid, state)
+            # only the rows these records could meet (unique indexes): a commit costs the batch,
+            # not the campaign, when a plan of 100,000 commits every few seconds
+            sql = "SELECT p.id, p.path, p.name, j.id, j.state FROM products p JOIN jobs j ON j.product_id = p.id WHERE "
+            for column, values in (("path", [str(r.path) for r in records]), ("name", [r.name for r in records])):
+                for i in range(0, len(values), _IN_CHUNK):
+                    chunk = values[i:i + _IN_CHUNK]
+                    for pid, path, name, jid, state in cur.execute(
+                            f"{sql}p.{column} IN ({','.join('?' * len(chunk))})", chunk):
+                        by_path[path] = jid
+                        by_name[name] = (pid, path, jid, state)
             next_pid = (cur.execute("SELECT max(id) FROM products").fetchone()[0] or 0) + 1
             next_jid = (cur.execute("SELECT max(id) FROM jobs").fetchone()[0] or 0) + 1
             new_products: list[tuple] = []
@@ -645,10 +657,25 @@ class CampaignStore:
             rows = [j for j in rows if j.id in wanted]
         return rows
 
+    def job_keys_of(self, acquisitions: Iterable[tuple[str, str]]) -> list[JobKey]:
+        """The jobs of these acquisitions ((tile, "YYYY-MM-DDTHH:MM:SS") as
+        ``safe.acquisition.acquisition_key`` gives), ordered by id: the duplicate rule for what one
+        plan batch touched, through the (tile, sensing_time) index."""
+        sql = (_KEY_SELECT + " WHERE p.tile = ? AND p.sensing_time >= ? AND p.sensing_time < ? || char(127)")
+        st = {s.value: s for s in JobState}
+        rows: dict[int, tuple] = {}
+        with self._lock:
+            try:
+                for tile, second in set(acquisitions):
+                    for r in self._db.execute(sql, (tile, second, second)):
+                        rows[r[0]] = r
+            except sqlite3.Error as e:
+                raise self._error(e, "read") from None
+        return [JobKey(*r[:8], st[r[8]], r[9]) for _, r in sorted(rows.items())]
+
     def job_keys(self, states: Iterable[JobState | str] | None = None) -> list[JobKey]:
         """All jobs (or those in ``states``) as light tuples, ordered by id (the planner's view)."""
-        sql = ("SELECT j.id, p.path, p.name, p.tile, p.sensing_time, p.baseline, p.generation_time, p.mission, "
-               "j.state, j.skip_reason FROM jobs j JOIN products p ON p.id = j.product_id")
+        sql = _KEY_SELECT
         params: list[str] = []
         if states is not None:
             params = [JobState(s).value for s in states]

@@ -18,6 +18,8 @@ from s2l2a.safe.names import parse_product_name
 
 #: an acquisition: (MGRS tile, UTC sensing time to the second, "YYYY-MM-DDTHH:MM:SS")
 AcquisitionKey = tuple[str, str]
+#: ISO UTC as the store writes it; its key is its first 19 characters (planning keys 100,000s)
+_STORE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
 def acquisition_key(tile: str | None, sensing_time: datetime | str) -> AcquisitionKey:
@@ -35,6 +37,8 @@ def acquisition_key(tile: str | None, sensing_time: datetime | str) -> Acquisiti
     ``sensing_time`` is a datetime (naive means UTC) or an ISO string as the store keeps it.
     """
     if isinstance(sensing_time, str):
+        if _STORE_TIME.fullmatch(sensing_time):  # the store's own spelling, already UTC: no parse
+            return (tile or "", sensing_time[:19])
         try:
             sensing_time = datetime.fromisoformat(sensing_time.replace("Z", "+00:00"))
         except ValueError:
