@@ -16,7 +16,8 @@ imports the built-in processor's numerical stack); a plug-in's module is importe
 A plug-in cannot take the name of one of s2l2a's own (or ``auto``): such an entry point is ignored.
 
 Settings: a processor's options are the campaign section named after it (``[builtin]``); a
-scheduler's own keys live in ``[cluster]`` next to the shared ones; a source's in ``[acquire]``.
+scheduler's own keys live in ``[cluster]`` next to the shared ones; sources share ``[acquire]``
+(s2l2a's knobs: a plug-in source cannot declare keys there yet).
 :class:`Section` and :class:`Setting` describe them (defaults, kinds, checks, command-line options)
 for ``campaign/settings.py``, ``s2l2a config`` and the docs.
 """
