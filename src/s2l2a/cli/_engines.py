@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 import click
 
 from s2l2a.cli._common import Duration
+from s2l2a.registry import scheduler_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ENGINES = ("local", "dask", "slurm", "lsf", "pbs")
+ENGINES = ("local", "dask", *scheduler_names())  # batch schedulers: s2l2a's and plug-ins' (registry)
 _OPTION_NAMES = ("engine", "dry_run", "wait", "queue", "account", "run_limit", "max_concurrent", "placement",
                  "node_cores", "node_memory_mb", "exclusive", "scheduler_address", "poll_interval")
 

@@ -11,6 +11,7 @@ import click
 from s2l2a.campaign.check import CHECKS
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.cli._engines import ENGINES
+from s2l2a.registry import processor_names
 
 
 def skip_check_option(func: Any) -> Any:
@@ -36,7 +37,7 @@ def symbols() -> dict[str, str]:
 @campaign_argument
 @click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
               help="Check for a run on this engine (scheduler commands, node sizes).")
-@click.option("--processor", type=click.Choice(["auto", "builtin", "sen2cor", "noop"]), default=None,
+@click.option("--processor", type=click.Choice(processor_names()), default=None,
               help="Check for this processor (default: the campaign's setting).")
 @click.option("--memory-mb", type=click.IntRange(min=256), default=None, help="Memory per job in MB.")
 @click.option("--node-cores", type=click.IntRange(min=1), default=None, help="Cores of a cluster node.")

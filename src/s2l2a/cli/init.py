@@ -11,11 +11,12 @@ import click
 from s2l2a import defaults
 from s2l2a.cli._common import Duration, campaign_argument, human_duration, user_errors
 from s2l2a.errors import CampaignError, ConfigError
+from s2l2a.registry import processor_names
 
 
 @click.command("init")
 @campaign_argument
-@click.option("--processor", type=click.Choice(["auto", "builtin", "sen2cor"]), default="auto",
+@click.option("--processor", type=click.Choice(processor_names()), default="auto",
               show_default=True, help="auto: Sen2Cor when configured or on PATH, else the built-in one.")
 @click.option("--memory-mb", type=click.IntRange(min=256), default=defaults.MEMORY_MB, show_default=True,
               help="Memory one job may use.")

@@ -22,6 +22,7 @@ from s2l2a.cli._common import campaign_argument, environment_error, human_durati
 from s2l2a.cli._engines import dispatch, engine_options, local_engine_factory, pop_engine_options
 from s2l2a.cli.check import skip_check_option, symbols
 from s2l2a.errors import CampaignError
+from s2l2a.registry import processor_names
 
 EXIT_FAILURES = 3      # the run finished but some jobs failed
 EXIT_LOW_DISK = 4      # the run stopped starting jobs: too little free space (the rest stay queued)
@@ -38,8 +39,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 @click.command("run")
 @campaign_argument
-@click.option("--processor", type=click.Choice(["auto", "builtin", "sen2cor", "noop"]), default=None,
-              help="Processor for this run (default: the campaign's setting; noop is for tests).")
+@click.option("--processor", type=click.Choice(processor_names()), default=None,
+              help="Processor for this run (default: the campaign's setting; installed plug-ins are listed too).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="At most this many conversions at once (default: as many as cores and memory allow).")
 @click.option("--memory-mb", type=click.IntRange(min=256), default=None,
