@@ -444,3 +444,23 @@ def test_one_build_per_store_at_a_time(campaign: Path, tmp_path: Path) -> None:
     finally:
         holder.close()
     assert cli("cube", campaign, "-o", out)[0] == 0
+
+
+def test_numpy_path_gives_the_same_cube_as_the_numba_loop(campaign: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused numba loop and the numpy fallback (no numba, or S2L2A_NO_NUMBA) store the same codes
+    and statistics, masked one product at a time and mosaicked, over an AOI."""
+    from s2l2a.outputs.cube import build
+
+    pytest.importorskip("numba")
+    a = build_cube(campaign, tmp_path / "a.zarr", CubeSpec(aoi=aoi_file(tmp_path), quicklooks=False)).path
+    monkeypatch.setenv("S2L2A_NO_NUMBA", "1")
+    monkeypatch.setattr(build, "_KERNEL", False)
+    b = build_cube(campaign, tmp_path / "b.zarr", CubeSpec(aoi=aoi_file(tmp_path), quicklooks=False)).path
+    assert build._KERNEL is None
+    x, y = xr.open_zarr(a, mask_and_scale=False), xr.open_zarr(b, mask_and_scale=False)
+    for name in ("ndvi", "ndvi_median", "ndvi_q25", "ndvi_q75", "clear_pixels", "data_pixels"):
+        np.testing.assert_array_equal(x[name].values, y[name].values)
+    c = build_cube(campaign, tmp_path / "c.zarr", CubeSpec(tile="29RKH", quicklooks=False)).path
+    np.testing.assert_allclose(open_cube(c).ndvi[1].values, np.where(real_scl_20m() == 5, hand_ndvi_20m(), np.nan),
+                               atol=1e-9)

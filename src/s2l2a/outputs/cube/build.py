@@ -126,14 +126,16 @@ class _Source:
         self.idx.close()
         self.scl.close()
 
-    def _read(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Masked index (float32, NaN = not clear) and SCL (uint8, 0 = no data) of a source window."""
+    def _read(self, r0: int, r1: int, c0: int, c1: int, mask: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Index (float32; NaN where not clear unless ``mask`` is False) and SCL (uint8, 0 = no data)
+        of a source window."""
         from rasterio.windows import Window
 
         win = Window(c0, r0, c1 - c0, r1 - r0)
         v = self.idx.read(1, window=win, out_dtype="float32")
         s = self.scl.read(1, window=win)
-        np.putmask(v, self.masked[s], np.nan)  # derived indices hold NaN, never inf, where they have no value
+        if mask:
+            np.putmask(v, self.masked[s], np.nan)  # derived indices hold NaN, never inf, where they have no value
         return v, s
 
     def clear_fraction(self, grid: Any) -> float:
@@ -163,9 +165,10 @@ class _Source:
             return None
         return (r0, r1), (c0, c1)
 
-    def strip(self, strip_gbox: Any, row0: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """This product on the cube's rows ``row0:row0 + rows``: the masked index (NaN where not clear)
-        and a has-data array (uint8, 0 where the product has no data)."""
+    def strip(self, strip_gbox: Any, row0: int, mask: bool = True) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """This product on the cube's rows ``row0:row0 + rows``: the index, a has-data array (uint8, 0
+        where the product has no data: its SCL on the same grid) and whether the index is masked
+        already (NaN where not clear; always when it had to be warped)."""
         rows, width = int(strip_gbox.shape.y), int(strip_gbox.shape.x)
         if self.offset is not None:
             ro, co = self.offset
@@ -174,14 +177,14 @@ class _Source:
             sc0, sc1 = max(0, c0), min(self.idx.width, c0 + width)
             if sr1 <= sr0 or sc1 <= sc0:
                 return None
-            v, d = self._read(sr0, sr1, sc0, sc1)
+            v, d = self._read(sr0, sr1, sc0, sc1, mask)
             if v.shape == (rows, width):
-                return v, d  # the strip lies inside the image: no copy
+                return v, d, mask  # the strip lies inside the image: no copy
             vals = np.full((rows, width), np.nan, dtype=np.float32)
             data = np.zeros((rows, width), dtype=np.uint8)
             vals[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = v
             data[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = d
-            return vals, data
+            return vals, data, mask
         vals = np.full((rows, width), np.nan, dtype=np.float32)
         data = np.zeros((rows, width), dtype=np.uint8)
         return self._warp(strip_gbox, vals, data)
@@ -207,7 +210,7 @@ class _Source:
         rio_reproject(v, vals[dy, dx], src_gbox, dst_gbox, "nearest", src_nodata=np.nan, dst_nodata=np.nan)
         rio_reproject((d != 0).astype(np.uint8), du8, src_gbox, dst_gbox, "nearest", src_nodata=None, dst_nodata=0)
         data[dy, dx] = du8
-        return vals, data
+        return vals, data, True
 
 
 def _histogram(codes: np.ndarray) -> np.ndarray:
@@ -216,6 +219,86 @@ def _histogram(codes: np.ndarray) -> np.ndarray:
     h = np.roll(h, 32768)                                               # bin = code + 32768
     h[FILL + 32768] = 0
     return h
+
+
+def _finish(vals: np.ndarray, data: np.ndarray, lut: np.ndarray | None, inside: np.ndarray | None,
+            codes: np.ndarray, valid_count: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """One date's strip to stored codes: mask by SCL (``lut`` given: ``data`` is the SCL), the AOI,
+    quantize (``round(v / 1e-4)``, beyond int16 = nodata), count. Returns (histogram of the codes,
+    clear pixels, pixels with data). ``vals`` is overwritten. A fused numba loop when numba is there."""
+    kernel = _finish_kernel()
+    if kernel is not None:
+        hist = np.zeros(N_CODES, dtype=np.int64)
+        n_clear, n_data = kernel(vals, data, lut if lut is not None else _NO_LUT, lut is not None,
+                                 inside if inside is not None else _NO_INSIDE, inside is not None,
+                                 codes, hist, valid_count)
+        return hist, int(n_clear), int(n_data)
+    if lut is not None:
+        np.putmask(vals, ~lut[data], np.nan)
+    if inside is not None:
+        vals[~inside] = np.nan
+        n_data = np.count_nonzero(np.logical_and(data, inside))
+    else:
+        n_data = np.count_nonzero(data)
+    with np.errstate(invalid="ignore"):
+        code = np.divide(vals, SCALE, out=vals)
+        np.rint(code, out=code)
+        valid = np.abs(code, out=scratch) <= CODE_MAX   # False for NaN: one test for both
+    np.copyto(codes, code, where=valid, casting="unsafe")
+    hist = _histogram(codes)
+    valid_count += valid
+    return hist, int(hist.sum()), int(n_data)
+
+
+_NO_LUT = np.zeros(256, dtype=bool)
+_NO_INSIDE = np.zeros((1, 1), dtype=bool)
+_KERNEL: Any = False
+
+
+def _finish_kernel() -> Any:
+    """Compile the fused loop of :func:`_finish` on first use; None without numba (or with
+    S2L2A_NO_NUMBA set). Serial (the histogram is shared) and nogil, so strips still run side by side."""
+    global _KERNEL
+    if _KERNEL is not False:
+        return _KERNEL
+    try:
+        if os.environ.get("S2L2A_NO_NUMBA"):
+            raise ImportError
+        import numba
+    except ImportError:
+        _KERNEL = None
+        return None
+    scale = np.float32(SCALE)
+
+    @numba.njit(nogil=True, cache=False)  # no cache: nothing is written next to the installed package
+    def kernel(vals, data, lut, use_lut, inside, use_inside, codes, hist, valid_count):  # pragma: no cover
+        h, w = vals.shape
+        n_clear = 0
+        n_data = 0
+        for i in range(h):
+            for j in range(w):
+                if use_inside and not inside[i, j]:
+                    continue
+                d = data[i, j]
+                if d != 0:
+                    n_data += 1
+                if use_lut and not lut[d]:
+                    continue
+                x = vals[i, j]
+                if x != x:
+                    continue
+                c = np.rint(x / scale)
+                if c > 32767.0 or c < -32767.0:
+                    continue
+                k = np.int16(c)
+                codes[i, j] = k
+                hist[np.int64(k) + 32768] += 1
+                valid_count[i, j] += 1
+                n_clear += 1
+        return n_clear, n_data
+
+    _KERNEL = kernel
+    return kernel
 
 
 def _quantiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -297,12 +380,18 @@ class Batch:
         valid_count = np.zeros((rows, width), dtype=np.uint16)
         scratch = np.empty((rows, width), dtype=np.float32)
         for j, srcs in enumerate(sources):
-            vals, data = None, None
+            vals, data, lut = None, None, None
+            if len(srcs) == 1:  # no mosaic: the SCL mask is applied with the quantization, in one pass
+                got = srcs[0].strip(strip_gbox, row0, mask=False)
+                if got is not None:
+                    vals, data, masked = got
+                    lut = None if masked else srcs[0].clear
+                srcs = []
             for s in srcs:
                 got = s.strip(strip_gbox, row0)
                 if got is None:
                     continue
-                v, d = got
+                v, d, _masked = got
                 if vals is None:
                     vals, data = v, d
                     continue
@@ -312,19 +401,10 @@ class Batch:
             if vals is None:
                 vals = np.full((rows, width), np.nan, dtype=np.float32)
                 data = np.zeros((rows, width), dtype=np.uint8)
-            if inside is not None:
-                vals[~inside] = np.nan
-                n_data = np.count_nonzero(np.logical_and(data, inside))
-            else:
-                n_data = np.count_nonzero(data)
-            with np.errstate(invalid="ignore"):
-                code = np.divide(vals, SCALE, out=vals)   # vals is this strip's own array
-                np.rint(code, out=code)
-                valid = np.abs(code, out=scratch) <= CODE_MAX   # False for NaN: one test for both
-            np.copyto(out.codes[j], code, where=valid, casting="unsafe")
-            hist = _histogram(out.codes[j])
-            out.stats.append(_Stats(hist, int(hist.sum()), int(n_data)))
-            valid_count += valid
+            if data.dtype != np.uint8:
+                data = data.view(np.uint8)   # a mosaic's union of has-data masks (bool)
+            hist, n_clear, n_data = _finish(vals, data, lut, inside, out.codes[j], valid_count, scratch)
+            out.stats.append(_Stats(hist, n_clear, n_data))
         out.valid_count = valid_count
         return out
 
