@@ -48,8 +48,8 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
                  "lossless JPEG 2000 like ESA's products (default: opens in QGIS and GDAL's SENTINEL2 "
                  "driver, SNAP, sen2r)"),
     OutputFormat("COG", ".tif", "GEOTIFF", ("GTIFF", "TIF", "TIFF", "GEOTIFF"),
-                 "Cloud-Optimized GeoTIFF, ZSTD level 1 + predictor (analysis-ready; ~3x less CPU to write, "
-                 "~40 % larger; GDAL's SENTINEL2 driver cannot read it)"),
+                 "Cloud-Optimized GeoTIFF, ZSTD level 1 + predictor (analysis-ready; ~20 % less conversion "
+                 "CPU, ~40 % larger; GDAL's SENTINEL2 driver cannot read it)"),
 )}
 #: what a built-in L2A is written as unless ``[builtin] output_format`` says otherwise: the layout every
 #: reader of ESA's L2A opens (docs/outputs.md "Opening the outputs")

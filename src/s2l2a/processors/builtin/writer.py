@@ -1,8 +1,9 @@
 """Writing output rasters: JPEG 2000 like ESA's or Cloud-Optimized GeoTIFF, each self-describing.
 
-COG uses ZSTD level 1 + horizontal predictor; lossless JPEG 2000 costs about 3 times its CPU and
-makes ~40 % smaller files (measured on a 2048 px band with sensor-like noise; OpenJPEG encodes on
-``threads`` cores through OPJ_NUM_THREADS). Both drivers are CreateCopy-only in GDAL, so rasterio
+COG uses ZSTD level 1 + horizontal predictor; lossless JPEG 2000 (with the coding bypass) costs
+about 2.8 times its encoding CPU on a 2048 px band with sensor-like noise, ~20 % more CPU for a whole
+conversion (docs/benchmarks.md), and makes ~30-40 % smaller files; OpenJPEG encodes on ``threads``
+cores through OPJ_NUM_THREADS. Both drivers are CreateCopy-only in GDAL, so rasterio
 buffers the raster in memory until close; callers write one raster at a time.
 
 What each raster holds (:mod:`.layers`: description, scale/offset, nodata, colours, class names) is
