@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -270,7 +271,7 @@ def _finish_kernel() -> Any:
         return None
     scale = np.float32(SCALE)
 
-    @numba.njit(nogil=True, cache=False)  # no cache: nothing is written next to the installed package
+    @numba.njit(nogil=True, cache=True)  # compiled once per installation (numba's cache, like .pyc files)
     def kernel(vals, data, lut, use_lut, inside, use_inside, codes, hist, valid_count):  # pragma: no cover
         h, w = vals.shape
         n_clear = 0
@@ -330,6 +331,8 @@ class Batch:
         self._local = threading.local()
         self._opened: list[_Source] = []
         self._lock = threading.Lock()
+        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self.strip_rows = 0
         self.order: list[list[Observation]] = []
 
     def _sources(self) -> list[list[_Source]]:
@@ -357,6 +360,20 @@ class Batch:
                     s.close()
             self.order.append([o for *_k, o in sorted(scored, key=lambda t: (t[0], t[1]))])
 
+    def _buffer(self, k: int, rows: int, width: int) -> np.ndarray:
+        """A (k, rows, width) int16 strip filled with the fill value, reusing written ones (fresh pages
+        cost more than filling old ones)."""
+        try:
+            buf = self._free.get_nowait()
+        except queue.Empty:
+            buf = np.empty((k, self.strip_rows, width), dtype=np.int16)
+        buf.fill(FILL)
+        return buf[:, :rows]
+
+    def _release(self, codes: np.ndarray) -> None:
+        base = codes.base if codes.base is not None else codes
+        self._free.put(base)
+
     def close(self) -> None:
         for s in self._opened:
             s.close()
@@ -376,7 +393,7 @@ class Batch:
                 inside = geometry_mask([self.aoi], out_shape=(rows, width), transform=strip_gbox.transform,
                                        invert=True)
         k = len(self.days)
-        out = _StripOut(row0, np.full((k, rows, width), FILL, dtype=np.int16))
+        out = _StripOut(row0, self._buffer(k, rows, width))
         valid_count = np.zeros((rows, width), dtype=np.uint16)
         scratch = np.empty((rows, width), dtype=np.float32)
         for j, srcs in enumerate(sources):
@@ -418,9 +435,15 @@ class Batch:
         clear_px = [0] * k
         data_px = [0] * k
 
+        self.strip_rows = strip_rows
+
+        def write(row0: int, codes: np.ndarray) -> None:
+            store.write_strip(start, row0, codes)
+            self._release(codes)
+
         def one(row0: int) -> _StripOut:
             o = self.strip(row0, min(strip_rows, h - row0))
-            store.write_strip(start, row0, o.codes)
+            write(row0, o.codes)
             o.codes = o.codes[:0]  # written: only the statistics travel back
             return o
 
@@ -438,7 +461,7 @@ class Batch:
                     pending: deque[Any] = deque()
                     for row0 in rows0:
                         o = self.strip(row0, min(strip_rows, h - row0))
-                        pending.append(writer.submit(store.write_strip, start, row0, o.codes))
+                        pending.append(writer.submit(write, row0, o.codes))
                         merge(o)
                         while len(pending) > 2:
                             pending.popleft().result()
