@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -24,3 +25,23 @@ class ConfigError(S2L2AError):
 
 class CampaignError(S2L2AError):
     """A campaign directory is missing, locked, or inconsistent."""
+
+
+#: errors of the user's environment (full disk, permissions, a missing folder): one line, not a traceback
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,
+                      errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+
+
+def environment_error(e: BaseException) -> str | None:
+    """One line for a full disk, a read-only or forbidden path, or SQLite's "disk is full"; None otherwise."""
+    import sqlite3
+
+    if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
+        where = f"{e.filename}: " if e.filename else ""
+        text = f"{where}{e.strerror or e}"
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            text = f"disk full: {text}; free some space and run the command again"
+        return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e)):
+        return f"campaign.sqlite: {e}; free some space and run the command again"
+    return None

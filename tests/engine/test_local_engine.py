@@ -1,5 +1,5 @@
 """The LocalEngine itself (one real LocalCluster shared by the module): a worker killed under a
-job, the timeout backstop, and the submit/poll/cancel contract."""
+job, the timeout backstop, and the Engine contract (start, run, close)."""
 
 from __future__ import annotations
 
@@ -61,18 +61,3 @@ def test_timeout_backstop_restarts_the_stuck_worker(engine: LocalEngine, product
     assert outs[1].failure_class == "timeout" and "worker process was restarted" in outs[1].message
     assert outs[2].state == "done"
 
-
-def test_submit_poll_cancel(engine: LocalEngine, products: list[Path], tmp_path: Path) -> None:
-    s = specs(products[:3], sleep_s=0.3)
-    s[2].processor_options = {"sleep_s": 2}
-    handle = engine.submit(tmp_path, s)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        states = engine.poll(handle)
-        if states[1] == "done" and states[2] == "done":
-            break
-        time.sleep(0.1)
-    assert states[1] == states[2] == "done" and states[3] == "running"
-    engine.cancel(handle)
-    time.sleep(0.2)
-    assert engine.poll(handle)[3] == "queued"

@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from s2l2a.campaign.cluster import ArrayRecord, cluster_job_ids, load_records, reconcile, submit_arrays
 from s2l2a.campaign.jobspec import JobOutcome, JobSpec, read_manifest, write_result
 from s2l2a.campaign.store import CampaignStore, ProductRecord
-from s2l2a.engines.cluster import (
-    ArrayRecord,
-    ClusterEngine,
-    classify_element,
-    cluster_job_ids,
-    cluster_options,
-    load_records,
-    parse_duration,
-    reconcile,
-)
+from s2l2a.engines.cluster import ClusterEngine, classify_element, cluster_options, parse_duration
 from s2l2a.engines.lsf import LSF
 from s2l2a.engines.scheduler import ClusterOptions, ElementState
 from s2l2a.engines.slurm import Slurm
@@ -61,8 +53,7 @@ def _specs(store: CampaignStore, memory_mb: int = 4096) -> list[JobSpec]:
 def _submit(camp: Path, store: CampaignStore, opts: ClusterOptions) -> tuple[FakeSlurm, list[ArrayRecord]]:
     sched = FakeSlurm(opts)
     eng = ClusterEngine(sched, opts, python="/venv/bin/python")
-    recs = eng.submit(camp, _specs(store, opts.memory_mb), per_product_s=60,
-                      on_submitted=lambda s, host: store.start_attempt(int(s.job_id), host, 0, None))
+    recs = submit_arrays(camp, store, eng, _specs(store, opts.memory_mb), per_product_s=60)
     return sched, recs
 
 
@@ -108,7 +99,8 @@ def test_reconcile_results_first_then_scheduler(tmp_path):
                   3: ElementState(3, "failed", "TIMEOUT", "0:15", "TimeLimit"),
                   4: ElementState(4, "running", "RUNNING", "0:0")}
     eng = ClusterEngine(sched)
-    assert eng.poll([rec]) == {1: "done", 2: "failed", 3: "failed", 4: "running"}
+    assert {i: st.state for i, st in eng.states(rec.job_id).items()} == {1: "done", 2: "failed", 3: "failed",
+                                                                         4: "running"}
     r = reconcile(camp, store, {"slurm": eng})
     assert r.folded == 1 and r.in_flight == 1
     got = {j.id: (str(j.state), j.failure_class) for j in store.jobs()}
@@ -192,3 +184,32 @@ def test_lsf_forgotten_job_is_empty_not_an_error():
         lsf.parse_status(json.dumps({"RECORDS": [{"ERROR": "LSF is down. Please wait ..."}]}), "5821")
     with pytest.raises(SchedulerError):
         lsf.parse_status("JOBID USER STAT\n5821 me DONE\n", "5821")  # -json without -o: a table
+
+
+def test_node_failure_is_queued_again_while_attempts_are_left(tmp_path):
+    """[resources] max_attempts: an element lost with its node (NODE_FAIL, PREEMPTED) puts its job back
+    in the queue, its attempt recorded as killed; a cancel, or a job out of attempts, stays failed."""
+    camp, store = _campaign(tmp_path, 3)
+    sched, (rec,) = _submit(camp, store, ClusterOptions(run_limit_s=3600))
+    sched.view = {1: ElementState(1, "failed", "NODE_FAIL", "0:0"), 2: ElementState(2, "failed", "PREEMPTED", "0:0"),
+                  3: ElementState(3, "cancelled", "CANCELLED", "0:15")}
+    r = reconcile(camp, store, {"slurm": ClusterEngine(sched)}, max_attempts=2)
+    assert sorted(r.requeued) == [1, 2] and [j for j, _, _ in r.lost] == [3]
+    assert {j.id: str(j.state) for j in store.jobs()} == {1: "queued", 2: "queued", 3: "failed"}
+    assert store.last_attempt(1).failure_class == "killed" and "NODE_FAIL" in store.last_attempt(1).message
+    # the second attempt of job 1 is lost the same way: no attempt left, it fails
+    sched2 = FakeSlurm(ClusterOptions(run_limit_s=3600))
+    queued = [s for s in _specs(store) if s.job_id in (1, 2)]
+    (rec2,) = submit_arrays(camp, store, ClusterEngine(sched2, python="/venv/bin/python"), queued, per_product_s=60)
+    assert rec2.elements == [[1], [2]] and store.job(1).attempts == 2
+    sched2.view = {1: ElementState(1, "failed", "NODE_FAIL", "0:0"), 2: ElementState(2, "done", "COMPLETED", "0:0")}
+    write_result(camp, JobOutcome(job_id=2, state="done", attempt=2, output_path="/x"))
+    r = reconcile(camp, store, {"slurm": ClusterEngine(sched2)}, max_attempts=2)
+    assert r.requeued == [] and r.lost[0][:2] == (1, "killed") and r.folded == 1
+    assert (str(store.job(1).state), store.job(1).failure_class) == ("failed", "killed")
+    # without max_attempts (older callers) nothing is queued again
+    camp3, store3 = _campaign(tmp_path / "c", 1)
+    sched3, _ = _submit(camp3, store3, ClusterOptions(run_limit_s=3600))
+    sched3.view = {1: ElementState(1, "failed", "NODE_FAIL", "0:0")}
+    assert reconcile(camp3, store3, {"slurm": ClusterEngine(sched3)}).requeued == []
+    assert str(store3.job(1).state) == "failed"

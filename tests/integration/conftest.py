@@ -96,9 +96,10 @@ def make_cluster_campaign(root: Path, n: int, *, processor: str = "sen2cor", sen
     s.timeout_s = timeout_s
     if sen2cor is not None:
         s.sen2cor = {"l2a_process": str(sen2cor)}
-    s.extra["cluster"] = {"estimate_s": 10, "startup_s": 5, "run_limit": "10m", **(cluster or {})}
+    # settings.extra is a view of the sections: a section is changed through section(name)
+    s.section("cluster").update({"estimate_s": 10, "startup_s": 5, "run_limit": "10m", **(cluster or {})})
     if noop is not None:
-        s.extra["noop"] = noop
+        s.section("noop").update(noop)
     s.save(camp)
     r = s2l2a("plan", camp, l1c)
     assert r.returncode == 0, r.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from s2l2a.campaign.cluster import cluster_job_ids, load_records, reconcile
 from s2l2a.campaign.store import CampaignStore
-from s2l2a.engines.cluster import cluster_job_ids, load_records, reconcile
 from s2l2a.safe import verify_l2a
 
 from .conftest import S2L2A, make_cluster_campaign, s2l2a, wait_until

@@ -547,3 +547,15 @@ _CHECKS = {"processor": _check_processor, "esacci": _check_esacci, "cams": _chec
            "gipp": _check_gipp,
            "memory": _check_memory, "disk": _check_disk, "writable": _check_writable,
            "scheduler": _check_scheduler}
+
+
+def symbols() -> dict[str, str]:
+    """✓/✗ where standard output can take them (its encoding), plain words otherwise."""
+    import sys
+
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗—".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return ASCII_SYMBOLS
+    return SYMBOLS

@@ -15,10 +15,12 @@ A run also writes a summary line on a clock (state ``progress``, product and til
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from s2l2a.clock import utcnow
 
@@ -41,6 +43,20 @@ class ProgressEvent:
         if self.detail:
             fields.append(self.detail)
         return one_line(SEP.join(fields))
+
+
+def human_duration(seconds: float | None) -> str:
+    """3725 -> "1h 02m"; None -> "-"."""
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
 
 
 def one_line(text: str) -> str:
@@ -161,3 +177,141 @@ class ProgressTicker:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.tick()
+
+
+# -- what a run reports while it goes ---------------------------------------------------------------
+
+#: kinds of :class:`RunEvent`, in the order a run emits them
+EVENT_KINDS = ("note", "info", "begin", "start", "outcome", "tick", "end")
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One thing a run reports: how a notebook callback, a progress bar and the command line
+    learn what happens. ``kind`` is one of :data:`EVENT_KINDS`:
+
+    - ``note``: a remark for the user (recovery, a check's warning, a job left alone); the CLI
+      prints it on stderr;
+    - ``info``: a result line (nothing to run, an array submitted, the closing line); stdout;
+    - ``begin``: jobs are about to start (``total`` of them);
+    - ``start`` / ``outcome``: a job was handed out / ended (``outcome`` is its JobOutcome);
+    - ``tick``: the periodic summary line (sent from a background thread);
+    - ``end``: the run is over (``message`` is empty; the RunSummary is what ``run`` returns).
+
+    ``done``/``failed``/``running``/``total`` are this run's counters at the time of the event.
+    """
+
+    kind: str
+    message: str = ""
+    job_id: int | None = None
+    outcome: Any = None
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    total: int = 0
+
+
+class LineReporter:
+    """Events as plain lines: notes and ticks to ``err``, info lines to ``out`` (stdout/stderr by
+    default). What a run shows off a terminal: under nohup, in a batch job, behind ``| tee``."""
+
+    show_ticks = True
+
+    def __init__(self, out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None) -> None:
+        self._out = out
+        self._err = err
+
+    def out(self, line: str) -> None:
+        if self._out is not None:
+            self._out(line)
+        else:
+            print(line, file=sys.stdout, flush=True)
+
+    def err(self, line: str) -> None:
+        if self._err is not None:
+            self._err(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def __call__(self, event: RunEvent) -> None:
+        if event.kind == "info":
+            self.out(event.message)
+        elif event.kind == "note" or (event.kind == "tick" and self.show_ticks):
+            self.err(event.message)
+
+    def close(self) -> None:
+        """Called once when the run ends, also when it fails."""
+
+
+class TerminalReporter(LineReporter):
+    """A rich progress bar on stderr while jobs run (failures printed above it); notes and info
+    lines as :class:`LineReporter` prints them. Ticks are not shown (the bar says more)."""
+
+    show_ticks = False
+
+    def __init__(self, out: Callable[[str], None] | None = None, err: Callable[[str], None] | None = None) -> None:
+        super().__init__(out, err)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, event: RunEvent) -> None:
+        if event.kind == "begin":
+            self._start(event.total)
+        elif event.kind == "outcome" and self._progress is not None:
+            if not event.outcome.ok:
+                from rich.markup import escape
+
+                self._progress.console.print(f"[red]failed[/] ({event.outcome.failure_class}) "
+                                             f"{escape(event.outcome.message)}", highlight=False)
+            self._progress.update(self._task, completed=event.done + event.failed, done=event.done,
+                                  failed=event.failed)
+        elif event.kind == "end":
+            self.close()
+        super().__call__(event)
+
+    def _start(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.close()
+        self._progress = Progress(
+            TextColumn("[bold]converting"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[done]} done[/] [red]{task.fields[failed]} failed[/]"),
+            TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task("run", total=total, done=0, failed=0)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class CallbackReporter:
+    """Every event to ``callback(event)`` (a notebook's own display); nothing is printed."""
+
+    def __init__(self, callback: Callable[[RunEvent], None]) -> None:
+        self.callback = callback
+
+    def __call__(self, event: RunEvent) -> None:
+        self.callback(event)
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def reporter_for(progress: Any = None, out: Callable[[str], None] | None = None,
+                 err: Callable[[str], None] | None = None) -> Callable[[RunEvent], None]:
+    """The reporter ``progress`` asks for: None or "auto" a bar on a terminal (stderr) and lines
+    off it; "lines" lines; "quiet" or False nothing; a callable gets every :class:`RunEvent`."""
+    if progress is None or progress == "auto":
+        return TerminalReporter(out, err) if sys.stderr.isatty() else LineReporter(out, err)
+    if progress == "lines":
+        return LineReporter(out, err)
+    if progress is False or progress == "quiet":
+        return CallbackReporter(lambda event: None)
+    if isinstance(progress, LineReporter | CallbackReporter):
+        return progress
+    if callable(progress):
+        return CallbackReporter(progress)
+    raise ValueError(f"progress: give 'auto', 'lines', 'quiet' or a callable, not {progress!r}")

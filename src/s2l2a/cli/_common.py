@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import sqlite3
 from collections.abc import Callable
@@ -11,32 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from s2l2a.campaign.progress import one_line
-from s2l2a.errors import ConfigError, S2L2AError
+from s2l2a.campaign.progress import human_duration
+from s2l2a.errors import ENVIRONMENT_ERRNOS, ConfigError, S2L2AError, environment_error
 from s2l2a.units import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 campaign_argument = click.argument(
     "campaign", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-
-
-#: errors of the user's environment (full disk, permissions, a missing folder): one line, not a traceback
-ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,
-                      errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
-
-
-def environment_error(e: BaseException) -> str | None:
-    """One line for a full disk, a read-only or forbidden path, or SQLite's "disk is full"; None otherwise."""
-    if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
-        where = f"{e.filename}: " if e.filename else ""
-        text = f"{where}{e.strerror or e}"
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            text = f"disk full: {text}; free some space and run the command again"
-        return one_line(text)
-    if isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e)):
-        return f"campaign.sqlite: {e}; free some space and run the command again"
-    return None
 
 
 def user_errors(func: F) -> F:
@@ -67,15 +48,5 @@ class Duration(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-def human_duration(seconds: float | None) -> str:
-    """3725 -> "1h 02m"; None -> "-"."""
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+__all__ = ["ENVIRONMENT_ERRNOS", "Duration", "campaign_argument", "environment_error", "human_duration",
+           "user_errors"]

@@ -1,13 +1,12 @@
-"""``s2l2a run`` options for engines other than the local one, and the dispatch to them.
+"""``s2l2a run`` options for engines other than the local one (Dask, batch schedulers).
 
-Kept apart from ``cli/run.py`` so the local run stays readable: ``run`` adds these options with
-one decorator and asks :func:`dispatch` first; ``None`` means "the local flow handles it".
+Kept apart from ``cli/run.py`` so ``run`` adds them with one decorator; :func:`engine_run_options`
+turns them into keyword arguments of :meth:`s2l2a.Campaign.run`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -53,54 +52,17 @@ def engine_options(func: F) -> F:
     return func
 
 
-def pop_engine_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Take this module's options out of a command's keyword arguments."""
-    return {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
-
-
-def dispatch(campaign: Path, store: Any, settings: Any, engine: dict[str, Any], *, processor: str | None,
-             memory_mb: int | None, job_ids: tuple[int, ...], limit: int | None,
-             derive: dict[str, Any] | None = None) -> int | None:
-    """Run a cluster engine's flow and return the exit status; None: continue with the local flow
-    (after checking that no job of the campaign is still out on a cluster)."""
-    from s2l2a.engines.cluster import SCHEDULERS, cluster_job_ids, reconcile, run_on_cluster
-    from s2l2a.errors import CampaignError, ConfigError
-
-    name = engine.get("engine") or "local"
-    if name in SCHEDULERS:
-        overrides = {"queue": engine.get("queue"), "account": engine.get("account"),
-                     "run_limit_s": int(engine["run_limit"]) if engine.get("run_limit") else None,
-                     "max_concurrent": engine.get("max_concurrent"), "placement": engine.get("placement"),
-                     "node_cores": engine.get("node_cores"), "node_memory_mb": engine.get("node_memory_mb"),
-                     "exclusive": engine.get("exclusive")}
-        return run_on_cluster(campaign, store, settings, name, overrides, processor=processor,
-                              memory_mb=memory_mb, job_ids=job_ids, limit=limit,
-                              dry_run=bool(engine.get("dry_run")), wait=bool(engine.get("wait")),
-                              poll_s=float(engine.get("poll_interval") or 10.0),
-                              echo=click.echo, err=lambda s: click.echo(s, err=True), derive=derive)
-    if engine.get("dry_run"):
-        raise ConfigError("--dry-run is for cluster engines (--engine slurm|lsf|pbs)")
-    if name == "dask" and not engine.get("scheduler_address"):
-        raise ConfigError("--engine dask needs --scheduler-address tcp://HOST:PORT")
-    if cluster_job_ids(campaign, store):
-        reconcile(campaign, store)
-        left = cluster_job_ids(campaign, store)
-        if left:
-            raise CampaignError(f"{len(left)} job(s) are still out on a cluster; follow them with "
-                                "'s2l2a run DIR --engine <scheduler>' or cancel them with "
-                                "'s2l2a cluster cancel DIR' before running locally", campaign)
-    return None
-
-
-def local_engine_factory(engine: dict[str, Any], campaign: Path) -> Callable[[Any], Any] | None:
-    """For ``--engine dask``: build a DaskEngine instead of the LocalEngine (same run loop)."""
-    if engine.get("engine") != "dask":
-        return None
-    address = str(engine["scheduler_address"])
-
-    def make(cap: Any) -> Any:
-        from s2l2a.engines.dask import DaskEngine
-
-        return DaskEngine(address, cap, log_file=campaign / "logs" / "engine.log")
-
-    return make
+def engine_run_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Take this module's options out of a command's keyword arguments, as ``Campaign.run`` keywords
+    (unset ones left out, so the campaign's settings apply)."""
+    given = {k: kwargs.pop(k) for k in _OPTION_NAMES if k in kwargs}
+    out: dict[str, Any] = {"engine": given.get("engine") or "local", "dry_run": bool(given.get("dry_run")),
+                           "wait": bool(given.get("wait")),
+                           "poll_interval_s": float(given.get("poll_interval") or 10.0)}
+    if given.get("run_limit"):
+        out["run_limit_s"] = int(given["run_limit"])
+    for key in ("queue", "account", "max_concurrent", "placement", "node_cores", "node_memory_mb", "exclusive",
+                "scheduler_address"):
+        if given.get(key) is not None:
+            out[key] = given[key]
+    return out

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from s2l2a.campaign.check import CHECKS
+from s2l2a.campaign.check import CHECKS, symbols
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.cli._engines import ENGINES
 from s2l2a.registry import processor_names
@@ -19,18 +18,6 @@ def skip_check_option(func: Any) -> Any:
     return click.option("--skip-check", "skip_checks", multiple=True, type=click.Choice(CHECKS),
                         metavar="NAME", help=f"Do not run this preflight check (repeatable): "
                                              f"{', '.join(CHECKS)}.")(func)
-
-
-def symbols() -> dict[str, str]:
-    """✓/✗ where the terminal or file can take them, plain words otherwise."""
-    from s2l2a.campaign.check import ASCII_SYMBOLS, SYMBOLS
-
-    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-    try:
-        "✓✗—".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return ASCII_SYMBOLS
-    return SYMBOLS
 
 
 @click.command("check")

@@ -50,48 +50,41 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
     s2l2a config DIR sen2cor.l2a_process /opt/Sen2Cor-02.11.00-Linux64
     s2l2a config DIR sen2cor.gipp --unset
     """
-    from s2l2a.campaign.settings import CampaignSettings
+    from s2l2a.api import Campaign
 
-    settings = CampaignSettings.load(campaign)
-    data = settings.to_dict()
+    c = Campaign.open(campaign)
     if key is None:
         if unset:
             raise click.UsageError("--unset needs a KEY")
-        for name, v in _flatten(data):
+        for name, v in c.config().items():
             click.echo(f"{name} = {_show(v)}")
         return
-    path = _resolve_key(key, data)
+    path = _resolve_key(key, c.settings.to_dict())
+    name = ".".join(path)
     if value is None and not unset:
-        found, current = _get(data, path)
-        if not found and ".".join(path) not in _kinds():
-            raise ConfigError(f"{'.'.join(path)} is not set", campaign / SETTINGS_FILE)
+        current = _current(c, name)
+        if current is None and name not in _kinds():
+            raise ConfigError(f"{name} is not set", campaign / SETTINGS_FILE)
         click.echo(_show(current))
         return
     if value is not None and unset:
         raise click.UsageError("give either VALUE or --unset")
-    name = ".".join(path)
-    _, before = _get(data, path)
-    if unset:
-        _delete(data, path)
-    else:
-        typed = _parse(name, value)  # type: ignore[arg-type]
-        _check_declared(path, typed)
-        _put(data, path, typed)
-    new = CampaignSettings.from_dict(data, source=campaign / SETTINGS_FILE)
-    if name in ("campaign.processor", "sen2cor.l2a_process"):
-        from s2l2a.cli.init import require_sen2cor
-
-        require_sen2cor(new, "sen2cor.l2a_process",
-                        f"set it first with 's2l2a config {campaign} sen2cor.l2a_process PATH'")
-    new.save(campaign)
-    found, after = _get(new.to_dict(), path)
-    click.echo(f"{name} = {_show(after) if found else '(unset)'}"
-               + (f"  (was {_show(before)})" if before is not None else ""))
+    before = _current(c, name)
+    after = c.config(name, unset=True) if unset else c.config(name, _parse(name, value))  # type: ignore[arg-type]
+    click.echo(f"{name} = {_show(after)}" + (f"  (was {_show(before)})" if before is not None else ""))
     if path[0] in processor_names() and name not in _kinds() and path[:2] != ("sen2cor", "parameters"):
         click.echo(f"Warning: {name} is not a setting s2l2a knows; it is stored, check its spelling", err=True)
     if name in ("resources.memory_mb", "resources.cores_per_job"):
-        for note in new.above_machine():
+        for note in c.settings.above_machine():
             click.echo(f"Warning: {note}; fine for bigger cluster nodes, but a local run refuses it", err=True)
+
+
+def _current(c: Any, name: str) -> Any:
+    """The value of setting ``name`` (None: unset)."""
+    try:
+        return c.config(name)
+    except ConfigError:
+        return None
 
 
 def _resolve_key(key: str, data: dict[str, Any]) -> tuple[str, ...]:
@@ -110,18 +103,6 @@ def _resolve_key(key: str, data: dict[str, Any]) -> tuple[str, ...]:
         known = ", ".join(k.split(".")[1] for k in KINDS if k.startswith(parts[0] + "."))
         raise ConfigError(f"{key}: unknown key; [{parts[0]}] has {known}")
     return parts
-
-
-def _check_declared(path: tuple[str, ...], value: Any) -> None:
-    """The declared check of one key, also where the file's reading leaves values to their user
-    (``[cluster]``: e.g. ``lsf_unit``; the chosen scheduler's name rules still apply at run time)."""
-    from s2l2a import registry
-
-    if len(path) == 2 and path[0] in registry.section_names():
-        declared = registry.section(path[0])
-        setting = declared.get(path[1]) if declared else None
-        if setting is not None:
-            setting.check_value(f"[{path[0]}] {path[1]}", value)
 
 
 def _kinds() -> dict[str, str]:
@@ -165,17 +146,6 @@ def _parse(name: str, text: str) -> Any:
         return text
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for k, v in data.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out += _flatten(v, name + ".")
-        elif not isinstance(v, dict):
-            out.append((name, v))
-    return out
-
-
 def _show(value: Any) -> str:
     """A value the way s2l2a.toml writes it (strings quoted, so ``"20"`` and ``20`` differ)."""
     import tomli_w
@@ -185,32 +155,3 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")
-
-
-def _get(data: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
-    node: Any = data
-    for p in path:
-        if not isinstance(node, dict) or p not in node:
-            return False, None
-        node = node[p]
-    return True, node
-
-
-def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    node = data
-    for p in path[:-1]:
-        nxt = node.setdefault(p, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"{'.'.join(path)}: {p} is a value, not a table")
-        node = nxt
-    if isinstance(node.get(path[-1]), dict):
-        raise ConfigError(f"{'.'.join(path)} is a table; set one of its keys")
-    node[path[-1]] = value
-
-
-def _delete(data: dict[str, Any], path: tuple[str, ...]) -> None:
-    node: Any = data
-    for p in path[:-1]:
-        node = node.get(p, {}) if isinstance(node, dict) else {}
-    if isinstance(node, dict):
-        node.pop(path[-1], None)

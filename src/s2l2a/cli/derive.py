@@ -38,7 +38,7 @@ def cmd(targets: tuple[Path, ...], indices: str, formulas: tuple[str, ...], reso
         clear_classes: str | None, keep: str, delete_l1c: bool, out_dir: Path | None, force: bool) -> None:
     """Write spectral indices (reflectance = (DN + BOA_ADD_OFFSET) / quantification, from each product's
     MTD_MSIL2A.xml), SCL and an optional clear-sky mask as Cloud-Optimized GeoTIFFs."""
-    from s2l2a.campaign.exports import derive_campaign
+    from s2l2a.api import Campaign
     from s2l2a.campaign.settings import SETTINGS_FILE
     from s2l2a.outputs.derive import DeriveSpec
     from s2l2a.outputs.keep import derive_then_keep
@@ -55,7 +55,9 @@ def cmd(targets: tuple[Path, ...], indices: str, formulas: tuple[str, ...], reso
         if (target / SETTINGS_FILE).is_file():
             if out_dir is not None:
                 raise click.UsageError("--out-dir is for products; a campaign writes to <campaign>/derived")
-            outcomes += derive_campaign(target, spec, keep, delete_l1c=delete_l1c, force=force)
+            outcomes += Campaign(target).derive(spec.indices, formulas=spec.formulas, resolution=spec.resolution,
+                                                clear_classes=spec.clear_classes, keep=keep, delete_l1c=delete_l1c,
+                                                force=force)
         else:
             if delete_l1c:
                 raise click.UsageError("--delete-l1c needs a campaign (it knows each product's L1C)")

@@ -31,16 +31,19 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
     added or changed, 1 error (a ROOT that does not exist, nothing usable found), 4 nothing new
     (every product found is planned already).
     """
-    from s2l2a.campaign.planner import check_roots, plan
+    from s2l2a.api import Campaign, NothingPlanned
 
-    check_roots(roots)  # a typo is an error, not "nothing found"
+    c = Campaign(campaign)
+    nothing = None
     try:
         with _bar() if sys.stderr.isatty() else _lines() as on_progress:
-            report = plan(campaign, roots, on_progress=on_progress)
+            report = c.plan(roots, on_progress=on_progress)
     except KeyboardInterrupt:
         click.echo("interrupted: products read so far are planned; run the same plan again to continue",
                    err=True)
         sys.exit(130)
+    except NothingPlanned as e:
+        nothing, report = e, e.report
     for line in report.rejected:
         click.echo(line, err=True)
     for line in report.waiting_lines:
@@ -50,18 +53,16 @@ def cmd(campaign: Path, roots: tuple[Path, ...], as_json: bool) -> None:
     else:
         click.echo(f"found {report.found}: {report.summary_line()}")
     where = ", ".join(map(str, roots))
-    if report.changed:
-        return
-    if report.already_planned:
+    if nothing is not None:
+        if report.rejected:
+            raise CampaignError(f"nothing planned: every input under {where} was rejected (reasons above, "
+                                f"also in 's2l2a status {campaign}')")
+        raise nothing
+    if not report.changed:
         click.echo(f"nothing new under {where}: {report.already_planned} product(s) planned before"
                    f"{'; rejected inputs are listed above' if report.rejected else ''}; "
                    f"next: s2l2a run {campaign}", err=True)
         sys.exit(EXIT_NOTHING_NEW)
-    if report.rejected:
-        raise CampaignError(f"nothing planned: every input under {where} was rejected (reasons above, "
-                            f"also in 's2l2a status {campaign}')")
-    raise CampaignError(f"no L1C product found under {where}; give the folder holding "
-                        "S2*_MSIL1C_*.SAFE folders or their .zip")
 
 
 @contextmanager

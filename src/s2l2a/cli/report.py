@@ -16,11 +16,9 @@ from s2l2a.cli._common import campaign_argument, user_errors
 @user_errors
 def cmd(campaign: Path, output: Path | None) -> None:
     """Write one HTML file (no server, no network): counts, tile map, run times, failures, quicklooks, versions."""
-    from s2l2a.campaign.exports import write_report
+    from s2l2a.api import Campaign
 
-    if output is not None:
-        _require_folder(output, "-o")
-    click.echo(write_report(campaign, output))
+    click.echo(Campaign(campaign).report(output))
 
 
 @click.command("stac")
@@ -30,22 +28,13 @@ def cmd(campaign: Path, output: Path | None) -> None:
 @user_errors
 def stac_cmd(campaign: Path, output: Path | None) -> None:
     """Write a validated STAC collection with one item per converted product (bands, SCL, derived COGs)."""
-    from s2l2a.campaign.exports import write_campaign_stac
+    from s2l2a.api import Campaign
 
-    skipped: list[str] = []
-    path = write_campaign_stac(campaign, output, skipped=skipped)
-    for line in skipped:
+    result = Campaign(campaign).stac(output)
+    for line in result.skipped:
         click.echo(line, err=True)
-    if skipped:
-        click.echo(f"{len(skipped)} product(s) left out; 's2l2a status --verify {campaign}' requeues incomplete "
-                   "outputs", err=True)
-    click.echo(path)
+    if result.skipped:
+        click.echo(f"{len(result.skipped)} product(s) left out; 's2l2a status --verify {campaign}' requeues "
+                   "incomplete outputs", err=True)
+    click.echo(result.collection)
 
-
-def _require_folder(path: Path, option: str) -> None:
-    """Refuse in one line, before any work, an output whose folder does not exist."""
-    from s2l2a.errors import ConfigError
-
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise ConfigError(f"{option}: the folder {parent} does not exist; create it first or choose another path")

@@ -18,13 +18,12 @@ from s2l2a.cli._common import campaign_argument, user_errors
 @user_errors
 def cmd(campaign: Path, failure_class: str | None, job_ids: tuple[int, ...]) -> None:
     """Requeue failed jobs; the next `s2l2a run` picks them up."""
-    from s2l2a.campaign.states import JobState
-    from s2l2a.campaign.store import CampaignStore
+    from s2l2a.api import Campaign
 
-    with CampaignStore.open(campaign) as store:
-        for jid in job_ids:
-            job = store.job(jid)  # unknown id: one-line error
-            if job.state is not JobState.FAILED:
-                click.echo(f"job {jid}: is {job.state}, not failed; left alone", err=True)
-        n = store.requeue(job_ids=job_ids or None, failure_class=failure_class)
+    c = Campaign(campaign)
+    if job_ids:
+        for job in c.jobs():
+            if job.id in job_ids and str(job.state) != "failed":
+                click.echo(f"job {job.id}: is {job.state}, not failed; left alone", err=True)
+    n = c.retry(failure_class=failure_class, job_ids=job_ids)
     click.echo(f"requeued {n} failed job{'s' if n != 1 else ''}")

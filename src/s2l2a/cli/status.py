@@ -28,42 +28,44 @@ STYLE = {"queued": "cyan", "running": "yellow", "done": "green", "failed": "red"
 @user_errors
 def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool, verify: bool) -> None:
     """Show job counts per state and per tile, failures with their log tail, throughput and ETA."""
-    from s2l2a.campaign.store import CampaignStore
+    from s2l2a.api import Campaign
 
+    c = Campaign(campaign)
     if verify:
-        _verify(campaign)
-    cluster: list[dict[str, Any]] = []
-    with CampaignStore.open(campaign) as store:
-        if (campaign / "cluster").is_dir():  # arrays were submitted: fold results, ask the scheduler
-            from s2l2a.engines.cluster import status_view
-
-            cluster = status_view(campaign, store)
-        summary = store.summary(log_tail=log_lines)
-    if cluster:
-        summary["cluster"] = cluster
+        _verify(c)
+    summary = c.status(log_tail=log_lines)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     _print(summary, None if show_all else MAX_ROWS)
-    if cluster:
-        from s2l2a.engines.cluster import format_status
-
-        for line in format_status(cluster):
-            click.echo(line)
+    for line in format_arrays(summary.get("cluster") or []):
+        click.echo(line)
 
 
-def _verify(campaign: Path) -> None:
+def _verify(c: Any) -> None:
     """Full check of every done output; requeues under the run lock (a running run is refused)."""
-    from s2l2a.campaign.lock import RunLock
-    from s2l2a.campaign.manifest import requeue_vanished
-    from s2l2a.campaign.store import CampaignStore
-
-    with CampaignStore.open(campaign) as store, RunLock(campaign):
-        found = requeue_vanished(campaign, store, full=True)
+    found = c.verify()
     for job_id, problem in found:
         click.echo(f"requeued job {job_id}: output {problem}", err=True)
     click.echo(f"verify: {len(found)} done output(s) gone or incomplete, requeued"
-               + (f"; convert them again with 's2l2a run {campaign}'" if found else ""), err=True)
+               + (f"; convert them again with 's2l2a run {c.path}'" if found else ""), err=True)
+
+
+def format_arrays(views: list[dict[str, Any]]) -> list[str]:
+    """One line per job array."""
+    lines = []
+    for v in views:
+        if not v["open"] and v["scheduler_states"] is None:
+            sched = "not asked (every job folded)"
+        elif v["scheduler_states"] is None:
+            sched = "scheduler did not answer"
+        elif not v["scheduler_knows"]:
+            sched = "forgotten by the scheduler (result files are the truth)"
+        else:
+            sched = ", ".join(f"{k} {n}" for k, n in sorted(v["scheduler_states"].items()))
+        lines.append(f"{v['scheduler']} array {v['job_id']} ({v['array']}): {v['elements']} element(s); "
+                     f"scheduler: {sched}; result files: {v['result_files']}/{v['jobs']}")
+    return lines
 
 
 def _print(s: dict[str, Any], max_rows: int | None) -> None:

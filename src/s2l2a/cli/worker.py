@@ -1,7 +1,7 @@
 """``s2l2a worker --campaign DIR --index N``: what one scheduler array element runs.
 
 It reads its jobs from the manifest written at submit time and runs each through
-``run_job``, which writes ``results/<job_id>.json``. It never opens the SQLite store: many
+``run_job`` (:func:`s2l2a.campaign.cluster.run_element`), which writes ``results/<job_id>.json``. It never opens the SQLite store: many
 nodes writing one SQLite file on NFS/GPFS corrupts it, so the submitting side folds the result
 files in. Exit status 0 when every job of the element is done, 1 otherwise.
 """
@@ -26,25 +26,9 @@ from s2l2a.cli._common import user_errors
 @user_errors
 def cmd(campaign: Path, index: int, manifest: str | None) -> None:
     """Run one array element's job(s) of a campaign (started by the cluster scheduler)."""
-    from s2l2a.campaign.execute import run_job
-    from s2l2a.campaign.jobspec import MANIFESTS_DIR, newest_manifest, read_manifest
+    from s2l2a.campaign.cluster import run_element
 
-    campaign = campaign.resolve()
-    if manifest is None:
-        path = newest_manifest(campaign)
-    else:
-        path = Path(manifest)
-        if not path.is_absolute():
-            path = campaign / MANIFESTS_DIR / (manifest if manifest.endswith(".json") else f"{manifest}.json")
-    m = read_manifest(path)
-    specs = m.element(index)
-    if m.parallel > 1 and len(specs) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(m.parallel, len(specs))) as pool:
-            outcomes = list(pool.map(run_job, [campaign] * len(specs), specs))
-    else:
-        outcomes = [run_job(campaign, s) for s in specs]
+    outcomes = run_element(campaign, index, manifest)
     for o in outcomes:
         click.echo(f"job {o.job_id}: {o.state}" + (f" ({o.failure_class}) {o.message}" if not o.ok else
                                                    f" -> {o.output_path}"))

@@ -1,4 +1,11 @@
-"""The engine contract: an engine only knows how to start jobs and say what became of them.
+"""The engine contracts: an engine only knows how to start jobs and say what became of them.
+
+Two kinds, after what production calls (:mod:`s2l2a.campaign.run` is the only caller):
+
+- :class:`Engine` (local, Dask): ``run(campaign_dir, specs)`` yields a JobOutcome per spec as it
+  arrives; ``on_start(spec)`` lets the caller mark a job running just before it is handed out.
+- :class:`BatchEngine` (Slurm, LSF, PBS): ``submit(script) -> id``, ``states(id)``, ``cancel(id)``,
+  ``extend(id, walltime_s)``; outcomes come back as result files, folded by the campaign side.
 
 Retry policy, state bookkeeping and the SQLite store live in ``campaign/``; engines take ready
 :class:`~s2l2a.campaign.jobspec.JobSpec` objects (the caller turns job ids into specs, so an
@@ -14,34 +21,55 @@ from an attempt since closed as interrupted, changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from s2l2a.campaign.jobspec import JobSpec
+from s2l2a.campaign.jobspec import JobOutcome, JobSpec
 from s2l2a.machine import machine_resources
-
-#: states poll() may report; the same words as the store's JobState
-POLL_STATES = ("queued", "running", "done", "failed")
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """Starts jobs somewhere and reports on them."""
+    """Runs jobs from this process (a LocalCluster, an existing Dask cluster)."""
 
     name: str
 
-    def submit(self, campaign_dir: Path, specs: Sequence[JobSpec]) -> Any:
-        """Start (or enqueue) the jobs; returns an opaque handle for poll/cancel."""
+    def start(self) -> Any:
+        """Connect or start workers (idempotent)."""
         ...
 
-    def poll(self, handle: Any) -> dict[int | str, str]:
-        """``{job_id: state}`` with states from POLL_STATES, as far as the engine knows."""
+    def run(self, campaign_dir: Path, specs: Sequence[JobSpec],
+            on_start: Callable[[JobSpec], bool | None] | None = None) -> Iterator[JobOutcome]:
+        """Run the specs, yielding each outcome as it arrives; ``on_start(spec)`` False skips one."""
         ...
 
-    def cancel(self, handle: Any) -> None:
-        """Stop every job of the handle that has not finished."""
+    def close(self) -> None:
+        """Stop (or disconnect from) the workers; jobs still running are killed with them."""
+        ...
+
+
+@runtime_checkable
+class BatchEngine(Protocol):
+    """Job arrays on a batch scheduler, addressed by the scheduler's id of an array."""
+
+    name: str
+
+    def submit(self, script: Path, cwd: Path) -> str:
+        """Submit one array script from ``cwd``; the scheduler's id of the array."""
+        ...
+
+    def states(self, job_id: str) -> Any:
+        """``{element index: ElementState}``; None when the scheduler could not be asked."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel the whole array."""
+        ...
+
+    def extend(self, job_id: str, walltime_s: int) -> None:
+        """Raise the array's run limit."""
         ...
 
 

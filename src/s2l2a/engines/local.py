@@ -20,7 +20,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,9 @@ _DASK_LOGGERS = ("distributed", "distributed.scheduler", "distributed.worker", "
                  "distributed.core", "distributed.comm", "distributed.batched", "tornado", "bokeh")
 
 
-@dataclass
-class LocalHandle:
-    """Futures of one submit() call, by job id."""
-
-    futures: dict[int | str, Any] = field(default_factory=dict)
-
-
 class LocalEngine:
-    """Runs jobs on a LocalCluster sized by :func:`plan_capacity`; use as a context manager."""
+    """Runs jobs on a LocalCluster sized by :func:`plan_capacity`: ``start``, ``run`` (specs in,
+    outcomes out), ``close``; or use as a context manager."""
 
     name = "local"
 
@@ -151,7 +144,7 @@ class LocalEngine:
             lg.propagate = False
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
-    # -- Engine contract --------------------------------------------------------------------------
+    # -- the Engine contract ----------------------------------------------------------------------
 
     def _submit_one(self, campaign_dir: Path, spec: JobSpec) -> Any:
         cap = self.capacity
@@ -159,48 +152,19 @@ class LocalEngine:
             run_job, str(campaign_dir), spec, key=f"s2l2a-job-{spec.job_id}-a{spec.attempt}-{os.urandom(3).hex()}",
             pure=False, resources={"memory_mb": cap.job_memory_mb, "cores": cap.job_cores})
 
-    def submit(self, campaign_dir: Path, specs: Sequence[JobSpec]) -> LocalHandle:
-        """Submit all jobs at once (Dask queues what does not fit); see :meth:`run` for the
-        windowed, store-friendly way the ``run`` command uses."""
-        self.start()
-        return LocalHandle({s.job_id: self._submit_one(Path(campaign_dir), s) for s in specs})
-
-    def poll(self, handle: LocalHandle) -> dict[int | str, str]:
-        states: dict[int | str, str] = {}
-        for job_id, fut in handle.futures.items():
-            if fut.status == "finished":
-                states[job_id] = fut.result().state
-            elif fut.status == "error":
-                states[job_id] = "failed"
-            elif fut.status == "cancelled":
-                states[job_id] = "queued"
-            else:
-                states[job_id] = "running"
-        return states
-
-    def cancel(self, handle: LocalHandle) -> None:
-        pending = [f for f in handle.futures.values() if not f.done()]
-        if pending and self._client is not None:
-            self._client.cancel(pending, force=True)
-
-    # -- blocking run -----------------------------------------------------------------------------
-
     def run(self, campaign_dir: Path, specs: Sequence[JobSpec],
-            on_start: Callable[[JobSpec], bool | None] | None = None,
-            in_flight: dict[int | str, JobSpec] | None = None) -> Iterator[JobOutcome]:
+            on_start: Callable[[JobSpec], bool | None] | None = None) -> Iterator[JobOutcome]:
         """Run ``specs`` with at most ``slots`` in flight, yielding each outcome as it arrives.
 
         ``on_start(spec)`` is called just before a job is handed to a worker (the caller marks it
-        running; returning False skips the job). ``in_flight`` (if given) is kept up to date with
-        the jobs handed out and not yet yielded, so an interrupted caller knows which to requeue.
+        running and sets ``spec.attempt``; returning False skips the job). Closing the iterator
+        early (Ctrl-C in the caller) cancels what is in flight.
         """
         self.start()
         campaign_dir = Path(campaign_dir)
         todo = list(reversed(specs))
         flying: dict[Any, JobSpec] = {}
         finished: queue.SimpleQueue[Any] = queue.SimpleQueue()  # futures, filled by Dask's callbacks
-        if in_flight is None:
-            in_flight = {}
 
         def feed() -> None:
             while todo and len(flying) < self.capacity.slots:
@@ -213,7 +177,6 @@ class LocalEngine:
             fut = self._submit_one(campaign_dir, spec)
             self._started[fut.key] = time.monotonic()
             flying[fut] = spec
-            in_flight[spec.job_id] = spec
             fut.add_done_callback(finished.put)
 
         timed_out: set[Any] = set()
@@ -236,7 +199,6 @@ class LocalEngine:
                         continue
                     outcome = _outcome_of(fut, spec, campaign_dir, timed_out=fut in timed_out)
                     feed()  # hand out the next job before the caller spends time on this one
-                    in_flight.pop(spec.job_id, None)
                     yield outcome
                 self._enforce_timeouts(flying, timed_out, collateral)
         finally:

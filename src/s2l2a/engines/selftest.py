@@ -110,7 +110,7 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
                  echo: object = None) -> SelftestReport:
     """Submit the 3-element array from ``workdir`` (must be on a file system the nodes see)."""
     from s2l2a import __version__
-    from s2l2a.engines.cluster import LOG_DIR, ArrayRecord, _output_tail, classify_element, make_scheduler
+    from s2l2a.engines.cluster import LOG_DIR, classify_element, element_output_tail, make_scheduler
 
     say = echo if callable(echo) else (lambda s: None)
     workdir = Path(workdir).resolve()
@@ -164,8 +164,6 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
             sched.cancel(job_id)
         except SchedulerError:
             pass
-    rec = ArrayRecord(name=name, scheduler=scheduler_name, job_id=job_id, manifest="", script=str(script),
-                      elements=[[1], [2], [3]])
     rep.lines.append("elements as the scheduler reports them:")
     for i in (1, 2, 3):
         st = states.get(i)
@@ -188,7 +186,7 @@ def run_selftest(scheduler_name: str, workdir: Path, options: ClusterOptions, *,
                             f"element 1: {s1.raw_state + ' ' + str(s1.exit_code) if s1 else 'not listed'}"))
     # memory
     s2 = states.get(2)
-    cls, why = classify_element(s2, scheduler_name, _output_tail(workdir, rec, 2))
+    cls, why = classify_element(s2, scheduler_name, element_output_tail(workdir, name, job_id, 2))
     killed = s2 is not None and s2.state == "failed"
     rep.checks.append(Check(
         "memory limit enforced and recognised", killed and cls.value == "out_of_memory",

@@ -1,0 +1,457 @@
+"""The campaign side of job arrays (Slurm, LSF, PBS): records of submitted arrays, submission,
+reconciliation, waiting, the status view and what one array element runs.
+
+Submitting writes, per array:
+
+- ``manifests/<array>.json``: element N runs these JobSpecs (read by ``s2l2a worker``),
+- ``cluster/<array>.sh``: the rendered script, submitted from the campaign directory,
+- ``cluster/<array>.json``: the scheduler's array id, which job sits in which element and with
+  which attempt number (an :class:`ArrayRecord`),
+
+and marks each job ``running`` with an attempt whose host is the scheduler's element id
+(``slurm:1234[3]``): the state machine needs no extra state, and a job on the cluster is visibly
+not a stale local one. Reconciling folds result files first (they are the truth: queues forget
+finished jobs) and asks the scheduler second, only for jobs that have no result file: an element
+that ended without one failed, with the class the scheduler's state, exit code or reason gives.
+
+The scheduler itself is reached only through :class:`s2l2a.engines.cluster.ClusterEngine`
+(``submit``, ``states``, ``cancel``, ``extend``); this module is where the store is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from s2l2a.campaign.execute import fold_outcome, fold_results, job_log_path
+from s2l2a.campaign.failures import FailureClass
+from s2l2a.campaign.jobspec import JobOutcome, JobSpec, result_path, write_json_atomic, write_manifest
+from s2l2a.campaign.layout import CLUSTER_DIR, MANIFESTS_DIR
+from s2l2a.clock import utcnow
+from s2l2a.engines.cluster import LOG_DIR, classify_element, element_output_tail, node_failed
+from s2l2a.engines.scheduler import ElementState, SchedulerError
+from s2l2a.errors import CampaignError, S2L2AError
+from s2l2a.registry import scheduler_names
+
+# -- records of submitted arrays ----------------------------------------------------------------
+
+@dataclass
+class ArrayRecord:
+    """One submitted array, as ``cluster/<name>.json``: enough to reconcile after the submitting
+    process has gone and after the scheduler has forgotten the array."""
+
+    name: str
+    scheduler: str
+    job_id: str | None
+    manifest: str                               # relative to the campaign directory
+    script: str
+    elements: list[list[int]]                   # element index - 1 -> campaign job ids
+    attempts: dict[str, int] = field(default_factory=dict)   # job id -> attempt number
+    submitted: str = ""
+    closed: bool = False                        # every job's attempt is folded
+    walltime_s: int = 0
+    campaign_dir: Path | None = field(default=None, repr=False, compare=False)
+
+    def element_of(self, job_id: int) -> int:
+        for i, jobs in enumerate(self.elements, start=1):
+            if job_id in jobs:
+                return i
+        raise KeyError(job_id)
+
+    def element_id(self, index: int) -> str:
+        """How the scheduler names one element (for messages)."""
+        return f"{self.scheduler}:{self.job_id}[{index}]"
+
+    def host(self, index: int) -> str:
+        """The attempt's host: known before submission, mapped to the job id by this record."""
+        return f"{self.scheduler}:{self.name}[{index}]"
+
+    @property
+    def job_ids(self) -> list[int]:
+        return [j for el in self.elements for j in el]
+
+    def save(self, campaign_dir: Path) -> Path:
+        data = {k: v for k, v in asdict(self).items() if k != "campaign_dir"}
+        return write_json_atomic(Path(campaign_dir) / CLUSTER_DIR / f"{self.name}.json", data)
+
+    @classmethod
+    def load(cls, path: Path) -> ArrayRecord:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            names = {f.name for f in fields(cls)} - {"campaign_dir"}
+            rec = cls(**{k: v for k, v in data.items() if k in names})
+            # its name becomes file names and its job id the scheduler commands' arguments
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(rec.name)) or \
+                    rec.scheduler not in scheduler_names():
+                raise ValueError(f"bad array name or scheduler {str(rec.name)[:40]!r}/{str(rec.scheduler)[:10]!r}")
+            if rec.job_id is not None and not re.fullmatch(r"[0-9][A-Za-z0-9_.\[\]-]*", str(rec.job_id)):
+                raise ValueError(f"bad job id {str(rec.job_id)[:40]!r}")
+        except (OSError, ValueError, TypeError) as e:
+            raise CampaignError(f"unreadable cluster record: {e}", path) from None
+        rec.campaign_dir = Path(path).parent.parent
+        return rec
+
+
+def load_records(campaign_dir: Path, open_only: bool = False) -> list[ArrayRecord]:
+    """Every array record of the campaign, oldest first."""
+    cdir = Path(campaign_dir) / CLUSTER_DIR
+    if not cdir.is_dir():
+        return []
+    recs = [ArrayRecord.load(p) for p in sorted(cdir.glob("*.json"))]
+    recs.sort(key=lambda r: (r.submitted, r.name))
+    return [r for r in recs if not (open_only and r.closed)]
+
+
+def has_arrays(campaign_dir: Path | str) -> bool:
+    """Whether arrays were ever submitted for this campaign."""
+    return (Path(campaign_dir) / CLUSTER_DIR).is_dir()
+
+
+def engine_for(scheduler: str, engines: dict[str, Any] | None = None) -> Any:
+    """The ClusterEngine for ``scheduler`` from ``engines`` (made with default options if absent)."""
+    from s2l2a.engines.cluster import ClusterEngine, make_scheduler
+    from s2l2a.engines.scheduler import ClusterOptions
+
+    if engines is not None and scheduler in engines:
+        return engines[scheduler]
+    eng = ClusterEngine(make_scheduler(scheduler, ClusterOptions()))
+    if engines is not None:
+        engines[scheduler] = eng
+    return eng
+
+
+# -- submission -----------------------------------------------------------------------------------
+
+def submit_arrays(campaign_dir: Path, store: Any, engine: Any, specs: Sequence[JobSpec], *,
+                  per_product_s: float | None = None, campaign_name: str = "") -> list[ArrayRecord]:
+    """Write manifests and scripts, mark the jobs running, submit every array, record them.
+
+    Order matters for a submitter killed half-way: the record (without job id) is written and
+    the jobs marked running *before* the scheduler sees the array, then the job id is added. A
+    record left without job id means "maybe submitted": its jobs are requeued, and result files
+    of a twin that did run carry an attempt number nobody folds. An array the scheduler refuses
+    is closed and its jobs go back to the queue (the SchedulerError is raised on).
+    The caller holds the run lock.
+    """
+    campaign_dir = Path(campaign_dir).resolve()
+    if not specs:
+        return []
+    plan = engine.plan(specs, per_product_s or engine.options.estimate_s)
+    (campaign_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    records = []
+    for arr in engine.prepare(campaign_dir, specs, plan, campaign_name, log_dir=LOG_DIR):
+        write_manifest(campaign_dir, arr.name, arr.elements, parallel=plan.parallel)
+        script = campaign_dir / CLUSTER_DIR / f"{arr.name}.sh"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(arr.script, encoding="utf-8")
+        rec = ArrayRecord(name=arr.name, scheduler=engine.name, job_id=None,
+                          manifest=f"{MANIFESTS_DIR}/{arr.name}.json", script=f"{CLUSTER_DIR}/{arr.name}.sh",
+                          elements=[[int(s.job_id) for s in el] for el in arr.elements],
+                          attempts={str(s.job_id): int(s.attempt) for el in arr.elements for s in el},
+                          submitted=utcnow(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir)
+        rec.save(campaign_dir)
+        for index, el in enumerate(arr.elements, start=1):
+            for s in el:
+                n = store.start_attempt(int(s.job_id), rec.host(index), 0, store.log_path(int(s.job_id)))
+                if n != s.attempt:  # cannot happen under the run lock; say so loudly if it does
+                    raise CampaignError(f"job {s.job_id}: submitted as attempt {s.attempt}, store opened {n}")
+        try:
+            rec.job_id = engine.submit(script, cwd=campaign_dir)
+        except SchedulerError:
+            rec.closed = True
+            rec.save(campaign_dir)
+            store.requeue_stale("the scheduler refused the array", job_ids=rec.job_ids)
+            raise
+        rec.save(campaign_dir)
+        records.append(rec)
+    return records
+
+
+# -- reconciliation (the submitting side: the only writer of the store) ----------------------------
+
+@dataclass
+class Reconciled:
+    """What one reconciliation did."""
+
+    folded: int = 0                 # outcomes from result files
+    lost: list[tuple[int, str, str]] = field(default_factory=list)   # (job, class, message)
+    in_flight: int = 0              # jobs still on the cluster
+    unreachable: list[str] = field(default_factory=list)             # arrays whose scheduler did not answer
+    views: dict[str, dict[int, ElementState] | None] = field(default_factory=dict)
+    requeued: list[int] = field(default_factory=list)                # node failures queued again
+
+
+def reconcile(campaign_dir: Path, store: Any, engines: dict[str, Any] | None = None, *,
+              max_attempts: int | None = None) -> Reconciled:
+    """Fold result files, then fail the jobs whose elements ended without one; close finished arrays.
+
+    Jobs are only touched while the store still runs the very attempt the array record holds, so
+    reconciling twice (or after a local run took over) changes nothing. ``engines`` maps scheduler
+    names to ClusterEngines (default ones are made for the others). With ``max_attempts``, a job
+    whose node failed (:func:`node_failed`) is queued again while it has attempts left (its
+    attempt is still recorded as killed), for the next submission.
+    """
+    campaign_dir = Path(campaign_dir)
+    out = Reconciled(folded=fold_results(campaign_dir, store))
+    engines = dict(engines or {})
+    for rec in load_records(campaign_dir, open_only=True):
+        live = _live_jobs(store, rec)
+        if not live:
+            rec.closed = True
+            rec.save(campaign_dir)
+            continue
+        if not rec.job_id:  # the submitter died between writing the record and the scheduler's answer
+            store.requeue_stale(f"submission of {rec.scheduler} array {rec.name} did not complete", job_ids=live)
+            rec.closed = True
+            rec.save(campaign_dir)
+            continue
+        states = engine_for(rec.scheduler, engines).states(rec.job_id)
+        out.views[rec.name] = states
+        if states is None:
+            out.unreachable.append(f"{rec.scheduler} array {rec.job_id}")
+            out.in_flight += len(live)
+            continue
+        out.folded += fold_results(campaign_dir, store)  # results written while we asked the scheduler
+        live = _live_jobs(store, rec)
+        for job_id in live:
+            index = rec.element_of(job_id)
+            st = states.get(index)
+            if st is not None and st.state in ("pending", "running"):
+                out.in_flight += 1
+                continue
+            if result_path(campaign_dir, job_id).exists():
+                continue  # written in the last instant; the next reconciliation folds it
+            cls, why = classify_element(st, rec.scheduler,
+                                        element_output_tail(campaign_dir, rec.name, rec.job_id, index))
+            message = f"{rec.element_id(index)}: {why}"
+            outcome = JobOutcome(job_id=job_id, state="failed", attempt=rec.attempts[str(job_id)],
+                                 failure_class=cls.value, message=message, end=utcnow(),
+                                 log_path=str(job_log_path(campaign_dir, job_id)),
+                                 exit_status=_exit_int(st.exit_code if st else None))
+            _append_job_log(campaign_dir, job_id, message, rec)
+            if not fold_outcome(store, outcome):
+                continue
+            if max_attempts and node_failed(st, rec.scheduler) and attempts_left(store, job_id, max_attempts):
+                store.requeue(job_ids=[job_id])
+                out.requeued.append(job_id)
+            else:
+                out.lost.append((job_id, cls.value, message))
+        if not _live_jobs(store, rec):
+            rec.closed = True
+            rec.save(campaign_dir)
+    return out
+
+
+def _live_jobs(store: Any, rec: ArrayRecord) -> list[int]:
+    """Jobs of the array still running the attempt it submitted."""
+    return [j.id for j in store.jobs(states="running", job_ids=rec.job_ids)
+            if int(j.attempts) == int(rec.attempts.get(str(j.id), -1))]
+
+
+def _exit_int(code: str | None) -> int | None:
+    if not code:
+        return None
+    m = re.match(r"\d+", code)
+    return int(m[0]) if m else None
+
+
+def _append_job_log(campaign_dir: Path, job_id: int, message: str, rec: ArrayRecord) -> None:
+    """Point the job log at the scheduler's own output files, where a killed worker's last words are."""
+    try:
+        log = job_log_path(campaign_dir, job_id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"==== {utcnow()} job {job_id} failed on the cluster: {message}; scheduler output in "
+                    f"{LOG_DIR}/{rec.name}_{rec.job_id}_* ====\n")
+    except OSError:
+        pass
+
+
+def attempts_left(store: Any, job_id: int, max_attempts: int) -> bool:
+    """Whether a job has had fewer than ``max_attempts`` attempts (interrupted ones not counted:
+    they were stopped by a run ending, not by the job)."""
+    tries = [a for a in store.attempts(int(job_id)) if a.failure_class != FailureClass.INTERRUPTED.value]
+    return len(tries) < int(max_attempts)
+
+
+def cluster_job_ids(campaign_dir: Path, store: Any) -> set[int]:
+    """Jobs the store shows running because an open array holds them (not stale local attempts)."""
+    ids: set[int] = set()
+    for rec in load_records(campaign_dir, open_only=True):
+        ids.update(_live_jobs(store, rec))
+    return ids
+
+
+def history_durations(store: Any, limit: int = 500) -> list[float]:
+    """Durations of the campaign's successful attempts (seconds), newest first."""
+    out = []
+    for a in reversed(store.attempts()):
+        if a.state == "done" and a.start and a.end:
+            try:
+                t0 = datetime.fromisoformat(a.start.replace("Z", "+00:00"))
+                t1 = datetime.fromisoformat(a.end.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            out.append((t1 - t0).total_seconds())
+            if len(out) >= limit:
+                break
+    return out
+
+
+def plan_duration(store: Any, options: Any) -> tuple[float, str]:
+    """Per-product duration to size arrays with, from history or the configured estimate."""
+    from s2l2a.engines.sizing import estimate_duration
+
+    return estimate_duration(history_durations(store), options.estimate_s)
+
+
+def wait_for(campaign_dir: Path, store: Any, engines: dict[str, Any] | None = None, *, interval_s: float = 10.0,
+             timeout_s: float | None = None, echo: Callable[[str], None] = print, max_attempts: int | None = None,
+             requeued: list[int] | None = None) -> Reconciled:
+    """Reconcile every ``interval_s`` until no job of an open array is left in flight; ``echo``
+    gets a line each time the counts change; jobs a node failure queued again are appended to
+    ``requeued``."""
+    t0 = time.monotonic()
+    last = ""
+    while True:
+        r = reconcile(campaign_dir, store, engines, max_attempts=max_attempts)
+        if requeued is not None:
+            requeued += r.requeued
+        counts = store.counts()
+        line = (f"{counts['done']} done, {counts['failed']} failed, {r.in_flight} on the cluster"
+                + (f" (no answer from {', '.join(r.unreachable)})" if r.unreachable else ""))
+        if line != last:
+            echo(line)
+            last = line
+        if not cluster_job_ids(campaign_dir, store):
+            return r
+        if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+            return r
+        time.sleep(interval_s)
+
+
+# -- acting on open arrays ------------------------------------------------------------------------
+
+def cancel_arrays(campaign_dir: Path, store: Any, *, settle_s: float = 10.0,
+                  on_cancel: Callable[[ArrayRecord], None] | None = None) -> tuple[list[ArrayRecord], Reconciled]:
+    """Cancel every unfinished array and record its jobs as killed (the caller holds the run lock).
+
+    Returns the cancelled records and the summed reconciliations (``lost`` are the killed jobs;
+    ``in_flight`` what was still ending after ``settle_s``).
+    """
+    campaign_dir = Path(campaign_dir)
+    records = load_records(campaign_dir, open_only=True)
+    engines: dict[str, Any] = {}
+    for rec in records:
+        if rec.job_id:
+            engine_for(rec.scheduler, engines).cancel(rec.job_id)
+        if on_cancel is not None:
+            on_cancel(rec)
+    total = Reconciled()
+    if not records:
+        return records, total
+    deadline = time.monotonic() + settle_s
+    while True:  # the scheduler needs a moment to move elements to CANCELLED
+        r = reconcile(campaign_dir, store, engines)
+        total.folded += r.folded
+        total.lost += r.lost
+        total.in_flight = r.in_flight
+        if not r.in_flight or time.monotonic() >= deadline:
+            return records, total
+        time.sleep(1)
+
+
+def extend_arrays(campaign_dir: Path, walltime_s: int) -> list[ArrayRecord]:
+    """Raise the run limit of every unfinished array; returns the arrays changed."""
+    engines: dict[str, Any] = {}
+    done = []
+    for rec in load_records(campaign_dir, open_only=True):
+        if rec.job_id:
+            engine_for(rec.scheduler, engines).extend(rec.job_id, int(walltime_s))
+            done.append(rec)
+    return done
+
+
+# -- the status view ------------------------------------------------------------------------------
+
+def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
+    """Fold what came back (when no run holds the campaign) and describe every array both ways:
+    the scheduler's states next to the result files. Plain data, as ``status --json`` prints it."""
+    from s2l2a.campaign.lock import CampaignLocked, RunLock
+
+    lock: RunLock | None = RunLock(campaign)
+    try:
+        lock.acquire()  # type: ignore[union-attr]
+    except CampaignLocked:
+        lock = None  # a run is folding right now; show what the store has
+    views: dict[str, dict[int, ElementState] | None] = {}
+    try:
+        if lock is not None:
+            views = reconcile(campaign, store, max_attempts=_max_attempts(campaign)).views
+    finally:
+        if lock is not None:
+            lock.release()
+    rdir = result_path(Path(campaign), 0).parent
+    have = {p.name.split(".")[0] for d in (rdir, rdir / "folded") if d.is_dir() for p in d.glob("*.json")}
+    out = []
+    engines: dict[str, Any] = {}
+    for rec in load_records(campaign):
+        states = views.get(rec.name)
+        if rec.name not in views and not rec.closed and rec.job_id:
+            states = engine_for(rec.scheduler, engines).states(rec.job_id)
+        sched: dict[str, int] = {}
+        if states is not None:
+            for st in states.values():
+                sched[st.raw_state] = sched.get(st.raw_state, 0) + 1
+        jobs = rec.job_ids
+        results = sum(1 for j in jobs if str(j) in have)
+        out.append({"array": rec.name, "scheduler": rec.scheduler, "job_id": rec.job_id,
+                    "elements": len(rec.elements), "jobs": len(jobs), "result_files": results,
+                    "open": not rec.closed,
+                    "scheduler_states": sched if states is not None else None,
+                    "scheduler_knows": bool(states) if states is not None else None})
+    return out
+
+
+def _max_attempts(campaign: Path) -> int | None:
+    from s2l2a.campaign.settings import CampaignSettings
+
+    try:
+        return int(CampaignSettings.load(campaign).max_attempts)
+    except S2L2AError:  # a broken s2l2a.toml: reconcile without automatic retries
+        return None
+
+
+# -- inside an array element ----------------------------------------------------------------------
+
+def run_element(campaign_dir: Path | str, index: int, manifest: str | None = None) -> list[JobOutcome]:
+    """Run the jobs of array element ``index`` (what ``s2l2a worker`` does on a node).
+
+    Reads the manifest written at submit time (``manifest``: its name or path under
+    ``manifests/``; default the newest) and runs each job through ``run_job``, which writes
+    ``results/<job_id>.json``. Never opens the store: the submitting side folds the results.
+    """
+    from s2l2a.campaign.execute import run_job
+    from s2l2a.campaign.jobspec import newest_manifest, read_manifest
+
+    campaign = Path(campaign_dir).resolve()
+    if manifest is None:
+        path = newest_manifest(campaign)
+    else:
+        path = Path(manifest)
+        if not path.is_absolute():
+            path = campaign / MANIFESTS_DIR / (manifest if manifest.endswith(".json") else f"{manifest}.json")
+    m = read_manifest(path)
+    specs = m.element(index)
+    if m.parallel > 1 and len(specs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(m.parallel, len(specs))) as pool:
+            return list(pool.map(run_job, [campaign] * len(specs), specs))
+    return [run_job(campaign, s) for s in specs]
