@@ -104,8 +104,19 @@ if [ "$(cat "$venv/.s2l2a-installed" 2>/dev/null)" != "$pkey" ]; then
   chmod -R a+rX "$venv"
   echo "$pkey" > "$venv/.s2l2a-installed"
 fi
+# the test plug-ins (the noop processor the campaign tests run), from a fresh copy as src/ above
+rm -rf "$dir/project/plugins"
+mkdir -p "$dir/project/plugins"
+cp -r tests/plugins/pyproject.toml tests/plugins/s2l2a_testplugins "$dir/project/plugins/"
+find "$dir/project/plugins" -name __pycache__ -prune -exec rm -rf {} +
+if ! "$venv/bin/python" -c 'import s2l2a_testplugins' 2>/dev/null; then
+  if ! timeout 300 "$venv/bin/python" -m pip install -q --no-deps \
+       -e "$dir/project/plugins" >>"$dir/pip.log" 2>&1; then
+    echo "openlava-up: installing the test plug-ins failed; last lines of $dir/pip.log:"; tail -5 "$dir/pip.log"; exit 1
+  fi
+fi
 # compiled here as root: the user cannot write __pycache__ into the copy
-"$venv/bin/python" -m compileall -q "$dir/project/src" >/dev/null
+"$venv/bin/python" -m compileall -q "$dir/project/src" "$dir/project/plugins" >/dev/null
 chmod -R a+rX "$dir/project"
 runuser -u "$user" -- "$venv/bin/python" -c 'import s2l2a.engines.lsf' \
   || { echo "openlava-up: $user cannot import s2l2a from $venv"; exit 1; }

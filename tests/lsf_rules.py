@@ -3,7 +3,8 @@ the simulator and the Slurm shim cannot drift apart on the defaults that bite.
 
 - ``bsub`` options: which take a value, which are flags; anything else is LSF's "Illegal option".
 - ``bsub < script`` reads ``#BSUB`` lines from standard input up to the first command line.
-- ``-M`` / ``rusage[mem=]`` are in LSF_UNIT_FOR_LIMITS from ``$LSF_ENVDIR/lsf.conf``, KB when unset.
+- ``-M`` / ``rusage[mem=]`` are in LSF_UNIT_FOR_LIMITS from ``$LSF_ENVDIR/lsf.conf``; when it is unset
+  ``-M`` is in KB and ``rusage[mem=]`` in MB (as a real OpenLava shows, tests/data/engines/openlava).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The rules each directive follows, with the documentation that states them:
 - LSF (IBM Spectrum LSF 10.1 command reference, bsub/bjobs/bkill/bmod pages):
   ``#BSUB`` lines are read only when the script comes on standard input (``bsub < script``);
   ``-J "name[1-N]%K"`` makes an array of N elements, K at once; ``%J``/``%I`` in ``-o``/``-e``
-  become job id and index; ``-M`` and ``rusage[mem=]`` are in LSF_UNIT_FOR_LIMITS (KB when unset);
+  become job id and index; ``-M`` and ``rusage[mem=]`` are in LSF_UNIT_FOR_LIMITS (when unset: -M in KB, rusage in MB);
   ``-W [hour:]minute``; ``-x`` exclusive; ``span[hosts=1]`` keeps all slots on one host;
   ``bjobs -json`` only formats ``-o`` output; ``bkill "ID[i]"`` one element; ``bmod -W``.
 - Slurm (sbatch/squeue/scancel/scontrol man pages, 22.05): ``--array=1-N%K``; ``--mem`` per node

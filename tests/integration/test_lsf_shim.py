@@ -59,8 +59,8 @@ def test_campaign_through_lsf_shim_on_slurm(shim_env, hungry_standin, tmp_path):
     assert r.returncode == 3, r.stdout + r.stderr  # finished, with failures
     assert "submitted lsf array" in r.stdout
     script = next((camp / "cluster").glob("*.sh")).read_text()
-    # no lsf.conf: LSF_UNIT_FOR_LIMITS is KB, so 300 MB is written as 307200
-    assert "#BSUB -M 307200" in script and "rusage[mem=307200]" in script, script
+    # no lsf.conf: -M in KB (LSF's default unit for limits), rusage[mem=] in MB (the mem index's)
+    assert "#BSUB -M 307200" in script and "rusage[mem=300]" in script, script
     with CampaignStore.open(camp) as store:
         got = {j.name.split("_")[2][:8]: (str(j.state), j.failure_class) for j in store.jobs()}
         assert got == {"20180629": ("done", None), "20180630": ("failed", "out_of_memory"),

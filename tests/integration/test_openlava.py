@@ -1,15 +1,24 @@
-"""The real single-node OpenLava (scripts/openlava-up.sh) answers as the LSF tests need it to.
+"""The LSF engine against a real single-node OpenLava (scripts/openlava-up.sh), the LSF lineage
+without ``bjobs -o``/``-json`` and without TERM_* reasons: campaigns go through ``bsub <`` as the
+cluster's submitting user, states come from ``bjobs -w -a``/``bjobs -l`` and the elements' own
+output files (engines/lsf_text.py).
 
-A smoke test of the test infrastructure, not of s2l2a's LSF engine: an array with a ``%K`` limit
-goes through ``bsub <`` as the submitting user, its elements run that user's venv Python with
-s2l2a importable, and ``bjobs -w -a`` reports them. Marked ``openlava``; skipped with the reason
-when OpenLava is not up.
+Marked ``openlava``; skipped with the reason when OpenLava is not up. The first test is a smoke
+test of the infrastructure itself (no s2l2a engine involved).
 """
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import pytest
 
+from s2l2a.campaign.cluster import load_records
+from s2l2a.campaign.store import CampaignStore
+
+from .conftest import STANDIN, make_cluster_campaign, wait_until
 from .openlava import OpenLava
 
 pytestmark = pytest.mark.openlava
@@ -62,3 +71,103 @@ def test_array_with_limit_runs_as_the_submitting_user(openlava: OpenLava):
         spans.append((start, end))
         assert (cwd / "logs" / f"{job}_{i}.err").read_text() == ""
     assert _max_overlap(spans) <= 2  # the %2 limit held
+
+
+def _campaign(openlava: OpenLava, prefix: str, n: int, **kw: object) -> Path:
+    """A planned campaign under the user's work folder, handed to the user."""
+    root = openlava.workdir(prefix)
+    camp = make_cluster_campaign(root, n, **kw)  # type: ignore[arg-type]
+    openlava.give(root)
+    return camp
+
+
+def _status(openlava: OpenLava, camp: Path) -> dict:
+    r = openlava.s2l2a("status", camp, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def _stats(openlava: OpenLava, job_id: str) -> dict[int, str]:
+    """``bjobs -w -a``: element index -> STAT ({} once forgotten)."""
+    return {int(name.rsplit("[", 1)[1].rstrip("]")): stat
+            for name, stat in openlava.bjobs_states(job_id).items()}
+
+
+@pytest.mark.timeout(300)
+def test_noop_array_with_limit_then_status_after_openlava_forgot(openlava: OpenLava):
+    """Six noop products as one array with %3; one element's worker is SIGKILLed (no result
+    file). Nobody reconciles until OpenLava has forgotten the array (CLEAN_PERIOD): status then
+    folds the five result files and records the sixth as lost."""
+    camp = _campaign(openlava, "noop", 6, processor="noop",
+                     noop={"sleep_s": 1, "die_matching": ["20180704"]}, cluster={"max_concurrent": 3})
+    r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "noop", "--dry-run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rusage[mem=] in MB" in r.stdout and "rusage[mem=300]" in r.stdout and "#BSUB -M 307200" in r.stdout
+    r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "noop")
+    assert r.returncode == 0 and "submitted lsf array" in r.stdout, r.stdout + r.stderr
+    (rec,) = load_records(camp)
+    assert len(rec.elements) == 6
+    assert "[1-6]%3" in next((camp / "cluster").glob("*.sh")).read_text()
+    assert wait_until(lambda: sorted(_stats(openlava, rec.job_id).values()) == ["DONE"] * 5 + ["EXIT"], 150, 1)
+    t_finished = time.monotonic()
+    assert wait_until(lambda: not _stats(openlava, rec.job_id), openlava.clean_period_s + 60, 2)
+    forgotten_after = time.monotonic() - t_finished
+    r = openlava.run(["bjobs", "-w", "-a", rec.job_id])
+    assert r.returncode == 255 and "is not found" in r.stdout + r.stderr
+
+    doc = _status(openlava, camp)
+    assert doc["counts"]["done"] == 5 and doc["counts"]["failed"] == 1, (doc, forgotten_after)
+    (failure,) = doc["failures"]
+    assert failure["failure_class"] == "killed" and "no longer knows" in failure["message"], failure
+    (view,) = doc["cluster"]
+    assert view["scheduler_knows"] is False and view["result_files"] == 5
+
+
+@pytest.mark.timeout(300)
+def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
+    """Three stand-in Sen2Cor products: one allocates past its -M limit (exit 130 from OpenLava,
+    ``Max Memory`` over MEMLIMIT in its output file -> out_of_memory), one hangs until
+    ``cluster cancel`` (bkill of the array: 'Operation is in progress', exit 255 -> killed),
+    one completes."""
+    work = openlava.workdir("sen2cor")
+    hungry = work / "L2A_Process"
+    hog = "import os, time; b = b'x' * (int(os.environ['HOG_MB']) * 2**20); time.sleep(120)"
+    hungry.write_text("#!/bin/sh\n"
+                      'case "$*" in\n'
+                      f'  *"$HOG_MATCH"*) exec \'{openlava.python}\' -c "{hog}" ;;\n'
+                      "esac\n"
+                      f"exec '{openlava.python}' '{STANDIN}' \"$@\"\n")
+    hungry.chmod(0o755)
+    openlava.give(work)
+    camp = _campaign(openlava, "oom", 3, sen2cor=hungry, memory_mb=300)
+    env = {"HOG_MATCH": "20180629", "HOG_MB": "1200", "STANDIN_FAIL_TILES": "20180630:hang",
+           "STANDIN_QUIET": "1"}
+    r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "sen2cor", extra_env=env)
+    assert r.returncode == 0 and "submitted lsf array" in r.stdout, r.stdout + r.stderr
+    (rec,) = load_records(camp)
+    by_day = {}
+    with CampaignStore.open(camp) as store:
+        for j in store.jobs():
+            by_day[j.name.split("_")[2][:8]] = rec.element_of(j.id)
+    openlava.give(camp)  # what SQLite created for root (-wal, -shm) goes back to the user
+    hog, hang, plain = by_day["20180629"], by_day["20180630"], by_day["20180701"]
+
+    def settled() -> bool:
+        st = _stats(openlava, rec.job_id)
+        return st.get(hog) == "EXIT" and st.get(plain) == "DONE" and st.get(hang) == "RUN"
+    assert wait_until(settled, 150, 1), _stats(openlava, rec.job_id)
+
+    r = openlava.s2l2a("cluster", "cancel", camp, timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = _status(openlava, camp)
+    got = {day: (j["state"], j.get("failure_class")) for day, j in _jobs(camp).items()}
+    assert got == {"20180629": ("failed", "out_of_memory"), "20180630": ("failed", "killed"),
+                   "20180701": ("done", None)}, (got, doc["failures"])
+    msgs = {f["failure_class"]: f["message"] for f in doc["failures"]}
+    assert "Max Memory" in msgs["out_of_memory"] and "MEMLIMIT 307200 KB" in msgs["out_of_memory"], msgs
+
+
+def _jobs(camp: Path) -> dict[str, dict]:
+    with CampaignStore.open(camp) as store:
+        return {j.name.split("_")[2][:8]: {"state": str(j.state), "failure_class": j.failure_class}
+                for j in store.jobs()}

@@ -1,8 +1,17 @@
-"""IBM Spectrum LSF: ``bsub < script``, ``bjobs -o ... -json``, ``bkill``, ``bmod -W``.
+"""IBM Spectrum LSF and the LSF lineage (OpenLava, LSF before 10.1): ``bsub < script``, ``bjobs``,
+``bkill``, ``bmod -W``.
 
 ``#BSUB`` lines are only read when the script comes on standard input (``bsub < script``)
-unless the site sets LSB_BSUB_PARSE_SCRIPT=Y, so we always submit that way. Memory limits
-(-M, rusage[mem]) are in LSF_UNIT_FOR_LIMITS, which is KB when lsf.conf does not set it.
+unless the site sets LSB_BSUB_PARSE_SCRIPT=Y, so we always submit that way. ``-M`` is in
+LSF_UNIT_FOR_LIMITS, KB when lsf.conf does not set it; ``rusage[mem=]`` follows
+LSF_UNIT_FOR_LIMITS when it is set and is in MB (the ``mem`` load index's unit) when it is not
+(IBM's lsf.conf(5); OpenLava, which has no LSF_UNIT_FOR_LIMITS, pends for ever on a KB-sized
+rusage).
+
+States come from ``bjobs -o ... -json`` (LSF 10.1: TERM_* exit reasons). Where ``bjobs`` refuses
+``-o`` (OpenLava, older LSF) the text forms are read instead (:mod:`s2l2a.engines.lsf_text`):
+``bjobs -w -a`` for states, ``bjobs -l`` and the element's output file for why an element
+exited. Which form works is found once per process, from the first status call's answer.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+from s2l2a.engines import lsf_text
 from s2l2a.engines.directives import (
     JOB_NAME,
     WORD,
@@ -33,6 +43,12 @@ _STATES = {
 }
 _UNITS = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4, "PB": 1024**5, "EB": 1024**6}
 FIELDS = "jobid jobindex stat exit_code exit_reason"
+
+
+#: LSF_ENVDIR values whose bjobs refused ``-o``/``-json`` in this process (the text forms are used)
+_TEXT_ONLY: set[str] = set()
+#: what bkill answers (exit 255) when it did what was asked, or there was nothing left to do
+_KILL_DONE = ("Operation is in progress", "Job has already finished", "is being terminated")
 
 
 def detect_unit(lsf_conf: Path | None = None) -> tuple[str, str]:
@@ -106,13 +122,19 @@ class LSF(Scheduler):
         configured = self.setting("lsf_unit")
         return (configured.upper(), "configured lsf_unit") if configured else detect_unit()
 
+    def rusage_unit(self) -> str:
+        """The unit of ``rusage[mem=]``: LSF_UNIT_FOR_LIMITS when set (or configured), else MB."""
+        unit, why = self.unit()
+        return unit if why.startswith(("configured", "LSF_UNIT_FOR_LIMITS=")) else "MB"
+
     def context(self, *, walltime_s: int, memory_mb: int) -> dict[str, object]:
-        return {"memory_lsf": memory_in_unit(memory_mb, self.unit()[0]), "walltime_lsf": minutes(walltime_s),
-                "select": self.setting("select")}
+        return {"memory_lsf": memory_in_unit(memory_mb, self.unit()[0]),
+                "rusage_mem_lsf": memory_in_unit(memory_mb, self.rusage_unit()),
+                "walltime_lsf": minutes(walltime_s), "select": self.setting("select")}
 
     def explain(self) -> list[str]:
         unit, why = self.unit()
-        return [f"LSF memory unit {unit} ({why})"]
+        return [f"LSF memory unit {unit} ({why}); rusage[mem=] in {self.rusage_unit()}"]
 
     def selftest_lines(self) -> list[str]:
         unit, why = self.unit()
@@ -135,7 +157,42 @@ class LSF(Scheduler):
     def status(self, job_id: str) -> dict[int, ElementState]:
         # a job LSF forgot (CLEAN_PERIOD) exits 255 with an ERROR record "Job <N> is not found";
         # 255 without such JSON (e.g. "LSF is down") stays an error: nothing must be failed for it
-        return self.parse_status(run_command(self.status_argv(job_id), allow_codes=(255,)), job_id)
+        site = os.environ.get("LSF_ENVDIR", "")
+        if site in _TEXT_ONLY:
+            return self.status_text(job_id)
+        out = run_command(self.status_argv(job_id), allow_codes=(255,))
+        if out.lstrip().startswith("{"):
+            return self.parse_status(out, job_id)
+        # 255 and no JSON: "bjobs: invalid option -- 'o'" and its usage (OpenLava, LSF < 10.1), or
+        # LSF is down; the text form tells them apart (it raises when LSF does not answer)
+        states = self.status_text(job_id)
+        _TEXT_ONLY.add(site)
+        return states
+
+    def status_text(self, job_id: str) -> dict[int, ElementState]:
+        """States from ``bjobs -w -a``; why an element exited from ``bjobs -l`` and its output file."""
+        try:
+            stats = lsf_text.parse_bjobs_w(run_command(["bjobs", "-w", "-a", job_id]), job_id)
+        except SchedulerError as e:
+            if "is not found" in str(e):  # forgotten after CLEAN_PERIOD
+                return {}
+            raise
+        exited = sorted(i for i, s in stats.items() if s == "EXIT")
+        longs: dict[int, lsf_text.LongRecord] = {}
+        if exited:
+            names = [f"{job_id}[{i}]" if i else job_id for i in exited]
+            # 255 when one of them was forgotten meanwhile: the others are still listed
+            text = run_command(["bjobs", "-l", *names], allow_codes=(255,))
+            longs = {r.index: r for r in lsf_text.parse_bjobs_l(text) if r.job_id == str(job_id)}
+        states: dict[int, ElementState] = {}
+        for index, raw in stats.items():
+            state, code, reason = _STATES.get(raw, "unknown"), None, None
+            rec = longs.get(index)
+            if rec is not None:
+                state, reason = lsf_text.explain_exit(rec, lsf_text.read_report(rec.output_path()))
+                code = None if rec.exit_code is None else str(rec.exit_code)
+            states[index] = ElementState(index, state, raw, code, reason)
+        return states
 
     def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
         try:
@@ -160,6 +217,15 @@ class LSF(Scheduler):
 
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]
+
+    def cancel(self, job_id: str, index: int | None = None) -> None:
+        # bkill of an array with running elements answers "Operation is in progress" (255) while
+        # it kills them; of a finished job "Job has already finished" (255): both are done
+        try:
+            run_command(self.cancel_argv(job_id, index), allow_codes=())
+        except SchedulerError as e:
+            if not any(w in str(e) for w in _KILL_DONE):
+                raise
 
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
         return ["bmod", "-W", minutes(walltime_s), job_id]

@@ -1,0 +1,174 @@
+"""The LSF text parsers (engines/lsf_text.py) on answers recorded from a real OpenLava 4.0
+(tests/data/engines/openlava/, see its SOURCE.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from s2l2a.engines import lsf as lsf_module
+from s2l2a.engines.lsf import LSF
+from s2l2a.engines.lsf_text import (
+    LongRecord,
+    explain_exit,
+    max_memory_mb,
+    parse_bjobs_l,
+    parse_bjobs_w,
+    unwrap,
+)
+from s2l2a.engines.scheduler import ClusterOptions, SchedulerError
+
+RECORDED = Path(__file__).parent.parent / "data" / "engines" / "openlava"
+
+
+def answer(name: str) -> tuple[str, int]:
+    """A transcript's command output (stdout and stderr as recorded) and its exit status."""
+    lines = (RECORDED / name).read_text().splitlines()
+    assert lines[0].startswith("# ") and lines[1].startswith("$ ") and lines[-1].startswith("[exit ")
+    return "\n".join(lines[2:-1]) + "\n", int(lines[-1][6:-1])
+
+
+def test_bjobs_w_indices_from_job_names():
+    assert parse_bjobs_w(answer("13_bjobs_w_array_running.txt")[0], "101") == {
+        1: "RUN", 2: "RUN", 3: "PEND", 4: "PEND", 5: "PEND"}
+    # a user name and a JOB_NAME wider than their columns shift everything: split on whitespace
+    text = answer("s2l2a_21_bjobs_w_a_s2l2a_array_killed_while_pending.txt")[0]
+    assert parse_bjobs_w(text, "304") == {1: "EXIT", 2: "EXIT"}
+    assert parse_bjobs_w(text, "30") == {}
+    assert parse_bjobs_w(answer("150c_bjobs_unknown_id.txt")[0], "99999") == {}
+
+
+def test_bjobs_l_unwrapped():
+    lines = unwrap(answer("32_bjobs_l_memkilled.txt")[0])
+    assert any("Status <EXIT>" in ln for ln in lines)
+    assert any("Exited with exit code 130. The CPU time used is 0.3 seconds." in ln for ln in lines)
+
+
+def test_bjobs_l_array_blocks():
+    recs = parse_bjobs_l(answer("14_bjobs_l_array.txt")[0])
+    assert [(r.index, r.status, r.started) for r in recs] == [
+        (2, "RUN", True), (1, "RUN", True), (3, "PEND", False), (4, "PEND", False), (5, "PEND", False)]
+    r = recs[0]
+    assert (r.job_id, r.memlimit_kb, r.runlimit_min, r.cwd, r.output_file) == (
+        "101", 100000, 5.0, "/opt/openlava/jobs", "logs/%J_%I.out")
+    assert r.output_path() == Path("/opt/openlava/jobs/logs/101_2.out")
+
+
+def test_memory_kill_told_from_bkill_by_the_report():
+    rec, = parse_bjobs_l(answer("117_bjobs_l_mem_array_elem2.txt")[0])
+    assert (rec.index, rec.status, rec.exit_code, rec.memlimit_kb) == (2, "EXIT", 130, 200000)
+    report = answer("33_mem_output.txt")[0]
+    assert max_memory_mb(report) == 516
+    state, reason = explain_exit(rec, report)
+    assert state == "failed" and "memory usage limit" in reason and "516 MB" in reason
+    # the same exit code under the limit, or with no report, is a bkill
+    assert explain_exit(rec, report.replace("516 MB", "20 MB"))[0] == "cancelled"
+    killed, = parse_bjobs_l(answer("59b_bjobs_l_killed_element.txt")[0])
+    assert (killed.exit_code, killed.memlimit_kb) == (130, None)
+    assert explain_exit(killed, "")[0] == "cancelled"
+    pending, = parse_bjobs_l(answer("59c_bjobs_l_killed_pending_element.txt")[0])
+    assert (pending.exit_code, pending.started) == (None, False)
+    assert explain_exit(pending)[0] == "cancelled"
+
+
+def test_run_limit_and_plain_failure():
+    rec, = parse_bjobs_l(answer("42_bjobs_l_runlimit.txt")[0])
+    assert (rec.exit_code, rec.runlimit_min, rec.output_file) == (140, 1.0, "logs/runlim_%J.out")
+    assert explain_exit(rec, answer("43_runlimit_output.txt")[0]) == ("failed", "run limit of 1 min: exit code 140 (SIGUSR2)")
+    three, = parse_bjobs_l(answer("62_bjobs_l_exit3_element.txt")[0])
+    assert three.exit_code == 3 and explain_exit(three) == ("failed", None)
+    # s2l2a's worker turns SIGINT into exit 1: the report's peak over MEMLIMIT still tells
+    three.memlimit_kb = 307200
+    assert explain_exit(three, "    Max Memory :      1263 MB\n")[0] == "failed"
+    assert "Max Memory 1263 MB over MEMLIMIT 307200 KB" in explain_exit(three, "Max Memory : 1263 MB")[1]
+    assert explain_exit(three, "Max Memory : 299 MB") == ("failed", None)
+
+
+def test_report_values():
+    assert max_memory_mb("    Max Memory :         2 GB\n") == 2048
+    assert max_memory_mb("no report") is None
+    assert LongRecord("1", 0, "EXIT").output_path() is None
+
+
+# -- the LSF scheduler on a bjobs without -o/-json (a fake answering with the recorded text) --------
+
+
+FAKE = """#!/bin/sh
+echo "$*" >> "$FAKE_LOG"
+case "$*" in
+  *-o*) printf "bjobs: invalid option -- 'o'\\nUsage: bjobs [-h] [-V] [-w |-l] ...\\n" >&2; exit 255 ;;
+  *-w*) [ -n "$FAKE_DOWN" ] && { echo "LSF is down. Please wait..." >&2; exit 255; }
+        [ -n "$FAKE_GONE" ] && { echo "Job <415> is not found" >&2; exit 255; }
+        sed '1,2d;$d' "$DATA/116_bjobs_mem_array.txt" ;;
+  *-l*) sed '1,2d;$d' "$DATA/117_bjobs_l_mem_array_elem2.txt" ;;
+esac
+"""
+
+
+@pytest.fixture
+def text_only_bjobs(tmp_path, monkeypatch):
+    (tmp_path / "bjobs").write_text(FAKE)
+    (tmp_path / "bjobs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DATA", str(RECORDED))
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls"))
+    monkeypatch.setenv("LSF_ENVDIR", str(tmp_path))  # the memo of the form is per LSF_ENVDIR
+    monkeypatch.setattr(lsf_module, "_TEXT_ONLY", set())
+    report, _ = answer("118_mem_array_outputs.txt")
+    reports = {Path("/opt/openlava/jobs/logs/415_2.out"): report.split("== 415_2")[1].split("== 415_3")[0]}
+    monkeypatch.setattr(lsf_module.lsf_text, "read_report", lambda path: reports.get(path, ""))
+    return tmp_path / "calls"
+
+
+def test_status_falls_back_to_the_text_forms_once(text_only_bjobs):
+    lsf = LSF(ClusterOptions())
+    st = lsf.status("415")
+    assert {i: (s.state, s.raw_state) for i, s in st.items()} == {
+        1: ("done", "DONE"), 2: ("failed", "EXIT"), 3: ("done", "DONE")}
+    assert st[2].exit_code == "130" and "Max Memory 416 MB over MEMLIMIT 200000 KB" in st[2].reason
+    assert LSF.classify_end(st[2])[0].value == "out_of_memory"
+    calls = text_only_bjobs.read_text().splitlines()
+    assert calls == ["-a -o jobid jobindex stat exit_code exit_reason -json 415", "-w -a 415", "-l 415[2]"]
+    lsf.status("415")  # the refused form is not asked again in this process
+    assert text_only_bjobs.read_text().splitlines()[3:] == ["-w -a 415", "-l 415[2]"]
+
+
+def test_forgotten_and_down_on_the_text_forms(text_only_bjobs, monkeypatch):
+    monkeypatch.setenv("FAKE_GONE", "1")
+    assert LSF(ClusterOptions()).status("415") == {}
+    monkeypatch.delenv("FAKE_GONE")
+    monkeypatch.setattr(lsf_module, "_TEXT_ONLY", set())
+    monkeypatch.setenv("FAKE_DOWN", "1")
+    with pytest.raises(SchedulerError, match="LSF is down"):
+        LSF(ClusterOptions()).status("415")
+    assert lsf_module._TEXT_ONLY == set()  # nothing learnt from a scheduler that did not answer
+
+
+@pytest.mark.parametrize("answer_name, ok", [
+    ("58_bkill_whole_array.txt", True), ("88_bkill_finished_array.txt", True),
+    ("s2l2a_20_bkill_finished_element.txt", True), ("52_bkill_element_running.txt", True),
+    ("94_bsub_bad_queue.txt", False)])
+def test_cancel_takes_what_bkill_means_by_255(tmp_path, monkeypatch, answer_name, ok):
+    text, code = answer(answer_name)
+    (tmp_path / "bkill").write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}EOF\nexit {code}\n")
+    (tmp_path / "bkill").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    if ok:
+        LSF(ClusterOptions()).cancel("104")
+    else:
+        with pytest.raises(SchedulerError):
+            LSF(ClusterOptions()).cancel("104")
+
+
+def test_rusage_unit_follows_lsf_unit_for_limits_only_when_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSF_ENVDIR", str(tmp_path))
+    (tmp_path / "lsf.conf").write_text("LSF_MASTER_LIST=m1\n")
+    unset = LSF(ClusterOptions(memory_mb=300)).context(walltime_s=60, memory_mb=300)
+    assert (unset["memory_lsf"], unset["rusage_mem_lsf"]) == (307200, 300)
+    (tmp_path / "lsf.conf").write_text("LSF_UNIT_FOR_LIMITS=GB\n")
+    gb = LSF(ClusterOptions()).context(walltime_s=60, memory_mb=4096)
+    assert (gb["memory_lsf"], gb["rusage_mem_lsf"]) == (4, 4)
+    kb = LSF(ClusterOptions(lsf_unit="KB")).context(walltime_s=60, memory_mb=300)
+    assert (kb["memory_lsf"], kb["rusage_mem_lsf"]) == (307200, 307200)
