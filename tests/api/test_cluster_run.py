@@ -99,6 +99,7 @@ def test_cluster_run_recovers_then_resubmits_a_node_failure(tmp_path: Path, toy_
     assert any(n.startswith("1 done output(s) gone or incomplete, requeued") for n in notes)
     assert not leftover.exists()                                        # recovered before submitting
     assert summary.total == 4 and summary.retried == 1 and len(summary.arrays) == 2
+    assert (summary.done, summary.failed) == (3, 0)                   # of the jobs this run submitted
     assert [a["jobs"] for a in summary.arrays] == [3, 1]               # the lost job went again, alone
     assert summary.counts == {"queued": 0, "running": 0, "done": 3, "failed": 0, "skipped": 0}
     attempts = [(a.n, a.state, a.failure_class) for a in _attempts(c, 2)]

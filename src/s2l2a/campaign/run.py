@@ -89,7 +89,7 @@ class RunSummary:
     engine: str
     processor: str | None = None          # the processor the jobs ran with ("auto" resolved)
     total: int = 0                        # jobs this run started or submitted
-    done: int = 0
+    done: int = 0                         # of those, ended done (schedulers: known with wait only)
     failed: int = 0
     retried: int = 0                      # automatic retries of transient failures
     interrupted: bool = False
@@ -227,6 +227,7 @@ class _Run:
         self.derive, self.report = derive, report
         self.layout = CampaignLayout.of(campaign, settings)
         self.summary = RunSummary(campaign=campaign, engine=options.engine, output_root=self.layout.output)
+        self.submitted: set[int] = set()   # jobs this run sent to a scheduler
 
     def note(self, text: str) -> None:
         self.report(RunEvent("note", text))
@@ -567,6 +568,7 @@ class _Run:
         records = submit_arrays(self.campaign, store, engine, specs, per_product_s=per_product_s,
                                 campaign_name=self.settings.name)
         s.total += len(specs)
+        self.submitted.update(int(sp.job_id) for sp in specs)
         for rec in records:
             n_jobs = sum(len(e) for e in rec.elements)
             s.arrays.append({"array": rec.name, "scheduler": rec.scheduler, "job_id": rec.job_id,
@@ -594,6 +596,9 @@ class _Run:
             return 0
         s.retried += len(requeued)
         s.on_cluster = len(cluster_job_ids(self.campaign, store))
+        ours = store.jobs(job_ids=sorted(self.submitted)) if self.submitted else []
+        s.done = sum(1 for j in ours if str(j.state) == "done")
+        s.failed = sum(1 for j in ours if str(j.state) == "failed")
         s.exit_code = EXIT_FAILURES if store.counts()["failed"] else 0
         return len(requeued)
 
