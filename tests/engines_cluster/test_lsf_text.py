@@ -101,7 +101,7 @@ case "$*" in
   *-o*) printf "bjobs: invalid option -- 'o'\\nUsage: bjobs [-h] [-V] [-w |-l] ...\\n" >&2; exit 255 ;;
   *-w*) [ -n "$FAKE_DOWN" ] && { echo "LSF is down. Please wait..." >&2; exit 255; }
         [ -n "$FAKE_GONE" ] && { echo "Job <415> is not found" >&2; exit 255; }
-        sed '1,2d;$d' "$DATA/116_bjobs_mem_array.txt" ;;
+        sed '1,2d;$d' "$DATA/${DATA_W:-116_bjobs_mem_array.txt}" ;;
   *-l*) sed '1,2d;$d' "$DATA/117_bjobs_l_mem_array_elem2.txt" ;;
 esac
 """
@@ -156,10 +156,21 @@ def test_cancel_takes_what_bkill_means_by_255(tmp_path, monkeypatch, answer_name
     (tmp_path / "bkill").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     if ok:
-        LSF(ClusterOptions()).cancel("104")
+        LSF(ClusterOptions()).cancel("104", 3)
     else:
         with pytest.raises(SchedulerError):
-            LSF(ClusterOptions()).cancel("104")
+            LSF(ClusterOptions()).cancel("104", 3)
+
+
+def test_cancel_of_an_array_follows_up_on_each_element_left(text_only_bjobs, tmp_path, monkeypatch):
+    """bkill of the array, then its own bkill for each element still pending or running."""
+    (tmp_path / "bkill").write_text('#!/bin/sh\necho "bkill $*" >> "$FAKE_LOG"\n'
+                                    'echo "Job <$1>: Job has already finished"; exit 255\n')
+    (tmp_path / "bkill").chmod(0o755)
+    monkeypatch.setenv("DATA_W", "13_bjobs_w_array_running.txt")  # 101: [1], [2] RUN; [3-5] PEND
+    LSF(ClusterOptions()).cancel("101")
+    kills = [c for c in text_only_bjobs.read_text().splitlines() if c.startswith("bkill")]
+    assert kills == ["bkill 101", "bkill 101[1]", "bkill 101[2]", "bkill 101[3]", "bkill 101[4]", "bkill 101[5]"]
 
 
 def test_rusage_unit_follows_lsf_unit_for_limits_only_when_set(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import pytest
 
 from s2l2a.campaign.cluster import load_records
 from s2l2a.campaign.store import CampaignStore
+from s2l2a.engines.lsf_text import parse_bjobs_l
 
 from .conftest import STANDIN, make_cluster_campaign, wait_until
 from .openlava import OpenLava
@@ -125,10 +126,10 @@ def test_noop_array_with_limit_then_status_after_openlava_forgot(openlava: OpenL
 
 @pytest.mark.timeout(300)
 def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
-    """Three stand-in Sen2Cor products: one allocates past its -M limit (exit 130 from OpenLava,
-    ``Max Memory`` over MEMLIMIT in its output file -> out_of_memory), one hangs until
-    ``cluster cancel`` (bkill of the array: 'Operation is in progress', exit 255 -> killed),
-    one completes."""
+    """Three stand-in Sen2Cor products: one allocates past its -M limit (OpenLava's SIGINT,
+    ``Max Memory`` over MEMLIMIT in its output file -> out_of_memory), one hangs, gets more time
+    through ``cluster extend`` (bmod -W of its running element), then ``cluster cancel`` (bkill of
+    the array: 'Operation is in progress', exit 255 -> killed); one completes."""
     work = openlava.workdir("sen2cor")
     hungry = work / "L2A_Process"
     hog = "import os, time; b = b'x' * (int(os.environ['HOG_MB']) * 2**20); time.sleep(120)"
@@ -156,6 +157,12 @@ def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
         st = _stats(openlava, rec.job_id)
         return st.get(hog) == "EXIT" and st.get(plain) == "DONE" and st.get(hang) == "RUN"
     assert wait_until(settled, 150, 1), _stats(openlava, rec.job_id)
+
+    # more time: the array's pending elements (none here) and each running one through its own bmod
+    r = openlava.s2l2a("cluster", "extend", camp, "--run-limit", "2h")
+    assert r.returncode == 0 and "run limit now 7200 s" in r.stdout, r.stdout + r.stderr
+    (long,) = parse_bjobs_l(openlava.run(["bjobs", "-l", f"{rec.job_id}[{hang}]"]).stdout)
+    assert long.runlimit_min == 120, long
 
     r = openlava.s2l2a("cluster", "cancel", camp, timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr

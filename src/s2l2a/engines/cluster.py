@@ -20,7 +20,7 @@ from s2l2a.campaign.jobspec import JobSpec
 from s2l2a.campaign.layout import CLUSTER_DIR, LOGS_DIR
 from s2l2a.clock import stamp
 from s2l2a.engines.directives import check_job_size, check_options, check_path, check_seconds
-from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError, run_command
+from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
 from s2l2a.engines.sizing import ArrayPlan, Placement, plan_arrays
 from s2l2a.errors import ConfigError
 from s2l2a.registry import get_scheduler, scheduler_names
@@ -222,4 +222,4 @@ class ClusterEngine:
 
     def extend(self, job_id: str, walltime_s: int) -> None:
         """Raise an array's run limit (``bmod -W`` / ``scontrol update TimeLimit`` / ``qalter``)."""
-        run_command(self.scheduler.extend_argv(job_id, int(walltime_s)))
+        self.scheduler.extend(job_id, int(walltime_s))

@@ -219,13 +219,40 @@ class LSF(Scheduler):
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]
 
     def cancel(self, job_id: str, index: int | None = None) -> None:
+        self._bkill(job_id, index)
+        if index is None:
+            # OpenLava may answer "Job has already finished" for an array whose other elements
+            # ended and leave a running one alone (seen right after a bmod): each element that
+            # is still pending or running gets its own bkill
+            for i, st in sorted(self.status(job_id).items()):
+                if i and st.state in ("pending", "running"):
+                    self._bkill(job_id, i)
+
+    def _bkill(self, job_id: str, index: int | None) -> None:
         # bkill of an array with running elements answers "Operation is in progress" (255) while
         # it kills them; of a finished job "Job has already finished" (255): both are done
         try:
-            run_command(self.cancel_argv(job_id, index), allow_codes=())
+            run_command(self.cancel_argv(job_id, index))
         except SchedulerError as e:
             if not any(w in str(e) for w in _KILL_DONE):
                 raise
 
     def extend_argv(self, job_id: str, walltime_s: int) -> list[str]:
         return ["bmod", "-W", minutes(walltime_s), job_id]
+
+    def extend(self, job_id: str, walltime_s: int) -> None:
+        # bmod -W on the array id changes its pending elements only (OpenLava, recorded), and is
+        # refused when none is pending; a running element takes its own bmod (allowed with
+        # LSB_MOD_ALL_JOBS=y, refused otherwise); one that ended meanwhile is fine
+        try:
+            run_command(self.extend_argv(job_id, walltime_s))
+        except SchedulerError as e:
+            if not any(w in str(e) for w in _KILL_DONE + ("cannot be changed now",)):
+                raise
+        for index, st in sorted(self.status(job_id).items()):
+            if st.state == "running" and index:
+                try:
+                    run_command(self.extend_argv(f"{job_id}[{index}]", walltime_s))
+                except SchedulerError as e:
+                    if not any(w in str(e) for w in _KILL_DONE):
+                        raise
