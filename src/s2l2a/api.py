@@ -304,6 +304,19 @@ class Campaign:
         path = write_campaign_stac(self.path, out_dir, skipped=skipped)
         return StacResult(Path(path), skipped)
 
+    def cube(self, out: Path | str, index: str | None = None, *, progress: Any = None, **options: Any) -> Any:
+        """A cloud-masked index cube (Zarr) of the done products, or the dates done since appended to it;
+        ``options`` are :class:`s2l2a.outputs.cube.CubeSpec` fields (aoi, resolution, crs, clear_classes,
+        start, end, tile, time_chunk, workers, netcdf ...). Returns a CubeResult. See docs/cube.md."""
+        from s2l2a.campaign.cubes import build_campaign_cube
+        from s2l2a.outputs.cube import CubeSpec
+
+        known = {f.name for f in fields(CubeSpec)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"cube: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return build_campaign_cube(self.path, out, CubeSpec(index=index, **options), progress=progress)
+
     def report(self, out: Path | str | None = None) -> Path:
         """One self-contained HTML page of the campaign (default ``<campaign>/report.html``)."""
         from s2l2a.campaign.exports import write_report

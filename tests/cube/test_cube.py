@@ -464,3 +464,15 @@ def test_numpy_path_gives_the_same_cube_as_the_numba_loop(campaign: Path, tmp_pa
     c = build_cube(campaign, tmp_path / "c.zarr", CubeSpec(tile="29RKH", quicklooks=False)).path
     np.testing.assert_allclose(open_cube(c).ndvi[1].values, np.where(real_scl_20m() == 5, hand_ndvi_20m(), np.nan),
                                atol=1e-9)
+
+
+def test_python_api_campaign_cube(campaign: Path, tmp_path: Path) -> None:
+    from s2l2a.api import Campaign
+    from s2l2a.errors import ConfigError
+
+    c = Campaign.open(campaign)
+    res = c.cube(tmp_path / "api.zarr", tile="29RKH", quicklooks=False)
+    assert res.dates == 3 and res.added[0] == "2020-02-19"
+    assert c.cube(tmp_path / "api.zarr").added == []          # a re-run: nothing new
+    with pytest.raises(ConfigError, match="unknown option"):
+        c.cube(tmp_path / "x.zarr", colour="red")
