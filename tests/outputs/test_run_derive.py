@@ -68,3 +68,23 @@ def test_verify_resolutions_follow_the_processor() -> None:
     assert _verify_resolutions(JobSettings(), {"resolutions": [20, 60]}) == (20, 60)
     assert _verify_resolutions(JobSettings(resolution=20), {"resolutions": [10, 20, 60]}) is None
     assert _verify_resolutions(JobSettings(resolution=60)) == (60,)
+
+
+def test_run_derive_after_a_finished_run_derives_the_done_products(tmp_path: Path) -> None:
+    """README's step by step: converting first, then ``run --derive ... --keep derived`` derives the
+    done products that lack the outputs (it used to print 'nothing to run' and derive nothing)."""
+    camp = tmp_path / "camp"
+    assert s2l2a("init", str(camp), "--processor", "builtin").returncode == 0
+    assert s2l2a("plan", str(camp), str(SAMPLE)).returncode == 0
+    assert s2l2a("run", str(camp)).returncode == 0
+    assert not (camp / "derived").exists()
+    r = s2l2a("run", str(camp), "--derive", "ndvi")
+    assert r.returncode == 0, r.stderr
+    assert "nothing to run" in r.stdout + r.stderr and "derived 1 done product(s)" in r.stdout + r.stderr
+    (folder,) = (camp / "derived" / "56JMM").iterdir()
+    assert sorted(p.name.split("_")[-2] for p in folder.glob("*.tif")) == ["NDVI", "SCL"]
+    r = s2l2a("run", str(camp), "--derive", "ndvi", "--keep", "derived")  # already there: keep applies
+    assert "derived 0 done product(s)" in r.stdout + r.stderr and "1 already had these outputs" in r.stdout + r.stderr
+    with CampaignStore.open(camp) as store:
+        (job,) = store.jobs("done")
+    assert not Path(job.output_path).exists() and (folder / "derived.json").is_file()

@@ -20,8 +20,10 @@ def derive_campaign(campaign_dir: Path | str, spec: Any, policy: str = "all", *,
     """Derive every done product of a campaign into ``<campaign>/derived/<tile>/`` (a list of
     :class:`s2l2a.outputs.keep.ProductDeriveOutcome`); idempotent.
 
-    A product whose derived folder already verifies is skipped (unless ``force``); its keep policy
-    is still applied, so re-running with ``--keep derived`` frees the space a first run kept.
+    A product whose derived folder already verifies and holds every output ``spec`` asks for, at its
+    resolution, is skipped (unless ``force``); its keep policy is still applied, so re-running with
+    ``--keep derived`` frees the space a first run kept. A folder lacking one is derived again
+    while the L2A exists.
     """
     from s2l2a.outputs.derive import DeriveError, find_derived, verify_derived
     from s2l2a.outputs.keep import ProductDeriveOutcome, apply_keep, derive_then_keep
@@ -40,7 +42,9 @@ def derive_campaign(campaign_dir: Path | str, spec: Any, policy: str = "all", *,
         ddir = existing.get(name)
         if ddir is not None and not force:
             try:
-                verify_derived(ddir)
+                have = verify_derived(ddir)
+                if not _holds(have, spec) and l2a.exists():  # (without the L2A, what is there stays)
+                    ddir = None
             except DeriveError:
                 ddir = None
         if ddir is not None and not force:
@@ -58,6 +62,14 @@ def derive_campaign(campaign_dir: Path | str, spec: Any, policy: str = "all", *,
         outcomes.append(derive_then_keep(l2a, root / job.tile, spec, policy, l1c_path=job.path,
                                          delete_l1c=delete_l1c))
     return outcomes
+
+
+def _holds(derived: Any, spec: Any) -> bool:
+    """Whether a derived folder already has every output ``spec`` asks for, at its resolution."""
+    wanted = {f.name for f in spec.parsed()} | {"SCL"}
+    if spec.clear_classes:
+        wanted.add("CLEAR")
+    return derived.resolution == spec.resolution and wanted <= set(derived.files)
 
 
 def write_campaign_stac(campaign_dir: Path | str, out_dir: Path | str | None = None,

@@ -235,6 +235,28 @@ class _Run:
     def info(self, text: str) -> None:
         self.report(RunEvent("info", text))
 
+    def derive_done(self) -> None:
+        """``run --derive`` with no conversion left: the per-job hook never sees the done products, so
+        derive now those lacking the requested outputs (issue 14; what ``s2l2a derive DIR`` does)."""
+        if not self.derive or self.o.dry_run or not self.store.counts()["done"]:
+            return
+        from s2l2a.campaign.exports import derive_campaign
+        from s2l2a.outputs.derive import DeriveSpec
+
+        d = self.derive
+        spec = DeriveSpec(indices=tuple(d.get("indices") or ()), formulas=tuple(d.get("formulas") or ()),
+                          resolution=int(d.get("resolution") or 10),
+                          clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
+        outcomes = derive_campaign(self.campaign, spec, d.get("keep", "all"),
+                                   delete_l1c=bool(d.get("delete_l1c", False)))
+        made = sum(1 for o in outcomes if o.derived_dir and not o.skipped and not o.error)
+        had = sum(1 for o in outcomes if o.skipped)
+        self.info(f"derived {made} done product(s) into {self.layout.derived}"
+                  + (f"; {had} already had these outputs" if had else ""))
+        for o in outcomes:
+            if o.error:
+                self.note(f"derive failed for {o.l2a}: {o.error}")
+
     # -- steps shared by every engine ---------------------------------------------------------------
 
     def require_planned(self) -> None:
@@ -351,6 +373,7 @@ class _Run:
             s.nothing_to_run = True
             self.info(f"nothing to run: {counts['done']} done, {counts['failed']} failed, "
                       f"{counts['skipped']} skipped; L2A products are in {self.layout.output}")
+            self.derive_done()
             return s
         from s2l2a.engines.base import plan_capacity
 
