@@ -82,6 +82,22 @@ def _campaign(openlava: OpenLava, prefix: str, n: int, **kw: object) -> Path:
     return camp
 
 
+def _standin(openlava: OpenLava) -> Path:
+    """``L2A_Process`` for the user: the project's Sen2Cor stand-in on the user's Python, except
+    that an input whose name holds ``$HOG_MATCH`` allocates and touches ``$HOG_MB`` MB first."""
+    work = openlava.workdir("sen2cor")
+    exe = work / "L2A_Process"
+    hog = "import os, time; b = b'x' * (int(os.environ['HOG_MB']) * 2**20); time.sleep(120)"
+    exe.write_text("#!/bin/sh\n"
+                   'case "$*" in\n'
+                   f'  *"${{HOG_MATCH:-no-hog}}"*) exec \'{openlava.python}\' -c "{hog}" ;;\n'
+                   "esac\n"
+                   f"exec '{openlava.python}' '{STANDIN}' \"$@\"\n")
+    exe.chmod(0o755)
+    openlava.give(work)
+    return exe
+
+
 def _status(openlava: OpenLava, camp: Path) -> dict:
     r = openlava.s2l2a("status", camp, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -95,10 +111,11 @@ def _stats(openlava: OpenLava, job_id: str) -> dict[int, str]:
 
 
 @pytest.mark.timeout(300)
-def test_noop_array_with_limit_then_status_after_openlava_forgot(openlava: OpenLava):
+def test_noop_array_then_status_after_openlava_forgot_and_a_run_limit(openlava: OpenLava):
     """Six noop products as one array with %3; one element's worker is SIGKILLed (no result
     file). Nobody reconciles until OpenLava has forgotten the array (CLEAN_PERIOD): status then
-    folds the five result files and records the sixth as lost."""
+    folds the five result files and records the sixth as lost. Meanwhile a hanging stand-in
+    product meets its 1-minute run limit (exit 140 -> timeout)."""
     camp = _campaign(openlava, "noop", 6, processor="noop",
                      noop={"sleep_s": 1, "die_matching": ["20180704"]}, cluster={"max_concurrent": 3})
     r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "noop", "--dry-run")
@@ -111,6 +128,13 @@ def test_noop_array_with_limit_then_status_after_openlava_forgot(openlava: OpenL
     assert "[1-6]%3" in next((camp / "cluster").glob("*.sh")).read_text()
     assert wait_until(lambda: sorted(_stats(openlava, rec.job_id).values()) == ["DONE"] * 5 + ["EXIT"], 150, 1)
     t_finished = time.monotonic()
+    # while OpenLava forgets that array: one hanging stand-in product under a 1-minute run limit
+    hang = _campaign(openlava, "runlimit", 1, sen2cor=_standin(openlava), cluster={"run_limit": 60})
+    r = openlava.s2l2a("run", hang, "--engine", "lsf", "--processor", "sen2cor",
+                       extra_env={"STANDIN_FAIL_TILES": "20180629:hang", "STANDIN_QUIET": "1"})
+    assert r.returncode == 0 and "submitted lsf array" in r.stdout, r.stdout + r.stderr
+    assert "#BSUB -W 0:01" in next((hang / "cluster").glob("*.sh")).read_text()
+
     assert wait_until(lambda: not _stats(openlava, rec.job_id), openlava.clean_period_s + 60, 2)
     forgotten_after = time.monotonic() - t_finished
     r = openlava.run(["bjobs", "-w", "-a", rec.job_id])
@@ -123,6 +147,12 @@ def test_noop_array_with_limit_then_status_after_openlava_forgot(openlava: OpenL
     (view,) = doc["cluster"]
     assert view["scheduler_knows"] is False and view["result_files"] == 5
 
+    (hang_rec,) = load_records(hang)
+    assert wait_until(lambda: set(_stats(openlava, hang_rec.job_id).values()) == {"EXIT"}, 60, 1)
+    doc = _status(openlava, hang)  # OpenLava still knows this one: exit 140 (SIGUSR2) is the run limit
+    (failure,) = doc["failures"]
+    assert failure["failure_class"] == "timeout" and "exit code 140" in failure["message"], failure
+
 
 @pytest.mark.timeout(300)
 def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
@@ -130,17 +160,7 @@ def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
     ``Max Memory`` over MEMLIMIT in its output file -> out_of_memory), one hangs, gets more time
     through ``cluster extend`` (bmod -W of its running element), then ``cluster cancel`` (bkill of
     the array: 'Operation is in progress', exit 255 -> killed); one completes."""
-    work = openlava.workdir("sen2cor")
-    hungry = work / "L2A_Process"
-    hog = "import os, time; b = b'x' * (int(os.environ['HOG_MB']) * 2**20); time.sleep(120)"
-    hungry.write_text("#!/bin/sh\n"
-                      'case "$*" in\n'
-                      f'  *"$HOG_MATCH"*) exec \'{openlava.python}\' -c "{hog}" ;;\n'
-                      "esac\n"
-                      f"exec '{openlava.python}' '{STANDIN}' \"$@\"\n")
-    hungry.chmod(0o755)
-    openlava.give(work)
-    camp = _campaign(openlava, "oom", 3, sen2cor=hungry, memory_mb=300)
+    camp = _campaign(openlava, "oom", 3, sen2cor=_standin(openlava), memory_mb=300)
     env = {"HOG_MATCH": "20180629", "HOG_MB": "1200", "STANDIN_FAIL_TILES": "20180630:hang",
            "STANDIN_QUIET": "1"}
     r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "sen2cor", extra_env=env)
