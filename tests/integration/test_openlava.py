@@ -198,3 +198,25 @@ def _jobs(camp: Path) -> dict[str, dict]:
     with CampaignStore.open(camp) as store:
         return {j.name.split("_")[2][:8]: {"state": str(j.state), "failure_class": j.failure_class}
                 for j in store.jobs()}
+
+
+@pytest.mark.timeout(180)
+def test_whole_node_array_waited_on_and_selftest(openlava: OpenLava):
+    """``--placement whole_node`` (``-x`` on a queue with EXCLUSIVE = Y) followed with ``--wait``
+    (the text forms of bjobs polled until the end); ``selftest --engine lsf`` passes every check."""
+    camp = _campaign(openlava, "whole", 4, processor="noop", noop={"sleep_s": 1}, memory_mb=256,
+                     cluster={"memory_mb": 256})
+    r = openlava.s2l2a("run", camp, "--engine", "lsf", "--processor", "noop", "--placement", "whole_node",
+                       "--node-cores", "2", "--node-memory-mb", "1024", "--wait", "--poll-interval", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    script = next((camp / "cluster").glob("*.sh")).read_text()
+    assert "[1-1]" in script and "#BSUB -x" in script and "#BSUB -n 2" in script, script
+    assert _status(openlava, camp)["counts"]["done"] == 4
+
+    st = openlava.workdir("selftest")
+    r = openlava.s2l2a("selftest", "--engine", "lsf", "--dir", st / "st", "--timeout", "90", timeout=150)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for check in ("array indices", "exit code of a good element", "memory limit enforced and recognised",
+                  "output file names", "cancel of a pending element"):
+        assert f"[PASS] {check}" in r.stdout, r.stdout
+    assert "Max Memory" in r.stdout and "rusage[mem=256]" in r.stdout and "#BSUB -M 262144" in r.stdout
