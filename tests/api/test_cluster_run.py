@@ -144,3 +144,20 @@ def test_without_wait_the_next_run_folds_and_resubmits(tmp_path: Path, toy_comma
     assert again.total == 1 and [a["jobs"] for a in again.arrays] == [1]
     last = c.run(engine="toy", processor="noop", progress="quiet")
     assert last.nothing_to_run and last.counts["done"] == 2 and last.exit_code == 0
+
+
+def test_a_product_asks_the_node_for_its_own_memory(tmp_path: Path, toy_commands: Path) -> None:
+    """What a product asks a node for is --memory-mb, else [cluster] memory_mb, else [resources]
+    memory_mb: checked against the node size as submitted (not against a 4096 MB default)."""
+    c = campaign(tmp_path, 2)                                          # [resources] memory_mb = 256
+    dry = c.run(engine="toy", processor="noop", dry_run=True, placement="whole_node", node_cores=2,
+                node_memory_mb=1024, progress="quiet")
+    ((_, script),) = dry.scripts
+    assert "--memory=512" in script and "--cpus=2" in script         # 2 products of 256 MB at once
+    c.config("cluster.memory_mb", 300)
+    ((_, script),) = c.run(engine="toy", processor="noop", dry_run=True, progress="quiet").scripts
+    assert "--memory=300" in script
+    ((_, script),) = c.run(engine="toy", processor="noop", dry_run=True, memory_mb=400, progress="quiet").scripts
+    assert "--memory=400" in script
+    with pytest.raises(s2l2a.ConfigError, match="above 1024 MB"):
+        c.run(engine="toy", processor="noop", dry_run=True, memory_mb=2048, node_memory_mb=1024, progress="quiet")

@@ -324,11 +324,12 @@ class _Run:
                 self.note(f"job {jid}: not queued; left alone (use 's2l2a retry' for failed jobs)")
         return jobs[:o.limit] if o.limit else jobs
 
-    def specs(self, jobs: Sequence[Any], next_attempt: bool = False) -> tuple[str, Any, list[Any]]:
+    def specs(self, jobs: Sequence[Any], next_attempt: bool = False,
+              memory_mb: int | None = None) -> tuple[str, Any, list[Any]]:
         from s2l2a.campaign.execute import build_specs
 
         resolved, job_settings, specs = build_specs(self.campaign, self.settings, jobs, processor=self.o.processor,
-                                                    memory_mb=self.o.memory_mb, derive=self.derive,
+                                                    memory_mb=memory_mb or self.o.memory_mb, derive=self.derive,
                                                     next_attempt=next_attempt)
         self.summary.processor = resolved
         return resolved, job_settings, specs
@@ -519,7 +520,15 @@ class _Run:
         from s2l2a.engines.cluster import ClusterEngine, cluster_options, make_scheduler
 
         o, s, store = self.o, self.summary, self.store
-        opts = cluster_options(self.settings.extra.get("cluster"), o.engine, **o.cluster)
+        table = self.settings.extra.get("cluster", {})
+        if isinstance(table, dict):
+            # what one product asks a node for: --memory-mb, else [cluster] memory_mb, else [resources]
+            # (the same for cores), so the node-size checks see what will be submitted
+            table = {"memory_mb": int(o.memory_mb or self.settings.memory_mb),
+                     "cores_per_job": int(self.settings.cores_per_job), **table}
+            if o.memory_mb:
+                table["memory_mb"] = int(o.memory_mb)
+        opts = cluster_options(table, o.engine, **o.cluster)
         engine = ClusterEngine(make_scheduler(o.engine, opts), opts)
         engines = {o.engine: engine}
         self.require_planned()
@@ -564,7 +573,7 @@ class _Run:
                 self.info(f"nothing to submit: {counts['done']} done, {counts['failed']} failed, "
                           f"{s.on_cluster} on the cluster")
             return
-        resolved, _, specs = self.specs(jobs, next_attempt=True)
+        resolved, _, specs = self.specs(jobs, next_attempt=True, memory_mb=engine.options.memory_mb)
         per_product_s, why = plan_duration(store, engine.options)
         plan = engine.plan(specs, per_product_s)
         s.explanation = [f"duration per product: {why}", *plan.explanation]
