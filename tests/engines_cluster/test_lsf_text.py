@@ -11,11 +11,15 @@ import pytest
 from s2l2a.engines import lsf as lsf_module
 from s2l2a.engines.lsf import LSF
 from s2l2a.engines.lsf_text import (
+    HostSize,
     LongRecord,
+    QueueLimits,
     explain_exit,
     max_memory_mb,
     parse_bjobs_l,
     parse_bjobs_w,
+    parse_bqueues_l,
+    parse_lshosts,
     unwrap,
 )
 from s2l2a.engines.scheduler import ClusterOptions, SchedulerError
@@ -183,3 +187,25 @@ def test_rusage_unit_follows_lsf_unit_for_limits_only_when_set(tmp_path, monkeyp
     assert (gb["memory_lsf"], gb["rusage_mem_lsf"]) == (4, 4)
     kb = LSF(ClusterOptions(lsf_unit="KB")).context(walltime_s=60, memory_mb=300)
     assert (kb["memory_lsf"], kb["rusage_mem_lsf"]) == (307200, 307200)
+
+
+def test_queue_and_host_sizes():
+    assert parse_bqueues_l(answer("s2l2a_06_bqueues_l_normal_exclusive.txt")[0]) == [
+        QueueLimits("normal", None, None, True)]
+    assert parse_bqueues_l(answer("s2l2a_07_bqueues_l_short_runlimit.txt")[0]) == [
+        QueueLimits("short", 600, None, False)]
+    # IBM's form without "of HOST", and a MEMLIMIT with default and maximum: the maximum counts
+    text = "QUEUE: long\n\n RUNLIMIT\n 10080.0 min\n\n MEMLIMIT\n 2 G      64 G\n"
+    assert parse_bqueues_l(text) == [QueueLimits("long", 604800, 64 * 1024**2, False)]
+    assert parse_lshosts(answer("s2l2a_09_lshosts.txt")[0]) == [HostSize("vm", 2, 24105)]
+    assert parse_lshosts("HOST_NAME type model cpuf ncpus maxmem maxswp server RESOURCES\n"
+                         "n1 X86_64 Opteron 60.0 - - - Yes ()\n") == [HostSize("n1", None, None)]
+
+
+def test_queue_limits_through_bqueues(tmp_path, monkeypatch):
+    text, _ = answer("s2l2a_07_bqueues_l_short_runlimit.txt")
+    (tmp_path / "bqueues").write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}EOF\n")
+    (tmp_path / "bqueues").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert LSF(ClusterOptions()).queue_limits("short") == QueueLimits("short", 600, None, False)
+    assert LSF(ClusterOptions()).queue_limits("normal") is None

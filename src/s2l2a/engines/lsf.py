@@ -215,6 +215,16 @@ class LSF(Scheduler):
                                          rec.get("EXIT_CODE") or None, rec.get("EXIT_REASON") or None)
         return states
 
+    def queue_limits(self, queue: str | None = None) -> lsf_text.QueueLimits | None:
+        """The run limit, memory limit and exclusivity of ``queue`` (the default queue when None)
+        from ``bqueues -l``; None when it lists no queue. Not yet used by sizing (issue 13 item 4)."""
+        queues = lsf_text.parse_bqueues_l(run_command(["bqueues", "-l", *([queue] if queue else [])]))
+        return next((q for q in queues if queue in (None, q.name)), None)
+
+    def host_sizes(self) -> list[lsf_text.HostSize]:
+        """Cores and memory of each host, from ``lshosts`` (for whole-node sizing)."""
+        return lsf_text.parse_lshosts(run_command(["lshosts"]))
+
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]
 

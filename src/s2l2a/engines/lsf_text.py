@@ -85,7 +85,7 @@ def _limit(header: str, values: str, name: str) -> str | None:
     if name not in heads:
         return None
     i = heads.index(name)
-    cells = re.findall(r"\S+(?: (?:K|KB|M|MB|G|GB|T|TB|min of \S+))?", values.strip())
+    cells = re.findall(r"\S+(?: (?:K|KB|M|MB|G|GB|T|TB|min(?: of \S+)?))?", values.strip())
     return cells[i] if i < len(cells) else None
 
 
@@ -155,3 +155,71 @@ def explain_exit(rec: LongRecord, report: str = "") -> tuple[str, str | None]:
     if code == EXIT_SIGINT or (code is None and not rec.started):
         return "cancelled", f"killed through bkill (exit code {code if code is not None else '-'})"
     return "failed", None
+
+
+# -- what the scheduler knows about queues and hosts (bqueues -l, lshosts) -----------------------
+
+@dataclass
+class QueueLimits:
+    """A queue's limits as ``bqueues -l QUEUE`` shows them (None: the queue sets none)."""
+
+    name: str
+    run_limit_s: int | None = None
+    memlimit_kb: int | None = None
+    exclusive: bool = False
+
+
+def parse_bqueues_l(text: str) -> list[QueueLimits]:
+    """``bqueues -l [QUEUE]`` -> one record per ``QUEUE: name`` block: RUNLIMIT (``10.0 min of
+    host``), MEMLIMIT (the maximum when a default precedes it) and ``SCHEDULING POLICIES: EXCLUSIVE``
+    (what ``bsub -x`` needs)."""
+    queues: list[QueueLimits] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if (m := re.match(r"QUEUE: (\S+)", line)):
+            queues.append(QueueLimits(m[1]))
+            continue
+        if not queues:
+            continue
+        q = queues[-1]
+        if re.match(r"\s*SCHEDULING POLICIES:.*\bEXCLUSIVE\b", line):
+            q.exclusive = True
+        if re.fullmatch(r"\s*[A-Z]+LIMIT( +[A-Z]+LIMIT)*\s*", line) and i + 1 < len(lines):
+            run = _limit(line, lines[i + 1], "RUNLIMIT")
+            if run and (v := re.match(r"([\d.]+) min", run)):
+                q.run_limit_s = int(float(v[1]) * 60)
+            if "MEMLIMIT" in line.split():
+                # "MEMLIMIT" alone, or "MEMLIMIT" over "default maximum" values: the last is the maximum
+                sizes = re.findall(r"([\d.]+) ?([KMGT]B?)?(?=\s|$)", lines[i + 1].strip())
+                if sizes:
+                    num, unit = sizes[-1]
+                    q.memlimit_kb = int(float(num) * _KB[unit or "K"])
+    return queues
+
+
+@dataclass
+class HostSize:
+    """A server host as ``lshosts`` shows it."""
+
+    name: str
+    ncpus: int | None
+    maxmem_mb: int | None
+
+
+def parse_lshosts(text: str) -> list[HostSize]:
+    """``lshosts`` -> the hosts with their cores and memory (``24105M``; ``-`` when unknown)."""
+    hosts: list[HostSize] = []
+    header: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["HOST_NAME"]:
+            header = words
+            continue
+        if not header or len(words) < len(header) - 1:
+            continue
+        row = dict(zip(header, words, strict=False))
+        ncpus = int(row["ncpus"]) if row.get("ncpus", "").isdigit() else None
+        mem = re.fullmatch(r"([\d.]+)([KMGT])B?", row.get("maxmem", ""))
+        maxmem = int(float(mem[1]) * _KB[mem[2]] / 1024) if mem else None
+        hosts.append(HostSize(words[0], ncpus, maxmem))
+    return hosts
