@@ -209,3 +209,11 @@ def test_queue_limits_through_bqueues(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     assert LSF(ClusterOptions()).queue_limits("short") == QueueLimits("short", 600, None, False)
     assert LSF(ClusterOptions()).queue_limits("normal") is None
+
+
+def test_submit_answers_recorded():
+    lsf = LSF(ClusterOptions())
+    assert lsf.parse_submit(answer("10_bsub_array_stdin.txt")[0]) == "101"
+    assert lsf.parse_submit(answer("80_bsub_bmodW.txt")[0]) == "206"  # "... to default queue <normal>."
+    with pytest.raises(SchedulerError, match="No such queue"):
+        lsf.parse_submit(answer("94_bsub_bad_queue.txt")[0])
