@@ -38,16 +38,10 @@ def cmd(campaign: Path, engine: str, processor: str | None, memory_mb: int | Non
 
     's2l2a run' runs the same checks first and refuses on a failure (--skip-check NAME to override).
     """
-    from s2l2a.campaign.check import RunPlan, run_checks
-    from s2l2a.campaign.settings import CampaignSettings
-    from s2l2a.campaign.store import CampaignStore
+    from s2l2a.api import Campaign
 
-    campaign = campaign.resolve()
-    settings = CampaignSettings.load(campaign)
-    plan = RunPlan(engine=engine, processor=processor, memory_mb=memory_mb, node_cores=node_cores,
-                   node_memory_mb=node_memory_mb, skip=skip_checks)
-    with CampaignStore.open(campaign) as store:
-        results = run_checks(campaign, settings, store, plan)
+    results = Campaign.open(campaign).check(engine, processor=processor, memory_mb=memory_mb, node_cores=node_cores,
+                                            node_memory_mb=node_memory_mb, skip=skip_checks)
     marks = symbols()
     for r in results:
         click.echo(r.line(marks))
