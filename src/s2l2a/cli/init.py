@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from s2l2a import defaults
+from s2l2a.campaign.layout import SETTINGS_FILE
 from s2l2a.cli._common import Duration, campaign_argument, human_duration, user_errors
 from s2l2a.registry import processor_names
 
@@ -35,6 +36,6 @@ def cmd(campaign: Path, processor: str, memory_mb: int, cores_per_job: int, time
     settings = c.settings
     for note in settings.above_machine():
         click.echo(f"Warning: {note}; fine for bigger cluster nodes, but a local run refuses it", err=True)
-    click.echo(f"created {campaign / 's2l2a.toml'} (processor {processor}, {memory_mb} MB and {cores_per_job} "
+    click.echo(f"created {campaign / SETTINGS_FILE} (processor {processor}, {memory_mb} MB and {cores_per_job} "
                f"core(s) per job, timeout {human_duration(settings.timeout_s)})")
     click.echo(f"next: s2l2a plan {campaign} <folder with L1C products>")
