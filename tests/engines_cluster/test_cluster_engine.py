@@ -213,3 +213,20 @@ def test_node_failure_is_queued_again_while_attempts_are_left(tmp_path):
     sched3.view = {1: ElementState(1, "failed", "NODE_FAIL", "0:0")}
     assert reconcile(camp3, store3, {"slurm": ClusterEngine(sched3)}).requeued == []
     assert str(store3.job(1).state) == "failed"
+
+
+def test_arrays_submitted_within_one_second_get_their_own_names(tmp_path, monkeypatch) -> None:
+    """A node failure resubmitted by --wait in the same second as the first array must not
+    overwrite that array's record, manifest and script (seen as a lost array in status)."""
+    import s2l2a.engines.cluster as cluster_engine
+
+    monkeypatch.setattr(cluster_engine, "stamp", lambda: "20261206T222222")
+    first = cluster_engine._unused_stamp(tmp_path, "camp")
+    assert first == "20261206T222222"
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "cluster" / f"s2l2a_camp_{first}_1.json").write_text("{}")
+    second = cluster_engine._unused_stamp(tmp_path, "camp")
+    (tmp_path / "cluster" / f"s2l2a_camp_{second}_1.sh").write_text("")
+    third = cluster_engine._unused_stamp(tmp_path, "camp")
+    assert len({first, second, third}) == 3
+    assert cluster_engine._unused_stamp(tmp_path, "other") == first

@@ -142,6 +142,19 @@ def element_output_tail(folder: Path, array_name: str, job_id: str | None, index
 
 # -- the engine -----------------------------------------------------------------------------------
 
+def _unused_stamp(campaign_dir: Path, base: str) -> str:
+    """The time part of new array names, unique in the campaign: a second submission within the
+    same second (a node failure resubmitted by --wait) must not overwrite the first array's
+    record, manifest and script while its elements may still read them."""
+    when = stamp()
+    cluster = Path(campaign_dir) / CLUSTER_DIR
+    candidate, n = when, 1
+    while any(cluster.glob(f"s2l2a_{base}_{candidate}_*")):
+        n += 1
+        candidate = f"{when}-{n}"
+    return candidate
+
+
 @dataclass
 class PreparedArray:
     """A rendered array before submission (what ``--dry-run`` prints)."""
@@ -184,10 +197,10 @@ class ClusterEngine:
         """One rendered script per array of ``plan``; ``log_dir`` (relative to the campaign
         directory) receives the scheduler's output file of each element. No side effects."""
         by_id = {int(s.job_id): s for s in specs}
-        when = stamp()
         # array names: ASCII letters, digits, '_', '.', '-' whatever the campaign is called
         base = re.sub(r"[^A-Za-z0-9_.-]+", "_", campaign_name or Path(campaign_dir).name)[:40].strip("._-")
         base = base or "campaign"
+        when = _unused_stamp(Path(campaign_dir), base)
         camp = check_path("campaign directory", str(Path(campaign_dir).resolve()))
         python = check_path("python (the interpreter the worker runs with)", self.python)
         out = []
