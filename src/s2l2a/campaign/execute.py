@@ -291,9 +291,7 @@ def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: Jo
     from s2l2a.outputs.keep import derive_then_keep
 
     d = dict(spec.derive or {})
-    derive_spec = DeriveSpec(indices=tuple(d.get("indices") or ("ndvi",)), formulas=tuple(d.get("formulas") or ()),
-                             resolution=int(d.get("resolution") or 10),
-                             clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
+    derive_spec = DeriveSpec.from_settings(d, default_indices=("ndvi",))
     res = derive_then_keep(l2a, Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, d.get("keep", "all"),
                            l1c_path=spec.product_path, delete_l1c=bool(d.get("delete_l1c", False)))
     if res.derived_dir:

@@ -153,9 +153,7 @@ def derive_settings(settings: Any, options: RunOptions | None = None) -> dict[st
             raise ConfigError("--keep derived / --delete-l1c need something to derive (--derive ndvi ...)")
         return None
     try:
-        DeriveSpec(indices=tuple(d.get("indices") or ()), formulas=tuple(d.get("formulas") or ()),
-                   resolution=int(d.get("resolution") or 10),
-                   clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None).parsed()
+        DeriveSpec.from_settings(d).parsed()
     except Exception as e:  # noqa: BLE001 - DeriveError/FormulaError: one line before any work
         raise ConfigError(f"derive settings: {e}") from None
     return d
@@ -244,9 +242,7 @@ class _Run:
         from s2l2a.outputs.derive import DeriveSpec
 
         d = self.derive
-        spec = DeriveSpec(indices=tuple(d.get("indices") or ()), formulas=tuple(d.get("formulas") or ()),
-                          resolution=int(d.get("resolution") or 10),
-                          clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
+        spec = DeriveSpec.from_settings(d)
         outcomes = derive_campaign(self.campaign, spec, d.get("keep", "all"),
                                    delete_l1c=bool(d.get("delete_l1c", False)))
         made = sum(1 for o in outcomes if o.derived_dir and not o.skipped and not o.error)

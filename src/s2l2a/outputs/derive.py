@@ -56,6 +56,14 @@ class DeriveSpec:
     write_scl: bool = True
     quicklooks: bool = True
 
+    @classmethod
+    def from_settings(cls, d: dict[str, Any], default_indices: tuple[str, ...] = ()) -> DeriveSpec:
+        """The spec a ``[derive]`` section (or a run's derive options) asks for; the one place that
+        reads those keys, so a worker, a run and a re-derive agree on what a setting means."""
+        return cls(indices=tuple(d.get("indices") or default_indices), formulas=tuple(d.get("formulas") or ()),
+                   resolution=int(d.get("resolution") or 10),
+                   clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
+
     def parsed(self) -> list[Formula]:
         """All formulas, checked (raises FormulaError before any pixel is read)."""
         out = [builtin_index(n) for n in self.indices if n.strip()]
