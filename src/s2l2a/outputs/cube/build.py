@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from s2l2a.errors import ConfigError
+from s2l2a.jit import numba_module
 from s2l2a.outputs.cube.sources import Observation
 from s2l2a.outputs.cube.store import CODE_MAX, FILL, SCALE, SEPARATOR, CubeStore, DateRecord
 
@@ -262,11 +263,8 @@ def _finish_kernel() -> Any:
     global _KERNEL
     if _KERNEL is not False:
         return _KERNEL
-    try:
-        if os.environ.get("S2L2A_NO_NUMBA"):
-            raise ImportError
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         _KERNEL = None
         return None
     scale = np.float32(SCALE)

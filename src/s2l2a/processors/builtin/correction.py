@@ -15,12 +15,13 @@ fused and parallel over rows; without, numpy does the same per block of rows.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from s2l2a.jit import numba_module
 
 from .adjacency import ENV_PIXEL_M, EnvironmentOperator, environment
 from .dem import read_dem
@@ -264,11 +265,8 @@ def _kernel() -> Any:
     global _KERNEL
     if _KERNEL is not False:
         return _KERNEL
-    try:
-        if os.environ.get("S2L2A_NO_NUMBA"):
-            raise ImportError("disabled by S2L2A_NO_NUMBA")
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         _KERNEL = None
         return None
 

@@ -14,12 +14,12 @@ operations in the same order, so both paths give bit-identical results.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from s2l2a.jit import numba_module
 from s2l2a.processors.builtin.lut import Coefficients
 
 _BLOCK = 1 << 20  # elements per numpy block (~4 MB per float32 temporary)
@@ -55,11 +55,8 @@ def _load_numba() -> dict[str, Callable[..., None]]:
     if _kernels is not None:
         return _kernels
     _kernels = {}
-    if os.environ.get("S2L2A_NO_NUMBA"):
-        return _kernels
-    try:
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         return _kernels
 
     @numba.njit(cache=False, nogil=True)

@@ -179,13 +179,10 @@ def _pixels_kernel() -> Any:
     global _PIXELS
     if _PIXELS is not False:
         return _PIXELS
-    import os
+    from s2l2a.jit import numba_module
 
-    try:
-        if os.environ.get("S2L2A_NO_NUMBA"):
-            raise ImportError
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         _PIXELS = None
         return None
 

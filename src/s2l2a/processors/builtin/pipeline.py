@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from s2l2a.jit import numba_module
 from s2l2a.safe.bands import (
     BANDS,
     L2A_BANDS,
@@ -225,11 +225,8 @@ def _numba_kernel():
     global _KERNEL
     if _KERNEL is not False:
         return _KERNEL
-    try:
-        if os.environ.get("S2L2A_NO_NUMBA"):
-            raise ImportError("disabled by S2L2A_NO_NUMBA")
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         _KERNEL = None
         return None
 

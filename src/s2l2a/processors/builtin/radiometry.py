@@ -109,13 +109,10 @@ def _block_mean_kernel():
     global _KERNEL
     if _KERNEL is not False:
         return _KERNEL
-    import os
+    from s2l2a.jit import numba_module
 
-    try:
-        if os.environ.get("S2L2A_NO_NUMBA"):
-            raise ImportError
-        import numba
-    except ImportError:
+    numba = numba_module()
+    if numba is None:
         _KERNEL = None
         return None
 
