@@ -132,7 +132,9 @@ class Campaign:
             if unset or value is not None:
                 raise ConfigError("config: give the KEY to change")
             return dict(_flatten(data))
-        path = _setting_path(key, data)
+        from s2l2a.campaign.settings import setting_key
+
+        path = setting_key(key)
         if value is None and not unset:
             found, current = _get(data, path)
             if not found:
@@ -383,25 +385,6 @@ def check_declared(path: tuple[str, ...], value: Any) -> None:
         setting = declared.get(path[1]) if declared else None
         if setting is not None:
             setting.check_value(f"[{path[0]}] {path[1]}", value)
-
-
-_BARE_SECTIONS = ("campaign", "resources")
-
-
-def _setting_path(key: str, data: dict[str, Any]) -> tuple[str, ...]:
-    """``memory_mb`` -> ("resources", "memory_mb"); ``sen2cor.l2a_process`` as given."""
-    parts = tuple(str(key).split("."))
-    if not key or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
-        raise ConfigError(f"{key!r} is not a setting name; use section.key, e.g. resources.memory_mb")
-    if len(parts) == 1:
-        from s2l2a.campaign.settings import CampaignSettings
-
-        known = CampaignSettings().to_dict()
-        matches = [(s, key) for s in _BARE_SECTIONS if key in known.get(s, {}) or key in data.get(s, {})]
-        if len(matches) != 1:
-            raise ConfigError(f"{key!r}: give the section too, e.g. resources.{key} or sen2cor.{key}")
-        return matches[0]
-    return parts
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

@@ -312,3 +312,24 @@ def _section(data: dict[str, Any], name: str, source: Path | str) -> dict[str, A
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def setting_key(key: str) -> tuple[str, ...]:
+    """The ``(section, key)`` a user means by ``key``: ``memory_mb`` -> ("resources", "memory_mb"),
+    ``sen2cor.l2a_process`` or ``sen2cor.parameters.X`` as given. The one grammar of setting names, used by ``Campaign.config``
+    and ``s2l2a config``: a bare key must be one of [campaign]/[resources] (those are fixed, so a typo
+    there is refused with the known keys); other sections are free-form, checked by their declarations."""
+    parts = tuple(str(key).split("."))
+    if not key or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
+        raise ConfigError(f"{key!r} is not a setting name; use section.key, e.g. resources.memory_mb "
+                          "(see 's2l2a config DIR')")
+    fixed = {"campaign": _CAMPAIGN_KEYS, "resources": _RESOURCE_KEYS}
+    if len(parts) == 1:
+        matches = [s for s, keys in fixed.items() if key in keys]
+        if len(matches) != 1:
+            raise ConfigError(f"{key!r}: give the section too, e.g. resources.{key} or sen2cor.{key} "
+                              "(see 's2l2a config DIR')")
+        return (matches[0], key)
+    if parts[0] in fixed and (len(parts) != 2 or parts[1] not in fixed[parts[0]]):
+        raise ConfigError(f"{key}: unknown key; [{parts[0]}] has {', '.join(fixed[parts[0]])}")
+    return parts

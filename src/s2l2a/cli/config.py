@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from s2l2a.campaign.layout import SETTINGS_FILE
+from s2l2a.campaign.settings import setting_key
 from s2l2a.cli._common import campaign_argument, user_errors
 from s2l2a.errors import ConfigError
 from s2l2a.registry import processor_names
@@ -31,7 +32,6 @@ KINDS: dict[str, str] = {
     "resources.memory_mb": "int", "resources.cores_per_job": "int", "resources.timeout_s": "duration",
     "resources.max_attempts": "int", "resources.workers": "int", "resources.min_free_mb": "int",
 }
-_FIXED = ("campaign", "resources")       # sections whose keys are all known (typos are refused there)
 
 
 @click.command("config")
@@ -59,7 +59,7 @@ def cmd(campaign: Path, key: str | None, value: str | None, unset: bool) -> None
         for name, v in c.config().items():
             click.echo(f"{name} = {_show(v)}")
         return
-    path = _resolve_key(key, c.settings.to_dict())
+    path = setting_key(key)
     name = ".".join(path)
     if value is None and not unset:
         current = _current(c, name)
@@ -85,24 +85,6 @@ def _current(c: Any, name: str) -> Any:
         return c.config(name)
     except ConfigError:
         return None
-
-
-def _resolve_key(key: str, data: dict[str, Any]) -> tuple[str, ...]:
-    """``memory_mb`` -> ("resources", "memory_mb"); ``sen2cor.l2a_process`` as given; one line if odd."""
-    parts = tuple(key.split("."))
-    if not key or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
-        raise ConfigError(f"{key!r} is not a setting name; use section.key, e.g. resources.memory_mb "
-                          "(see 's2l2a config DIR')")
-    if len(parts) == 1:
-        matches = [f"{s}.{key}" for s in _FIXED if f"{s}.{key}" in KINDS]
-        if len(matches) != 1:
-            raise ConfigError(f"{key!r}: give the section too, e.g. resources.{key} or sen2cor.{key} "
-                              "(see 's2l2a config DIR')")
-        return tuple(matches[0].split("."))
-    if parts[0] in _FIXED and (len(parts) != 2 or ".".join(parts) not in KINDS):
-        known = ", ".join(k.split(".")[1] for k in KINDS if k.startswith(parts[0] + "."))
-        raise ConfigError(f"{key}: unknown key; [{parts[0]}] has {known}")
-    return parts
 
 
 def _kinds() -> dict[str, str]:
