@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "s2l2a"
 #: low to high; a module belongs to the layer of its longest matching prefix
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # vocabulary and small services every layer may use
-    ("base", ("s2l2a", "s2l2a.errors", "s2l2a.units", "s2l2a.fsutil", "s2l2a.clock", "s2l2a.jit", "s2l2a.defaults",
+    ("base", ("s2l2a", "s2l2a.errors", "s2l2a.units", "s2l2a.fsutil", "s2l2a.clock", "s2l2a.jit", "s2l2a.lazy", "s2l2a.defaults",
               "s2l2a.diskspace", "s2l2a.registry",
               # the failure classes are campaign vocabulary that processors and Sen2Cor's
               # classifier speak; a leaf module that imports nothing

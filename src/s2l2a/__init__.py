@@ -14,8 +14,7 @@ Names are imported on first use, so ``import s2l2a`` (and ``s2l2a --help``) stay
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from s2l2a import lazy
 
 __version__ = "0.1.0"
 
@@ -30,12 +29,4 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 's2l2a' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

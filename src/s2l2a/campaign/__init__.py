@@ -6,8 +6,7 @@ imported by processors and engines without loading the store and the settings.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from s2l2a import lazy
 
 _EXPORTS = {
     "CampaignSettings": "s2l2a.campaign.settings",
@@ -19,8 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 's2l2a.campaign' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

@@ -8,8 +8,7 @@ planner, publication) does not load lxml and shapely.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from s2l2a import lazy
 
 _EXPORTS = {
     "BANDS": "s2l2a.safe.bands", "NATIVE_RESOLUTION": "s2l2a.safe.bands", "RESOLUTIONS": "s2l2a.safe.bands",
@@ -37,8 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 's2l2a.safe' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS)

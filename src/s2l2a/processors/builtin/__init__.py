@@ -7,8 +7,7 @@ the whole pipeline, and reading a campaign's settings imports no numerical code.
 
 from __future__ import annotations
 
-from typing import Any
-
+from s2l2a import lazy
 from s2l2a.processors.builtin.formats import DEFAULT_FORMAT, format_names
 from s2l2a.registry import ProcessorPlugin, Section, Setting
 
@@ -29,9 +28,4 @@ PLUGIN = ProcessorPlugin(
     output_mb=1200)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "BuiltinProcessor":
-        from s2l2a.processors.builtin.processor import BuiltinProcessor
-
-        return BuiltinProcessor
-    raise AttributeError(name)
+__getattr__, __dir__ = lazy.exports(__name__, {"BuiltinProcessor": "s2l2a.processors.builtin.processor"})
