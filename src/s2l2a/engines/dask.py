@@ -9,12 +9,11 @@ directory and the L1C paths at the same paths (a shared file system), like clust
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import Any
 
 from s2l2a.engines.base import Capacity
-from s2l2a.engines.local import _DASK_LOGGERS, LocalEngine
+from s2l2a.engines.local import LocalEngine
 from s2l2a.errors import ConfigError
 
 
@@ -73,16 +72,7 @@ class DaskEngine(LocalEngine):
     def close(self) -> None:
         """Disconnect; the cluster belongs to somebody else and keeps running."""
         client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.close(timeout=10)
-            except Exception:  # noqa: BLE001 - disconnecting; nothing useful to report
-                pass
-        if self._log_handler is not None:
-            for name in _DASK_LOGGERS:
-                logging.getLogger(name).removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
+        self._disconnect(client)
 
     def _submit_one(self, campaign_dir: Any, spec: Any) -> Any:
         if self._uses_resources:

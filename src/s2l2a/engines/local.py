@@ -107,7 +107,11 @@ class LocalEngine:
             except Exception:  # noqa: BLE001 - a worker already gone has nothing left to kill
                 pass
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
-        for thing in (client, cluster):
+        self._disconnect(client, cluster)
+
+    def _disconnect(self, *things: Any) -> None:
+        """Close the client (and the cluster, when it is ours) and give Dask's loggers back."""
+        for thing in things:
             if thing is None:
                 continue
             try:
