@@ -360,13 +360,14 @@ def field_dn(cells: CellGrid, field_: np.ndarray, grid: Grid, valid: np.ndarray 
 # --------------------------------------------------------------------------------------- the run
 
 
-def _grids(granule: Any, data: dict[str, np.ndarray], transforms: dict[str, Affine]) -> dict[int, Grid]:
-    """Output grids from the bands present, else from the tile geoposition (partial products)."""
+def _grids(granule: Any, shapes: dict[str, tuple[int, int]], transforms: dict[str, Affine]) -> dict[int, Grid]:
+    """Output grids from the bands present (their shapes), else from the tile geoposition (partial
+    products)."""
     grids: dict[int, Grid] = {}
     for res in RESOLUTIONS:
-        band = next((b for b in BANDS if NATIVE[b] == res and b in data), None)
+        band = next((b for b in BANDS if NATIVE[b] == res and b in shapes), None)
         if band is not None:
-            grids[res] = Grid(res, data[band].shape, transforms[band])
+            grids[res] = Grid(res, shapes[band], transforms[band])
     for res in RESOLUTIONS:
         if res in grids:
             continue
@@ -477,35 +478,51 @@ def cirrus_gamma(toa60: dict[str, np.ndarray], scl60: np.ndarray, gipp: Any) -> 
     return gam, floor
 
 
-def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lut: Any,
-                progress: Any = None) -> GranuleResult:
-    """Convert one granule into ``out_granule`` (IMG_DATA/R*m, QI_DATA); returns what was written."""
-    t0 = time.perf_counter()
-    say = progress or (lambda msg: log.info(msg))
-    _limit_numba_threads(opts.threads)
-    res = GranuleResult()
-    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
-    res.missing_bands = [b for b in BANDS if b not in files]
-    if not files:
-        raise ValueError("granule has no band file")
-    check_band_files(files)  # an empty, text or cut band fails now, not after decoding the others
-    data, transforms, crs = read_bands(files, opts.threads)
-    if crs is None:
-        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
-    say(f"decoded {len(data)} bands in {time.perf_counter() - t0:.1f} s")
+@dataclass
+class Analysis:
+    """What the classification and the retrievals made of one granule: everything the inversion and
+    the writers need besides the bands themselves (shared by the full L2A and the deliverable path)."""
+
+    grids: dict[int, Grid]
+    crs: Any
+    refl: dict[str, tuple[float, float]]
+    cells: CellGrid
+    scl: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # res -> (SCL, CLDPRB, SNWPRB)
+    aot: Retrieval
+    wv: Retrieval
+    coeffs: dict[str, Any]
+    valid60: np.ndarray
+    out_res: tuple[int, ...]
+    model: Any = None
+    terrain: Any = None
+    elev60: np.ndarray | None = None
+    gam: dict[str, float] = field(default_factory=dict)
+    b10_floor: float = 0.0
+    toa60_b10: np.ndarray | None = None  # kept only for the cirrus correction
+
+
+def analyse(product: Any, granule: Any, grids: dict[int, Grid], crs: Any, data60: dict[str, np.ndarray],
+            data20: dict[str, np.ndarray], opts: Options, lut: Any, res: GranuleResult, say: Any,
+            t0: float) -> Analysis:
+    """60 m classification, AOT/WV retrieval, coefficients and the 20 m classification.
+
+    ``data60`` / ``data20``: every band as an array that :func:`rows_resampled` maps onto the 60 m /
+    20 m grid exactly as it maps the decoded band (the decoded bands themselves, or their 60 m / 20 m
+    versions: the deliverable path keeps no more); ``data20`` needs SCL_NEEDS and B10 only. The
+    band order of ``data60`` is the decoding order (it picks the band the 60 m validity comes from).
+    """
     refl = {b: (float(product.quantification_value), float(product.radio_add_offset.get(b, 0.0)))
-            for b in data}
-    grids = _grids(granule, data, transforms)
+            for b in data60}
     gipp = load_sc_gipp()
     sun = (float(granule.mean_sun_zenith or np.nanmean(granule.angles.sun_zenith)),
            float(granule.mean_sun_azimuth or np.nanmean(granule.angles.sun_azimuth)))
 
     # ---- 60 m analysis
     g60 = grids[60]
-    toa60 = {b: dn_to_reflectance(rows_resampled(a, g60.shape, 0, g60.shape[0]), *refl[b]) for b, a in data.items()}
+    toa60 = {b: dn_to_reflectance(rows_resampled(a, g60.shape, 0, g60.shape[0]), *refl[b]) for b, a in data60.items()}
     morphology = (float(opts.cloud_min_size_m), float(opts.cloud_buffer_m))
-    scl60, cld60, snw60 = classify_grid(data, refl, g60, sun, gipp, morphology)
-    valid60 = _valid(data, g60.shape)
+    scl60, cld60, snw60 = classify_grid(data60, refl, g60, sun, gipp, morphology)
+    valid60 = _valid(data60, g60.shape)
     usable = np.isin(scl60, (sclmod.VEG, sclmod.NOT_VEG))
     priors: AuxPriors = read_priors(getattr(granule, "aux_files", None))
     extent = TILE_EXTENT_M
@@ -594,7 +611,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     })
     say(f"AOT {res.details['aot_mean']:.3f} ({aot_r.source}), WV {res.details['wv_mean_gcm2']:.2f} g/cm2 "
         f"({wv_r.source}) after {time.perf_counter() - t0:.1f} s")
-    coeffs = {b: atm.cell_coefficients(b, aot_r.cells, wv_r.cells) for b in data if b != "B10"}
+    coeffs = {b: atm.cell_coefficients(b, aot_r.cells, wv_r.cells) for b in data60 if b != "B10"}
     if "sza" in lut_axes:  # conditions beyond the table are clipped to its edge: say so (2 % slack)
         vz = np.max([geom.band(b)[0] for b in coeffs], axis=0) if coeffs else geom.sza * 0
         clipped = np.zeros(cells.shape, bool)
@@ -609,31 +626,80 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             say(f"warning: {res.details['lut_clipped_percent']} % of the cells lie outside the look-up "
                 "table (clipped to its edge)")
     gam, b10_floor = ({}, 0.0)
-    if opts.cirrus_correction and "B10" in data:
+    if opts.cirrus_correction and "B10" in data60:
         gam, b10_floor = cirrus_gamma(toa60, scl60, gipp)
         res.details["cirrus_gamma"] = gam
     model = None
     if terrain is not None or adjacency:
-        model = surface_model([b for b in data if b != "B10"])
+        model = surface_model([b for b in data60 if b != "B10"])
         say(f"terrain/adjacency model ready after {time.perf_counter() - t0:.1f} s")
     res.details["dem"] = terrain.details if terrain is not None else None
     res.details["terrain"] = "DEM" if terrain is not None else f"flat at {opts.elevation_km} km (no DEM)"
     res.details["adjacency"] = bool(adjacency)
     if model is not None:
         res.details["levels_km"] = [round(float(z), 3) for z in model.stack.levels_km]
-    toa60 = {"B10": toa60["B10"]} if gam and "B10" in toa60 else {}  # the rest is no longer needed
 
     # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
-    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in data), opts.resolution or 10))
+    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in data60), opts.resolution or 10))
     res.details["resolutions"] = list(out_res)
 
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)
-    scl20 = cld20 = snw20 = None
+    scl = {60: (scl60, cld60, snw60)}
     if 20 in out_res:
-        scl20, cld20, snw20 = classify_grid(data, refl, grids[20], sun, gipp, morphology)
+        scl20, cld20, snw20 = classify_grid(data20, refl, grids[20], sun, gipp, morphology)
         if terrain is not None:
             sclmod.mark_terrain_shadows(scl20, terrain.fields[20].cos_i == 0)
+        scl[20] = (scl20, cld20, snw20)
     say(f"classified after {time.perf_counter() - t0:.1f} s")
+    return Analysis(grids=grids, crs=crs, refl=refl, cells=cells, scl=scl, aot=aot_r, wv=wv_r, coeffs=coeffs,
+                    valid60=valid60, out_res=out_res, model=model, terrain=terrain, elev60=elev60, gam=gam,
+                    b10_floor=b10_floor, toa60_b10=toa60["B10"] if gam and "B10" in toa60 else None)
+
+
+def invert_band(arr: np.ndarray, band: str, an: Analysis, opts: Options) -> np.ndarray:
+    """TOA DN -> BOA DN of one band at its native resolution, in place (cirrus, terrain, adjacency
+    as the analysis decided)."""
+    cir = None
+    if an.gam.get(band):
+        up = resample_nearest(np.nan_to_num(an.toa60_b10 - an.b10_floor).clip(0, None).astype(np.float32), arr.shape)
+        cir = (up * np.float32(an.gam[band])).astype(np.float32)
+    if an.model is not None:
+        an.model.invert_in_place(arr, band, *an.refl[band], use_numba=opts.use_numba, cirrus=cir)
+    else:
+        invert_in_place(arr, an.cells, an.coeffs[band], *an.refl[band], use_numba=opts.use_numba, cirrus=cir)
+    return arr
+
+
+def scl_shares(scl: np.ndarray) -> tuple[dict[int, float], float]:
+    """Share of each SCL class 1-11 among the pixels with data (%), and the share without data."""
+    counts = np.bincount(scl.ravel(), minlength=12)
+    tot = max(1, int(counts[1:].sum()))
+    return ({int(k): round(100.0 * float(counts[k]) / tot, 2) for k in range(1, 12)},
+            round(100.0 * float(counts[0]) / max(1, int(counts.sum())), 2))
+
+
+def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lut: Any,
+                progress: Any = None) -> GranuleResult:
+    """Convert one granule into ``out_granule`` (IMG_DATA/R*m, QI_DATA); returns what was written."""
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: log.info(msg))
+    _limit_numba_threads(opts.threads)
+    res = GranuleResult()
+    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
+    res.missing_bands = [b for b in BANDS if b not in files]
+    if not files:
+        raise ValueError("granule has no band file")
+    check_band_files(files)  # an empty, text or cut band fails now, not after decoding the others
+    data, transforms, crs = read_bands(files, opts.threads)
+    if crs is None:
+        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
+    say(f"decoded {len(data)} bands in {time.perf_counter() - t0:.1f} s")
+    grids = _grids(granule, {b: a.shape for b, a in data.items()}, transforms)
+    an = analyse(product, granule, grids, crs, data, data, opts, lut, res, say, t0)
+    out_res = an.out_res
+    scl20, cld20, snw20 = an.scl.get(20, (None, None, None))
+    scl60, cld60, snw60 = an.scl[60]
+    g60 = grids[60]
 
     img = out_granule / "IMG_DATA"
     qi = out_granule / "QI_DATA"
@@ -661,14 +727,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         if b == "B10":
             continue
         nat = NATIVE[b]
-        cir = None
-        if gam.get(b):
-            up = resample_nearest(np.nan_to_num(toa60["B10"] - b10_floor).clip(0, None).astype(np.float32), arr.shape)
-            cir = (up * np.float32(gam[b])).astype(np.float32)
-        if model is not None:
-            model.invert_in_place(arr, b, *refl[b], use_numba=opts.use_numba, cirrus=cir)
-        else:
-            invert_in_place(arr, cells, coeffs[b], *refl[b], use_numba=opts.use_numba, cirrus=cir)
+        invert_band(arr, b, an, opts)
         for r in sorted(out_res, key=lambda x: x == nat):  # native last: put() masks it in place
             if b not in OUTPUT_BANDS[r]:
                 continue
@@ -686,13 +745,13 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
 
     # ---- AOT, WVP, SCL, QI masks
     # AOT/WV vary over kilometres: interpolate on the 60 m grid, replicate to the finer ones
-    for key, field_, quant in (("AOT", aot_r.cells, AOT_QUANTIFICATION), ("WVP", wv_r.cells, WVP_QUANTIFICATION)):
-        if terrain is not None:  # sea-level equivalents -> the column above each pixel
+    for key, field_, quant in (("AOT", an.aot.cells, AOT_QUANTIFICATION), ("WVP", an.wv.cells, WVP_QUANTIFICATION)):
+        if an.terrain is not None:  # sea-level equivalents -> the column above each pixel
             from .correction import field_dn_at_height
 
-            dn60 = field_dn_at_height(cells, field_, g60.shape, elev60, key, valid60, quant)
+            dn60 = field_dn_at_height(an.cells, field_, g60.shape, an.elev60, key, an.valid60, quant)
         else:
-            dn60 = field_dn(cells, field_, g60, valid60, quant)
+            dn60 = field_dn(an.cells, field_, g60, an.valid60, quant)
         for r in out_res:
             put(r, key, dn60 if r == 60 else resample_nearest(dn60, grids[r].shape))
     for r, (s, c, n) in ((20, (scl20, cld20, snw20)), (60, (scl60, cld60, snw60))):
@@ -704,10 +763,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             p = write_raster(qi / f"MSK_{key}_{r}m", arr, g.transform, crs, fmt, nodata=None,
                              categorical=True, threads=opts.threads, key=key)
             res.qi[f"{key}_{r}m"] = p.relative_to(out_granule)
-    counts = np.bincount((scl20 if scl20 is not None else scl60).ravel(), minlength=12)
-    tot = max(1, int(counts[1:].sum()))
-    res.details["scl_percent"] = {int(k): round(100.0 * float(counts[k]) / tot, 2) for k in range(1, 12)}
-    res.details["nodata_percent"] = round(100.0 * float(counts[0]) / max(1, int(counts.sum())), 2)
+    res.details["scl_percent"], res.details["nodata_percent"] = scl_shares(scl20 if scl20 is not None else scl60)
     res.details["seconds"] = round(time.perf_counter() - t0, 2)
     say(f"granule done in {res.details['seconds']:.1f} s")
     return res
