@@ -47,6 +47,7 @@ from s2l2a.campaign.layout import (
     make_job_staging,
     staging_is_ours,
 )
+from s2l2a.campaign.usage import Meter
 from s2l2a.clock import utcnow
 from s2l2a.diskspace import free_bytes
 from s2l2a.errors import CampaignError, ProductError
@@ -202,6 +203,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
                          pid=os.getpid())
     settings = spec.job_settings()
     phase = _Phase()
+    meter = Meter.start()
     try:
         _append_log(log_path, f"==== {outcome.start} attempt {spec.attempt} of job {spec.job_id}: {label} "
                               f"(processor {spec.processor}, host {outcome.host}, pid {outcome.pid}) ====\n")
@@ -264,6 +266,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
                 pass  # removed at the next run's start
         outcome.end = utcnow()
         outcome.duration_s = round(time.monotonic() - t0, 3)
+        outcome.cpu_s, outcome.peak_mb = meter.read()
     full_message = outcome.message
     outcome.message = _capped(full_message)
     try:

@@ -79,6 +79,8 @@ class JobOutcome:
     derived_path: str | None = None        # <campaign>/derived/<tile>/<product> when derived
     derive_error: str | None = None        # one line; the conversion itself still counts as done
     gipp_sha256: dict[str, str] | None = None  # Sen2Cor: hash of each GIPP file the run was given
+    cpu_s: float | None = None             # CPU seconds of the job and its child processes (campaign.usage)
+    peak_mb: float | None = None           # peak resident memory while it ran, MB (campaign.usage)
     # unique per attempt: folding the same result file twice is recognisable as a repeat
     outcome_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 

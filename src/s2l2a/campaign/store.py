@@ -46,6 +46,7 @@ Illegal state changes raise :class:`~s2l2a.campaign.states.IllegalTransition`.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import sqlite3
 import threading
@@ -67,7 +68,7 @@ from s2l2a.campaign.states import SKIP_DONE, SKIP_DUPLICATE, SKIP_WAITING, JobSt
 from s2l2a.clock import iso, utcnow
 from s2l2a.errors import CampaignError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: pauses before retrying a store write that failed on a full disk (then: one CampaignError line)
 FULL_RETRY_S = (0.5, 2.0, 5.0)
@@ -132,6 +133,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         first_seen TEXT NOT NULL,
         last_seen TEXT NOT NULL
     );
+    """),
+    # what each attempt used, as its worker measured it (campaign.usage): status shows it and
+    # sizing proposes memory_mb from the peaks
+    (3, """
+    ALTER TABLE attempts ADD COLUMN cpu_s REAL;
+    ALTER TABLE attempts ADD COLUMN peak_mb REAL;
     """),
 ]
 
@@ -220,6 +227,8 @@ class Attempt:
     log_path: str | None
     host: str | None
     pid: int | None
+    cpu_s: float | None = None          # CPU seconds of the attempt and its child processes
+    peak_mb: float | None = None        # its peak resident memory, MB
 
 
 class Rejection(NamedTuple):
@@ -313,6 +322,15 @@ def _get(outcome: Any, key: str, default: Any = None) -> Any:
     if isinstance(outcome, Mapping):
         return outcome.get(key, default)
     return getattr(outcome, key, default)
+
+
+def _usage(outcome: Any, key: str) -> float | None:
+    """A measured usage number of an outcome (cpu_s, peak_mb): finite and not negative, else None
+    (result files come from nodes; a NaN must not reach sizing)."""
+    value = _get(outcome, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 class CorruptStore(CampaignError):
@@ -697,7 +715,7 @@ class CampaignStore:
 
     def attempts(self, job_id: int | None = None) -> list[Attempt]:
         """Attempts of one job (or all), in order."""
-        cols = 'job_id, n, state, start, "end", exit_status, failure_class, message, log_path, host, pid'
+        cols = 'job_id, n, state, start, "end", exit_status, failure_class, message, log_path, host, pid, cpu_s, peak_mb'
         if job_id is None:
             rows = self._read(f"SELECT {cols} FROM attempts ORDER BY job_id, n")
         else:
@@ -775,9 +793,10 @@ class CampaignStore:
                         (state.value, fc, message, str(out_path) if out_path else None,
                          _get(outcome, "processor"), _get(outcome, "processor_version"), now, job_id))
             cur.execute('UPDATE attempts SET state = ?, "end" = ?, exit_status = ?, failure_class = ?, '
-                        "message = ?, log_path = coalesce(log_path, ?) WHERE job_id = ? AND n = ?",
+                        "message = ?, log_path = coalesce(log_path, ?), cpu_s = ?, peak_mb = ? "
+                        "WHERE job_id = ? AND n = ?",
                         (state.value, end_s, exit_status, fc, message, str(log_path) if log_path else None,
-                         job_id, n))
+                         _usage(outcome, "cpu_s"), _usage(outcome, "peak_mb"), job_id, n))
             return n, name, tile
 
         n, name, tile = self._write(body)
@@ -913,9 +932,9 @@ class CampaignStore:
                               j.message, str(j.output_path) if j.output_path else None, j.processor,
                               j.processor_version, j.updated_at) for j in jobs])
             cur.executemany('INSERT INTO attempts (job_id, n, state, start, "end", exit_status, failure_class, '
-                            "message, log_path, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                            "message, log_path, host, pid, cpu_s, peak_mb) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             [(a.job_id, a.n, a.state, a.start, a.end, a.exit_status, a.failure_class, a.message,
-                              a.log_path, a.host, a.pid) for a in attempts])
+                              a.log_path, a.host, a.pid, a.cpu_s, a.peak_mb) for a in attempts])
             cur.executemany("INSERT OR REPLACE INTO rejected (path, reason, first_seen, last_seen) VALUES (?,?,?,?)",
                             [tuple(r) for r in rejections])
 

@@ -114,3 +114,28 @@ def plan_arrays(job_ids: list[int], per_product_s: float, run_limit_s: float, *,
     ]
     return ArrayPlan(arrays=arrays, element_walltime_s=walltime, per_product_s=per_product_s,
                      parallel=k, products_per_element=per_element, explanation=expl)
+
+
+#: proposals never go below this (a Python worker with GDAL loaded), nor are they made from fewer peaks
+MEMORY_FLOOR_MB = 1024
+MEMORY_MIN_PEAKS = 3
+
+
+def propose_memory_mb(peaks_mb: list[float], configured_mb: int, *, margin: float = 1.2,
+                      step_mb: int = 256, floor_mb: int = MEMORY_FLOOR_MB) -> tuple[int | None, str]:
+    """``memory_mb`` for the next arrays from measured peaks (MB per product), and a line saying
+    why: the p95 peak times ``margin``, rounded up to ``step_mb``, at least ``floor_mb``. None
+    (and why) with fewer than 3 usable peaks. A proposal only: the caller shows it, the user sets
+    ``[cluster] memory_mb``."""
+    usable = sorted(p for p in peaks_mb if isinstance(p, int | float) and math.isfinite(p) and p > 0)
+    if len(usable) < MEMORY_MIN_PEAKS:
+        return None, (f"memory per product: {len(usable)} measured peak(s), fewer than {MEMORY_MIN_PEAKS}; "
+                      f"memory_mb {configured_mb} as configured")
+    p95 = usable[max(0, math.ceil(0.95 * len(usable)) - 1)]
+    proposed = max(int(floor_mb), int(math.ceil(p95 * margin / step_mb)) * step_mb)
+    peak = f"{p95 / 1024:.1f} GB" if p95 >= 1024 else f"{p95:.0f} MB"
+    where = f"from p95 peak {peak} over {len(usable)} products (x{margin:g}, at least {floor_mb} MB)"
+    if proposed == int(configured_mb):
+        return proposed, f"memory per product: memory_mb {configured_mb} is what the measured peaks propose ({where})"
+    return proposed, (f"memory per product: proposed memory_mb {proposed} {where}; configured {configured_mb}; "
+                      f"set [cluster] memory_mb (or --memory-mb) to use it")

@@ -9,7 +9,8 @@ value) to fail every job, or only the products whose name contains one of ``fail
 ``write_product = false`` to return an empty staging dir (the "exit 0 but no output" case),
 ``die_matching`` to SIGKILL the very process running the job for matching products (what the OOM
 killer does to a worker), ``child_sleep_s`` to wait on a ``sleep`` started in a session of its own
-(how Sen2Cor is run).
+(how Sen2Cor is run), ``alloc_mb`` to hold that much touched memory while the job runs (what the
+worker's own measurement of peak memory must see).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ SECTION = Section("noop", help="test knobs of the noop processor", settings=(
     Setting("die_matching", "list", check=string_list, help="SIGKILL the process running these products"),
     Setting("child_sleep_s", "float", 0.0, check=non_negative_seconds,
             help="wait on a 'sleep' in a session of its own (how Sen2Cor is run)"),
+    Setting("alloc_mb", "float", 0.0, check=non_negative_seconds, help="MB of memory each job holds while it runs"),
 ))
 
 
@@ -80,13 +82,14 @@ class NoopProcessor:
 
     def __init__(self, sleep_s: float = 0.0, fail: str | None = None, fail_matching: list[str] | None = None,
                  write_product: bool = True, die_matching: list[str] | None = None,
-                 child_sleep_s: float = 0.0, **_ignored: Any) -> None:
+                 child_sleep_s: float = 0.0, alloc_mb: float = 0.0, **_ignored: Any) -> None:
         self.sleep_s = float(sleep_s)
         self.fail = FailureClass(fail) if fail else None
         self.fail_matching = list(fail_matching or [])
         self.write_product = bool(write_product)
         self.die_matching = list(die_matching or [])
         self.child_sleep_s = float(child_sleep_s)
+        self.alloc_mb = float(alloc_mb)
 
     def version(self) -> str:
         return f"s2l2a-noop {__version__}"
@@ -95,8 +98,10 @@ class NoopProcessor:
                 log_path: Path) -> L2AResult:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(f"noop: {product.name} sleep {self.sleep_s} s\n")
+        held = bytearray(int(self.alloc_mb * 2**20))  # zero-filled: every page is touched
         if self.sleep_s > 0:
             time.sleep(self.sleep_s)
+        del held
         if self.child_sleep_s > 0:
             child = subprocess.Popen(["sleep", str(self.child_sleep_s)], start_new_session=True)
             with open(log_path, "a", encoding="utf-8") as log:
