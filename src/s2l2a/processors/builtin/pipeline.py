@@ -441,7 +441,7 @@ def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, floa
         r1 = min(shape[0], r0 + step)
         toa = {}
         sat = np.zeros((r1 - r0, shape[1]), bool)
-        for b in (*SCL_NEEDS, "B10"):
+        for b in (*SCL_NEEDS, *sclmod.SCL_OPTIONAL):
             if b not in data:
                 continue
             dn = rows_resampled(data[b], shape, r0, r1)
