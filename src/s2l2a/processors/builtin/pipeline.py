@@ -82,6 +82,8 @@ class Options:
     illumination, cast shadows and sky view (correction.py); None = flat at elevation_km;
     adjacency: 6S-weighted adjacency correction (adjacency.py); None = on with a DEM, off without;
     cloud_min_size_m / cloud_buffer_m: optional morphology of the cloud mask (scl.clean_clouds; 0 = off);
+    esacci: a Sen2Cor ``aux_data`` folder holding the ESA-CCI water-bodies map (and snow climatology):
+    the classification uses them as Sen2Cor does (ccimaps.py); None = without;
     aot / wv: force a constant AOT550 / water vapour (g/cm2) instead of retrieving them;
     aerosol: look-up table aerosol model; cirrus_correction: subtract B10-scaled cirrus per band;
     allow_partial: convert products with missing bands as far as present (see processor.py);
@@ -104,6 +106,7 @@ class Options:
     adjacency: bool | None = None
     cloud_min_size_m: float = 0.0
     cloud_buffer_m: float = 0.0
+    esacci: str | None = None
 
 
 @dataclass
@@ -426,8 +429,12 @@ def shared_nodata(data: dict[str, np.ndarray], grids: dict[int, Grid]) -> dict[i
 
 def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, float]], grid: Grid,
                   sun: tuple[float, float], gipp: Any,
-                  morphology: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Scene classification on one grid, block by block, then cloud shadows over the whole grid."""
+                  morphology: tuple[float, float] = (0.0, 0.0), cci: dict[str, np.ndarray] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scene classification on one grid, block by block, then cloud shadows over the whole grid.
+
+    ``cci``: the ESA-CCI masks on this grid (ccimaps.CciMaps.masks), or None.
+    """
     shape = grid.shape
     scl = np.zeros(shape, np.uint8)
     cld = np.zeros(shape, np.uint8)
@@ -447,7 +454,7 @@ def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, floa
             dn = rows_resampled(data[b], shape, r0, r1)
             sat |= dn == SATURATED_DN
             toa[b] = dn_to_reflectance(dn, *refl[b])
-        s, c, n, d = sclmod.classify(toa, sat, gipp)
+        s, c, n, d = sclmod.classify(toa, sat, gipp, {k: v[r0:r1] for k, v in (cci or {}).items()})
         scl[r0:r1], cld[r0:r1], snw[r0:r1], dark[r0:r1] = s, c, n, d
     pixel_m = abs(grid.transform.a) or float(grid.res)
     sclmod.clean_clouds(scl, pixel_m, *morphology)
@@ -521,7 +528,14 @@ def analyse(product: Any, granule: Any, grids: dict[int, Grid], crs: Any, data60
     g60 = grids[60]
     toa60 = {b: dn_to_reflectance(rows_resampled(a, g60.shape, 0, g60.shape[0]), *refl[b]) for b, a in data60.items()}
     morphology = (float(opts.cloud_min_size_m), float(opts.cloud_buffer_m))
-    scl60, cld60, snw60 = classify_grid(data60, refl, g60, sun, gipp, morphology)
+    cci = None
+    if opts.esacci:
+        from .ccimaps import CciMaps
+
+        cci = CciMaps.open(opts.esacci, product.sensing_time.date())
+        res.details["esacci"] = cci.describe()
+    scl60, cld60, snw60 = classify_grid(data60, refl, g60, sun, gipp, morphology,
+                                        cci.masks(g60.shape, g60.transform, crs) if cci else None)
     valid60 = _valid(data60, g60.shape)
     usable = np.isin(scl60, (sclmod.VEG, sclmod.NOT_VEG))
     priors: AuxPriors = read_priors(getattr(granule, "aux_files", None))
@@ -646,7 +660,8 @@ def analyse(product: Any, granule: Any, grids: dict[int, Grid], crs: Any, data60
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)
     scl = {60: (scl60, cld60, snw60)}
     if 20 in out_res:
-        scl20, cld20, snw20 = classify_grid(data20, refl, grids[20], sun, gipp, morphology)
+        scl20, cld20, snw20 = classify_grid(data20, refl, grids[20], sun, gipp, morphology,
+                                            cci.masks(grids[20].shape, grids[20].transform, crs) if cci else None)
         if terrain is not None:
             sclmod.mark_terrain_shadows(scl20, terrain.fields[20].cos_i == 0)
         scl[20] = (scl20, cld20, snw20)
