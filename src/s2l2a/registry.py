@@ -172,6 +172,8 @@ class ProcessorPlugin:
     ``factory`` ("module:attribute", or the callable) is called with the options of the campaign's
     ``[name]`` section and returns an object following ``s2l2a.processors.base.Processor``.
     ``output_mb``: the disk one product's outputs take (the run's free-space floor before history).
+    ``max_duration_s``: how long one product may take on a job's cores, an upper bound; cluster
+    arrays are sized with it until durations are measured (None: the job timeout is used).
     """
 
     name: str
@@ -180,6 +182,7 @@ class ProcessorPlugin:
     summary: str = ""
     output_mb: int = 1200
     test_only: bool = False
+    max_duration_s: float | None = None
 
     def create(self, options: dict[str, Any] | None = None) -> Any:
         make = _load(self.factory, f"processor {self.name!r}") if isinstance(self.factory, str) else self.factory

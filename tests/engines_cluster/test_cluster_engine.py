@@ -14,6 +14,7 @@ from s2l2a.campaign.store import CampaignStore, ProductRecord
 from s2l2a.engines.cluster import ClusterEngine, classify_element, cluster_options, parse_duration
 from s2l2a.engines.lsf import LSF
 from s2l2a.engines.scheduler import ClusterOptions, ElementState
+from s2l2a.engines.site import SiteInfo
 from s2l2a.engines.slurm import Slurm
 from s2l2a.errors import ConfigError
 
@@ -21,10 +22,18 @@ from s2l2a.errors import ConfigError
 class FakeSlurm(Slurm):
     """Slurm's rendering, a scripted queue instead of sbatch/squeue."""
 
-    def __init__(self, options: ClusterOptions) -> None:
+    def __init__(self, options: ClusterOptions, site: SiteInfo | None = None) -> None:
         super().__init__(options)
         self.submitted: list[Path] = []
         self.view: dict[int, ElementState] = {}
+        self.site = site or SiteInfo(notes=["a fake scheduler"])
+
+    # what it says about its queue and nodes, instead of asking a Slurm this machine may run
+    def read_queue(self, queue: str | None) -> SiteInfo:
+        return self.site
+
+    def read_nodes(self, queue: str | None) -> SiteInfo:
+        return SiteInfo()
 
     def submit(self, script: Path, cwd: Path) -> str:
         self.submitted.append(script)
@@ -50,8 +59,9 @@ def _specs(store: CampaignStore, memory_mb: int = 4096) -> list[JobSpec]:
                     settings={"memory_mb": memory_mb, "cores": 1}, attempt=j.attempts + 1) for j in store.jobs()]
 
 
-def _submit(camp: Path, store: CampaignStore, opts: ClusterOptions) -> tuple[FakeSlurm, list[ArrayRecord]]:
-    sched = FakeSlurm(opts)
+def _submit(camp: Path, store: CampaignStore, opts: ClusterOptions,
+            site: SiteInfo | None = None) -> tuple[FakeSlurm, list[ArrayRecord]]:
+    sched = FakeSlurm(opts, site)
     eng = ClusterEngine(sched, opts, python="/venv/bin/python")
     recs = submit_arrays(camp, store, eng, _specs(store, opts.memory_mb), per_product_s=60)
     return sched, recs
@@ -83,11 +93,15 @@ def test_whole_node_elements_hold_k_times_rounds_products(tmp_path):
     script = (camp / rec.script).read_text()
     assert "#SBATCH --cpus-per-task=4" in script and "#SBATCH --mem=16384M" in script
     assert "#SBATCH --exclusive" in script and "#SBATCH --array=1-2%2" in script
-    # without a throttle, one node takes them all (it has the time)
+    # without a throttle, over the nodes the scheduler reports: one node takes them all (it has the time)
     camp2, store2 = _campaign(tmp_path / "b", 7)
     opts.max_concurrent = 0
-    _, (rec2,) = _submit(camp2, store2, opts)
+    _, (rec2,) = _submit(camp2, store2, opts, SiteInfo(nodes=1, sources={"nodes": "sinfo"}))
     assert [len(e) for e in read_manifest(camp2 / rec2.manifest).elements] == [7]
+    # ... and when it says nothing, over s2l2a's default of 10 nodes: two elements
+    camp3, store3 = _campaign(tmp_path / "c", 7)
+    _, (rec3,) = _submit(camp3, store3, opts)
+    assert [len(e) for e in read_manifest(camp3 / rec3.manifest).elements] == [4, 3]
 
 
 def test_reconcile_results_first_then_scheduler(tmp_path):

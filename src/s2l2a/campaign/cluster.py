@@ -311,6 +311,15 @@ def plan_duration(store: Any, options: Any) -> tuple[float, str]:
     return estimate_duration(history_durations(store), options.estimate_s)
 
 
+def plan_memory(store: Any, configured_mb: int) -> list[str]:
+    """The ``run --dry-run`` line proposing ``memory_mb`` from the campaign's measured peaks
+    (:func:`s2l2a.engines.sizing.propose_memory_mb`); shown, never applied."""
+    from s2l2a.campaign.usage import measured_peaks
+    from s2l2a.engines.sizing import propose_memory_mb
+
+    return [propose_memory_mb(measured_peaks(store.attempts()), int(configured_mb))[1]]
+
+
 def wait_for(campaign_dir: Path, store: Any, engines: dict[str, Any] | None = None, *, interval_s: float = 10.0,
              timeout_s: float | None = None, echo: Callable[[str], None] = print, max_attempts: int | None = None,
              requeued: list[int] | None = None) -> Reconciled:
@@ -400,6 +409,7 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
     rdir = result_path(Path(campaign), 0).parent
     have = {p.name.split(".")[0] for d in (rdir, rdir / "folded") if d.is_dir() for p in d.glob("*.json")}
     out = []
+    attempts: dict[tuple[int, int], Any] | None = None
     engines: dict[str, Any] = {}
     for rec in load_records(campaign):
         states = views.get(rec.name)
@@ -411,12 +421,79 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
                 sched[st.raw_state] = sched.get(st.raw_state, 0) + 1
         jobs = rec.job_ids
         results = sum(1 for j in jobs if str(j) in have)
+        asked = None
+        if states:  # the scheduler still knows the array: its accounting, for running elements too
+            asked = engine_for(rec.scheduler, engines).usage(rec.job_id)
+        if attempts is None:
+            attempts = {(a.job_id, a.n): a for a in store.attempts()}
         out.append({"array": rec.name, "scheduler": rec.scheduler, "job_id": rec.job_id,
                     "elements": len(rec.elements), "jobs": len(jobs), "result_files": results,
                     "open": not rec.closed,
                     "scheduler_states": sched if states is not None else None,
-                    "scheduler_knows": bool(states) if states is not None else None})
+                    "scheduler_knows": bool(states) if states is not None else None,
+                    "usage": usage_view(campaign, rec, states or {}, asked or {}, attempts)})
     return out
+
+
+def element_usage(campaign: Path, rec: ArrayRecord, states: dict[int, ElementState],
+                  asked: dict[int, Any], attempts: dict[tuple[int, int], Any]) -> list[Any]:
+    """What each element of ``rec`` used, from the most trusted source that has it: the worker's
+    own record of the element, else its jobs' measurements (a worker killed after some products),
+    else the scheduler's accounting (``asked``: running elements, elements killed before the
+    worker could write anything), else the scheduler's report in the element's output file (LSF)."""
+    from s2l2a.campaign.usage import WORKER, ElementUsage, read_elements
+    from s2l2a.registry import get_scheduler
+
+    worker = read_elements(campaign, rec.name)
+    found = []
+    for index, jobs in enumerate(rec.elements, start=1):
+        tries = [attempts.get((j, int(rec.attempts.get(str(j), -1)))) for j in jobs]
+        tries = [a for a in tries if a is not None]
+        u = worker.get(index)
+        measured = [a for a in tries if a.cpu_s is not None or a.peak_mb is not None]
+        if u is None and measured:
+            u = ElementUsage(index, sum(a.cpu_s or 0 for a in measured),
+                             max((a.peak_mb for a in measured if a.peak_mb is not None), default=None),
+                             f"{WORKER} (jobs)")
+        if u is None and index in asked:
+            u = asked[index]
+        if u is None and rec.scheduler in scheduler_names() and rec.job_id:
+            base = str(rec.job_id).split(".")[0].split("[")[0]
+            out = Path(campaign) / LOG_DIR / f"{rec.name}_{base}_{index}.out"
+            from s2l2a.engines.lsf_text import read_report
+
+            cpu_s, peak = get_scheduler(rec.scheduler).usage_from_output(read_report(out) if out.is_file() else "")
+            if cpu_s is not None or peak is not None:
+                u = ElementUsage(index, cpu_s, peak, "output file")
+        u = u or ElementUsage(index, source="-")
+        st = states.get(index)
+        ended = {a.state for a in tries if a.state in ("done", "failed")}
+        u.state = (st.state if st is not None else "failed" if "failed" in ended
+                   else "done" if ended == {"done"} and len(tries) == len(jobs) else u.state)
+        found.append(u)
+    return found
+
+
+def usage_view(campaign: Path, rec: ArrayRecord, states: dict[int, ElementState], asked: dict[int, Any],
+               attempts: dict[tuple[int, int], Any]) -> dict[str, Any]:
+    """Per element and in sum, what the array used (plain data for ``status --json``)."""
+    from s2l2a.campaign.usage import percentile
+
+    elements = element_usage(campaign, rec, states, asked, attempts)
+    peaks = [u.peak_mb for u in elements if u.peak_mb is not None]
+    cpus = [u.cpu_s for u in elements if u.cpu_s is not None]
+    jobs = {}
+    for index, ids in enumerate(rec.elements, start=1):
+        for j in ids:
+            a = attempts.get((j, int(rec.attempts.get(str(j), -1))))
+            jobs[str(j)] = {"element": index, "cpu_s": getattr(a, "cpu_s", None), "peak_mb": getattr(a, "peak_mb", None)}
+    return {"elements": [{**u.to_dict(), "jobs": ids} for u, ids in zip(elements, rec.elements, strict=True)],
+            "jobs": jobs,
+            "cpu_s": round(sum(cpus), 3) if cpus else None,
+            "peak_mb": max(peaks) if peaks else None,
+            "p95_peak_mb": percentile(peaks, 0.95) if peaks else None,
+            "measured": len([u for u in elements if u.cpu_s is not None or u.peak_mb is not None]),
+            "sources": sorted({u.source for u in elements if u.source != "-"})}
 
 
 def _max_attempts(campaign: Path) -> int | None:
@@ -435,10 +512,12 @@ def run_element(campaign_dir: Path | str, index: int, manifest: str | None = Non
 
     Reads the manifest written at submit time (``manifest``: its name or path under
     ``manifests/``; default the newest) and runs each job through ``run_job``, which writes
-    ``results/<job_id>.json``. Never opens the store: the submitting side folds the results.
+    ``results/<job_id>.json``, and writes the element's own usage (:mod:`s2l2a.campaign.usage`).
+    Never opens the store: the submitting side folds the results.
     """
     from s2l2a.campaign.execute import run_job
     from s2l2a.campaign.jobspec import newest_manifest, read_manifest
+    from s2l2a.campaign.usage import element_meter_done
 
     campaign = Path(campaign_dir).resolve()
     if manifest is None:
@@ -447,11 +526,16 @@ def run_element(campaign_dir: Path | str, index: int, manifest: str | None = Non
         path = Path(manifest)
         if not path.is_absolute():
             path = campaign / MANIFESTS_DIR / (manifest if manifest.endswith(".json") else f"{manifest}.json")
+    t0 = time.monotonic()
     m = read_manifest(path)
     specs = m.element(index)
     if m.parallel > 1 and len(specs) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(m.parallel, len(specs))) as pool:
-            return list(pool.map(run_job, [campaign] * len(specs), specs))
-    return [run_job(campaign, s) for s in specs]
+            outcomes = list(pool.map(run_job, [campaign] * len(specs), specs))
+    else:
+        outcomes = [run_job(campaign, s) for s in specs]
+    # the element's own CPU and peak (the pool's processes are its waited-for children)
+    element_meter_done(campaign, m.name, index, t0, "done" if all(o.ok for o in outcomes) else "failed")
+    return outcomes

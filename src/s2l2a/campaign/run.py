@@ -557,7 +557,14 @@ class _Run:
     def _submit(self, engine: Any) -> None:
         """Submit (or, dry, render) the selected queued jobs as arrays."""
         from s2l2a.campaign.check import disk_floor_mb
-        from s2l2a.campaign.cluster import CLUSTER_DIR, LOG_DIR, cluster_job_ids, plan_duration, submit_arrays
+        from s2l2a.campaign.cluster import (
+            CLUSTER_DIR,
+            LOG_DIR,
+            cluster_job_ids,
+            plan_duration,
+            plan_memory,
+            submit_arrays,
+        )
 
         o, s, store = self.o, self.summary, self.store
         jobs = self.select()
@@ -574,6 +581,7 @@ class _Run:
         plan = engine.plan(specs, per_product_s)
         s.explanation = [f"duration per product: {why}", *plan.explanation]
         s.explanation += engine.scheduler.explain()  # e.g. LSF's memory unit and where it comes from
+        s.explanation += plan_memory(store, engine.options.memory_mb)  # measured peaks propose memory_mb
         if o.dry_run:
             for line in s.explanation:
                 self.info(f"# {line}")

@@ -38,7 +38,7 @@ def cmd(campaign: Path, as_json: bool, log_lines: int, show_all: bool, verify: b
         click.echo(json.dumps(summary, indent=2))
         return
     _print(summary, None if show_all else MAX_ROWS)
-    for line in format_arrays(summary.get("cluster") or []):
+    for line in format_arrays(summary.get("cluster") or [], None if show_all else MAX_ROWS):
         click.echo(line)
 
 
@@ -51,8 +51,8 @@ def _verify(c: Any) -> None:
                + (f"; convert them again with 's2l2a run {c.path}'" if found else ""), err=True)
 
 
-def format_arrays(views: list[dict[str, Any]]) -> list[str]:
-    """One line per job array."""
+def format_arrays(views: list[dict[str, Any]], max_rows: int | None = None) -> list[str]:
+    """One line per job array, then what it used: in sum, and per element (at most ``max_rows``)."""
     lines = []
     for v in views:
         if not v["open"] and v["scheduler_states"] is None:
@@ -65,6 +65,29 @@ def format_arrays(views: list[dict[str, Any]]) -> list[str]:
             sched = ", ".join(f"{k} {n}" for k, n in sorted(v["scheduler_states"].items()))
         lines.append(f"{v['scheduler']} array {v['job_id']} ({v['array']}): {v['elements']} element(s); "
                      f"scheduler: {sched}; result files: {v['result_files']}/{v['jobs']}")
+        lines += format_usage(v.get("usage"), max_rows)
+    return lines
+
+
+def format_usage(usage: dict[str, Any] | None, max_rows: int | None) -> list[str]:
+    """``  used: CPU 14 s, peak 95 MB (p95 95 MB) over 6/6 element(s) (worker)`` and one line per
+    element: its state, CPU time, peak memory and who measured them."""
+    from s2l2a.campaign.usage import cpu, mb
+
+    if not usage or not usage.get("elements"):
+        return []
+    elements = usage["elements"]
+    lines = [f"  used: CPU {cpu(usage['cpu_s'])}, peak {mb(usage['peak_mb'])} (p95 {mb(usage['p95_peak_mb'])}) "
+             f"over {usage['measured']}/{len(elements)} element(s)"
+             + (f" ({', '.join(usage['sources'])})" if usage["sources"] else "")]
+    for e in elements[:max_rows]:
+        jobs = e["jobs"]
+        which = f"job {jobs[0]}" if len(jobs) == 1 else f"{len(jobs)} jobs"
+        now = f", in use now {mb(e['mem_mb'])}" if e.get("mem_mb") is not None else ""
+        lines.append(f"  element {e['index']} ({which}): {e['state'] or '-'}, CPU {cpu(e['cpu_s'])}, "
+                     f"peak {mb(e['peak_mb'])}{now} ({e['source']})")
+    if max_rows is not None and len(elements) > max_rows:
+        lines.append(f"  ... and {len(elements) - max_rows} more elements (--all, or --json)")
     return lines
 
 

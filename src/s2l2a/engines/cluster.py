@@ -229,6 +229,14 @@ class ClusterEngine:
         except SchedulerError:
             return None
 
+    def usage(self, job_id: str) -> dict[int, Any] | None:
+        """CPU time and peak memory per element as the scheduler's accounting knows them
+        (:class:`s2l2a.campaign.usage.ElementUsage`); None when it could not be asked."""
+        try:
+            return self.scheduler.usage(job_id)
+        except SchedulerError:
+            return None
+
     def cancel(self, job_id: str) -> None:
         """Cancel a whole array (its elements then reconcile as killed)."""
         self.scheduler.cancel(job_id)

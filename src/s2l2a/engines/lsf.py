@@ -21,6 +21,7 @@ import os
 import re
 from pathlib import Path
 
+from s2l2a.campaign.usage import ElementUsage
 from s2l2a.engines import lsf_text
 from s2l2a.engines.directives import (
     JOB_NAME,
@@ -43,6 +44,8 @@ _STATES = {
 }
 _UNITS = {"KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4, "PB": 1024**5, "EB": 1024**6}
 FIELDS = "jobid jobindex stat exit_code exit_reason"
+#: LSF 10.1's accounting of each element (bjobs -o); the text forms give it through bjobs -l
+USAGE_FIELDS = "jobid jobindex stat cpu_used run_time max_mem avg_mem"
 
 
 #: LSF_ENVDIR values whose bjobs refused ``-o``/``-json`` in this process (the text forms are used)
@@ -214,6 +217,60 @@ class LSF(Scheduler):
             states[index] = ElementState(index, _STATES.get(raw, "unknown"), raw,
                                          rec.get("EXIT_CODE") or None, rec.get("EXIT_REASON") or None)
         return states
+
+    def usage(self, job_id: str) -> dict[int, ElementUsage]:
+        """CPU time and peak memory per element: ``bjobs -o "cpu_used max_mem ..." -json`` (LSF
+        10.1), else ``bjobs -l`` (CPU time; MAX MEM where LSF writes it, the memory in use of a
+        running element) and, for an element that ended, the job report at the start of its
+        output file (``CPU time``, ``Max Memory``)."""
+        site = os.environ.get("LSF_ENVDIR", "")
+        if site not in _TEXT_ONLY:
+            out = run_command(["bjobs", "-a", "-o", USAGE_FIELDS, "-json", job_id], allow_codes=(255,))
+            if out.lstrip().startswith("{"):
+                return self.parse_usage(out, job_id)
+        records = lsf_text.parse_bjobs_l(run_command(["bjobs", "-l", job_id], allow_codes=(255,)))
+        if records:  # bjobs answered in text: the -o form is not asked again in this process
+            _TEXT_ONLY.add(site)
+        found: dict[int, ElementUsage] = {}
+        for rec in records:
+            if rec.job_id != str(job_id):
+                continue
+            state = _STATES.get(rec.status, "unknown")
+            cpu, peak, source = rec.cpu_s, rec.max_mem_mb, "bjobs -l"
+            if state in ("done", "failed"):
+                report_cpu, report_peak = self.usage_from_output(lsf_text.read_report(rec.output_path()))
+                if report_peak is not None or report_cpu is not None:
+                    cpu = cpu if cpu is not None else report_cpu
+                    peak = peak if peak is not None else report_peak
+                    source = "bjobs -l, output file"
+            found[rec.index] = ElementUsage(rec.index, cpu, peak, source, state,
+                                            mem_mb=rec.mem_mb if state == "running" else None)
+        return found
+
+    def parse_usage(self, stdout: str, job_id: str) -> dict[int, ElementUsage]:
+        """``bjobs -o USAGE_FIELDS -json`` -> element index -> usage (values as ``0.3 second(s)``,
+        ``163 Mbytes``; ``-`` where LSF has none yet)."""
+        try:
+            doc = json.loads(stdout)
+        except json.JSONDecodeError as exc:
+            raise SchedulerError(f"bjobs -json gave no JSON: {exc}") from exc
+        found: dict[int, ElementUsage] = {}
+        for rec in doc.get("RECORDS", []):
+            if str(rec.get("JOBID")) != str(job_id) or rec.get("ERROR"):
+                continue
+            try:
+                index = int(rec.get("JOBINDEX") or 0)
+            except ValueError:
+                continue
+            found[index] = ElementUsage(index, lsf_text.cpu_seconds(rec.get("CPU_USED")),
+                                        lsf_text.size_mb(rec.get("MAX_MEM")), "bjobs -o",
+                                        _STATES.get(str(rec.get("STAT", "")), "unknown"),
+                                        lsf_text.cpu_seconds(rec.get("RUN_TIME")))
+        return found
+
+    @classmethod
+    def usage_from_output(cls, output_start: str) -> tuple[float | None, float | None]:
+        return lsf_text.report_cpu_s(output_start), lsf_text.max_memory_mb(output_start)
 
     def queue_limits(self, queue: str | None = None) -> lsf_text.QueueLimits | None:
         """The run limit, memory limit and exclusivity of ``queue`` (the default queue when None)

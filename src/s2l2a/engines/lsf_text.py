@@ -69,6 +69,9 @@ class LongRecord:
     cwd: str | None = None
     output_file: str | None = None
     started: bool = False
+    cpu_s: float | None = None          # "The CPU time used is 0.3 seconds."
+    mem_mb: float | None = None         # "MEM: 4 Mbytes" of the last resource usage collected
+    max_mem_mb: float | None = None     # "MAX MEM: 163 Mbytes" (LSF; OpenLava writes N/A)
 
     def output_path(self) -> Path | None:
         """The element's output file (``%J``/``%I`` filled in, relative to its CWD)."""
@@ -94,7 +97,7 @@ def parse_bjobs_l(text: str) -> list[LongRecord]:
     records: list[LongRecord] = []
     lines = unwrap(text)
     for i, line in enumerate(lines):
-        m = re.match(r"Job Id <(\d+)(?:\[(\d+)\])?>.*?Status <(\w+)>", line)
+        m = re.match(r"Job Id <(\d+)(?:\[(\d+)\])?>.*?Status ?<(\w+)>", line)
         if m:
             records.append(LongRecord(m[1], int(m[2] or 0), m[3]))
             continue
@@ -103,6 +106,12 @@ def parse_bjobs_l(text: str) -> list[LongRecord]:
         rec = records[-1]
         if (c := re.search(r"Exited with exit code (\d+)", line)):
             rec.exit_code = int(c[1])
+        if (c := re.search(r"The CPU time used is ([\d.]+) second", line)):
+            rec.cpu_s = float(c[1])
+        if (c := re.search(r"(?<![A-Z] )\bMEM: ([\d.]+) ([KMGT])bytes", line)):
+            rec.mem_mb = float(c[1]) * _KB[c[2]] / 1024
+        if (c := re.search(r"\bMAX MEM: ([\d.]+) ([KMGT])bytes", line)):
+            rec.max_mem_mb = float(c[1]) * _KB[c[2]] / 1024
         if re.search(r":( \[\d+\])? [Ss]tarted on", line):
             rec.started = True
         if (c := re.search(r"Submitted from host <[^>]*>, CWD <([^>]*)>", line)):
@@ -125,6 +134,12 @@ def max_memory_mb(output: str) -> float | None:
     if not m:
         return None
     return float(m[1]) * _KB[m[2]] / 1024
+
+
+def report_cpu_s(output: str) -> float | None:
+    """``CPU time   :      0.16 sec.`` of LSF's job report; None if absent."""
+    m = re.search(r"CPU time\s*:\s*([\d.]+)\s*sec", output)
+    return float(m[1]) if m else None
 
 
 def read_report(path: Path | None, size: int = 16384) -> str:
@@ -223,3 +238,30 @@ def parse_lshosts(text: str) -> list[HostSize]:
         maxmem = int(float(mem[1]) * _KB[mem[2]] / 1024) if mem else None
         hosts.append(HostSize(words[0], ncpus, maxmem))
     return hosts
+
+
+# -- what an element used (bjobs -o cpu_used/max_mem, bjobs -l, the output file's report) ---------
+
+def size_mb(text: object) -> float | None:
+    """``163 Mbytes``, ``2.1 GB``, ``4860 K`` (a bare number is KB, LSF's default unit) -> MB;
+    None for ``-``, ``N/A`` or anything else."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*(?:([KMGT])(?:B|bytes)?)?\s*", str(text or ""))
+    if not m:
+        return None
+    try:
+        return float(m[1]) * _KB[m[2] or "K"] / 1024
+    except ValueError:
+        return None
+
+
+def cpu_seconds(text: object) -> float | None:
+    """``0.3 second(s)``, ``12 seconds``, ``000:00:02.50`` or ``01:02:03`` -> seconds; None otherwise."""
+    s = str(text or "").strip()
+    if (m := re.fullmatch(r"([\d.]+)\s*(?:sec(?:ond)?(?:s|\(s\))?\.?)?", s)):
+        try:
+            return float(m[1])
+        except ValueError:
+            return None
+    if (m := re.fullmatch(r"(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)", s)):
+        return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from s2l2a.engines import site
 from s2l2a.engines.directives import JOB_NAME, WORD, WORD_ALLOWED, DeniedOptions, NameRule, refuse, shown
 from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, hms, run_command
 from s2l2a.registry import Setting
@@ -74,6 +75,16 @@ class PBS(Scheduler):
                 state = "failed"
             states[index] = ElementState(index, state, raw, exit_status, attrs.get("comment"))
         return states
+
+    def read_queue(self, queue: str | None) -> site.SiteInfo:
+        # a destination "queue@server" is read on its server; no queue: the server's default_queue
+        name = queue or site.pbs_default_queue(run_command(["qstat", "-Bf"], timeout=15))
+        if not name:
+            return site.SiteInfo(notes=["qstat -Bf names no default_queue"])
+        return site.pbs_queue(run_command(["qstat", "-Qf", name], timeout=15), name.split("@")[0])
+
+    def read_nodes(self, queue: str | None) -> site.SiteInfo:
+        return site.pbsnodes(run_command(["pbsnodes", "-a"], timeout=15), (queue or "").split("@")[0] or None)
 
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
         if index is None:

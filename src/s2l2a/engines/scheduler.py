@@ -23,6 +23,7 @@ import jinja2
 
 from s2l2a import defaults
 from s2l2a.campaign.failures import FailureClass
+from s2l2a.campaign.usage import ElementUsage
 from s2l2a.engines.directives import (
     MAX_ARRAY_SIZE,
     DeniedOptions,
@@ -335,6 +336,18 @@ class Scheduler(ABC):
             if any(m in str(e) for m in self.forgotten_markers):
                 return {}
             raise
+
+    def usage(self, job_id: str) -> dict[int, ElementUsage]:
+        """CPU time and peak memory per element as the scheduler's accounting knows them; {} where
+        it keeps none (the workers' own measurement, :mod:`s2l2a.campaign.usage`, is then all
+        there is). May raise SchedulerError."""
+        return {}
+
+    @classmethod
+    def usage_from_output(cls, output_start: str) -> tuple[float | None, float | None]:
+        """(CPU seconds, peak MB) from the start of an element's output file, where some
+        schedulers write a job report (LSF); (None, None) when there is none."""
+        return None, None
 
     @abstractmethod
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:

@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from s2l2a.campaign.usage import ElementUsage
 from s2l2a.engines.directives import JOB_NAME, WORD, WORD_ALLOWED, DeniedOptions, NameRule
 from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, hms, run_command
 
@@ -56,6 +57,48 @@ def _expand(task_string: str) -> list[int]:
         lo, hi, step = int(m[1]), int(m[2] or m[1]), int(m[3] or 1)
         out.extend(range(lo, hi + 1, step))
     return out
+
+
+def slurm_seconds(text: str) -> float | None:
+    """sacct/sstat times: ``[D-][HH:]MM:SS[.mmm]`` -> seconds; None when empty or unreadable."""
+    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)", text.strip())
+    if not m:
+        return None
+    return int(m[1] or 0) * 86400 + int(m[2] or 0) * 3600 + int(m[3]) * 60 + float(m[4])
+
+
+def slurm_mb(text: str) -> float | None:
+    """MaxRSS as ``--noconvert`` writes it (bytes) or with a K/M/G suffix -> MB; None when empty."""
+    m = re.fullmatch(r"([\d.]+)([KMGT]?)", text.strip())
+    if not m:
+        return None
+    return float(m[1]) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[m[2]] / 2**20
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def parse_sacct(text: str, job_id: str) -> dict[int, ElementUsage]:
+    """``sacct -j ID -P -n --noconvert --format=JobID,TotalCPU,MaxRSS,Elapsed,State`` -> per
+    element: TotalCPU and Elapsed of its allocation line (``ID_3``), the largest MaxRSS of its
+    steps (``ID_3.batch``, ``ID_3.0``)."""
+    found: dict[int, ElementUsage] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 5:
+            continue
+        m = re.fullmatch(rf"{re.escape(str(job_id))}_(\d+)(\.\S+)?", parts[0])
+        if not m:
+            continue
+        index = int(m[1])
+        u = found.setdefault(index, ElementUsage(index, source="sacct"))
+        u.peak_mb = _max(u.peak_mb, slurm_mb(parts[2]))
+        if m[2] is None:
+            u.cpu_s = slurm_seconds(parts[1])
+            u.wall_s = slurm_seconds(parts[3])
+            u.state = _STATES.get(parts[4].split()[0] if parts[4] else "", "unknown")
+    return found
 
 
 class Slurm(Scheduler):
@@ -135,6 +178,37 @@ class Slurm(Scheduler):
             for i in indices:
                 states[i] = ElementState(i, state, raw, exit_code, reason if reason != "None" else None)
         return states
+
+    def usage(self, job_id: str) -> dict[int, ElementUsage]:
+        """CPU time and peak memory per element from ``sacct`` where accounting is kept; without
+        it ("accounting storage is disabled") ``sstat`` of the running elements' batch steps."""
+        try:
+            return parse_sacct(run_command(["sacct", "-j", job_id, "-P", "-n", "--noconvert",
+                                            "--format=JobID,TotalCPU,MaxRSS,Elapsed,State"]), job_id)
+        except SchedulerError as e:
+            if "accounting storage is disabled" not in str(e):
+                raise
+        # sstat knows a running element only by its own job id: squeue maps them
+        running = run_command(["squeue", "--jobs", job_id, "--noheader", "--states=running", "--format=%i|%A"])
+        ids = {}
+        for line in running.splitlines():
+            m = re.fullmatch(rf"{re.escape(job_id)}_(\d+)\|(\d+)", line.strip())
+            if m:
+                ids[m[2]] = int(m[1])
+        if not ids:
+            return {}
+        steps = run_command(["sstat", "-a", "-j", ",".join(sorted(ids)), "-P", "-n", "--noconvert",
+                             "--format=JobID,AveCPU,MaxRSS"], allow_codes=(1,))
+        found: dict[int, ElementUsage] = {}
+        for line in steps.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) != 3 or parts[0].split(".")[0] not in ids:
+                continue
+            index = ids[parts[0].split(".")[0]]
+            u = found.setdefault(index, ElementUsage(index, source="sstat", state="running"))
+            u.cpu_s = _max(u.cpu_s, slurm_seconds(parts[1]))
+            u.peak_mb = _max(u.peak_mb, slurm_mb(parts[2]))
+        return found
 
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
         return ["scancel", f"{job_id}_{index}" if index is not None else job_id]

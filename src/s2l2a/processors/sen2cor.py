@@ -405,5 +405,6 @@ class Sen2CorProcessor:
                                   "gipp_sha256": gipp_sha256, "provenance": provenance})
 
 
+# Sen2Cor takes 5-90 minutes per product (cloud cover, DEM, cores): 90 min bounds the first arrays
 PLUGIN = ProcessorPlugin(name="sen2cor", factory=Sen2CorProcessor, section=SECTION,
-                         summary="ESA's Sen2Cor (an installed L2A_Process)", output_mb=1100)
+                         summary="ESA's Sen2Cor (an installed L2A_Process)", output_mb=1100, max_duration_s=5400)

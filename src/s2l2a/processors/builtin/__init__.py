@@ -25,7 +25,8 @@ SECTION = Section("builtin", open=True, help="options of the built-in processor 
 PLUGIN = ProcessorPlugin(
     name="builtin", factory="s2l2a.processors.builtin.processor:BuiltinProcessor", section=SECTION,
     summary="built-in physically based processor (6S look-up table, DDV aerosol, Sen2Cor-like SCL)",
-    output_mb=1200)
+    # a full tile: 140 s wall / 202 CPU-s on 2 cores (docs/benchmarks.md, 2026-12-06); 10 min bounds it on one core
+    output_mb=1200, max_duration_s=600)
 
 
 __getattr__, __dir__ = lazy.exports(__name__, {"BuiltinProcessor": "s2l2a.processors.builtin.processor"})
