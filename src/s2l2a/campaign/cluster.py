@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from s2l2a.campaign.execute import fold_outcome, fold_results, job_log_path
 from s2l2a.campaign.failures import FailureClass
@@ -129,7 +129,8 @@ def engine_for(scheduler: str, engines: dict[str, Any] | None = None) -> Any:
 # -- submission -----------------------------------------------------------------------------------
 
 def submit_arrays(campaign_dir: Path, store: Any, engine: Any, specs: Sequence[JobSpec], *,
-                  per_product_s: float | None = None, campaign_name: str = "") -> list[ArrayRecord]:
+                  per_product_s: float | None = None, upper_bound: bool = False,
+                  campaign_name: str = "") -> list[ArrayRecord]:
     """Write manifests and scripts, mark the jobs running, submit every array, record them.
 
     Order matters for a submitter killed half-way: the record (without job id) is written and
@@ -142,7 +143,11 @@ def submit_arrays(campaign_dir: Path, store: Any, engine: Any, specs: Sequence[J
     campaign_dir = Path(campaign_dir).resolve()
     if not specs:
         return []
-    plan = engine.plan(specs, per_product_s or engine.options.estimate_s)
+    if per_product_s:
+        plan = engine.plan(specs, per_product_s, upper_bound=upper_bound)
+    else:
+        seconds, _, bound = plan_duration(store, engine.options, specs)
+        plan = engine.plan(specs, seconds, upper_bound=bound)
     (campaign_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     records = []
     for arr in engine.prepare(campaign_dir, specs, plan, campaign_name, log_dir=LOG_DIR):
@@ -304,11 +309,38 @@ def history_durations(store: Any, limit: int = 500) -> list[float]:
     return out
 
 
-def plan_duration(store: Any, options: Any) -> tuple[float, str]:
-    """Per-product duration to size arrays with, from history or the configured estimate."""
-    from s2l2a.engines.sizing import estimate_duration
+class PlannedDuration(NamedTuple):
+    """What :func:`plan_duration` found: seconds per product, where from, and whether it is an
+    upper bound (the processor's figure or the job timeout) rather than measured or configured."""
 
-    return estimate_duration(history_durations(store), options.estimate_s)
+    seconds: float
+    why: str
+    upper_bound: bool
+
+
+def plan_duration(store: Any, options: Any, specs: Sequence[JobSpec] = ()) -> PlannedDuration:
+    """Per-product duration to size arrays with: measured durations (p90 with a margin) once
+    there are enough, else ``[cluster] estimate_s`` when set, else the processor's declared upper
+    bound, else the job timeout of ``specs`` ([resources] timeout_s)."""
+    from s2l2a.engines.sizing import MIN_MEASURED, estimate_duration
+    from s2l2a.registry import processor_plugin
+
+    history = history_durations(store)
+    sources = getattr(options, "sources", {})
+    configured = options.estimate_s if ("estimate_s" in sources or options.estimate_s != 1800.0) else None
+    timeout = max((s.job_settings().timeout_s for s in specs), default=0.0) or None
+    bound, name = None, ""
+    for name in sorted({str(s.processor) for s in specs}):
+        try:
+            figure = processor_plugin(name).max_duration_s
+        except S2L2AError:  # "auto" or a processor not installed here: the timeout bounds it
+            figure = None
+        bound = None if figure is None else max(bound or 0.0, figure)
+        if figure is None:
+            break
+    seconds, why = estimate_duration(history, configured, timeout_s=timeout, processor_s=bound, processor=name)
+    measured = len([d for d in history if d and d > 0]) >= MIN_MEASURED
+    return PlannedDuration(seconds, why, not measured and configured is None)
 
 
 def plan_memory(store: Any, configured_mb: int) -> list[str]:

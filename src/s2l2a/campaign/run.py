@@ -577,8 +577,8 @@ class _Run:
                           f"{s.on_cluster} on the cluster")
             return
         resolved, _, specs = self.specs(jobs, next_attempt=True, memory_mb=engine.options.memory_mb)
-        per_product_s, why = plan_duration(store, engine.options)
-        plan = engine.plan(specs, per_product_s)
+        per_product_s, why, bound = plan_duration(store, engine.options, specs)
+        plan = engine.plan(specs, per_product_s, upper_bound=bound)
         s.explanation = [f"duration per product: {why}", *plan.explanation]
         s.explanation += engine.scheduler.explain()  # e.g. LSF's memory unit and where it comes from
         s.explanation += plan_memory(store, engine.options.memory_mb)  # measured peaks propose memory_mb
@@ -601,7 +601,7 @@ class _Run:
             return
         for line in s.explanation:
             self.note(line)
-        records = submit_arrays(self.campaign, store, engine, specs, per_product_s=per_product_s,
+        records = submit_arrays(self.campaign, store, engine, specs, per_product_s=per_product_s, upper_bound=bound,
                                 campaign_name=self.settings.name)
         s.total += len(specs)
         self.submitted.update(int(sp.job_id) for sp in specs)

@@ -19,8 +19,9 @@ from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobSpec
 from s2l2a.campaign.layout import CLUSTER_DIR, LOGS_DIR
 from s2l2a.clock import stamp
-from s2l2a.engines.directives import check_job_size, check_options, check_path, check_seconds
-from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError
+from s2l2a.engines.directives import MAX_RUN_LIMIT_S, check_job_size, check_options, check_path, check_seconds
+from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError, hms
+from s2l2a.engines.site import SiteInfo
 from s2l2a.engines.sizing import ArrayPlan, Placement, plan_arrays
 from s2l2a.errors import ConfigError
 from s2l2a.registry import get_scheduler, scheduler_names
@@ -61,6 +62,7 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
             labels["run_limit_s"] = f"[cluster] {key}"
             key, value = "run_limit_s", parse_duration(value, f"[cluster] {key}")
         values[key] = value
+        labels.setdefault(key, f"[cluster] {key}")
     for key, value in overrides.items():
         if value is None:
             continue
@@ -71,6 +73,7 @@ def cluster_options(table: dict[str, Any] | None, scheduler: str | None = None, 
         labels[key] = setting.option or "--" + key.replace("_", "-")
     opts = ClusterOptions(**values)
     check_options(scheduler, opts, labels)
+    opts.sources = dict(labels)  # what was set overrides what the scheduler says (ClusterEngine.plan)
     return opts
 
 
@@ -175,22 +178,79 @@ class ClusterEngine:
         self.options = options or scheduler.options
         self.name = scheduler.name
         self.python = python or sys.executable
+        self._site: SiteInfo | None = None
 
     # planning and rendering (no side effects)
 
-    def plan(self, specs: Sequence[JobSpec], per_product_s: float) -> ArrayPlan:
+    def site(self) -> SiteInfo:
+        """What the scheduler says about the queue and its nodes (asked once per engine; never raises)."""
+        if self._site is None:
+            self._site = self.scheduler.read_site(self.options.queue)
+        return self._site
+
+    def _pick(self, key: str) -> tuple[int, str]:
+        """A sizing number and where it comes from: the options when set there (``--run-limit``,
+        ``[cluster] run_limit``), else the scheduler, else s2l2a's default (0: unknown)."""
         o = self.options
+        value = getattr(o, key)
+        if key in o.sources:
+            return int(value), f"from {o.sources[key]}"
+        if value != getattr(ClusterOptions(), key):
+            return int(value), "from the cluster options"
+        known = self.site().known(key)
+        if known is not None:
+            return known[0], f"from {known[1]}"
+        return int(value), "s2l2a's default" if value else "unknown"
+
+    def plan(self, specs: Sequence[JobSpec], per_product_s: float, *, upper_bound: bool = False) -> ArrayPlan:
+        """Size the arrays of ``specs``. ``upper_bound``: ``per_product_s`` is a bound, not a
+        measurement (the processor's figure or the job timeout before durations are measured):
+        a queue shorter than it plans to its run limit instead of refusing."""
+        o = self.options
+        site = self.site()
+        run_limit, run_from = self._pick("run_limit_s")
+        node_cores, cores_from = self._pick("node_cores")
+        node_mem, mem_from = self._pick("node_memory_mb")
+        run_limit = min(run_limit, MAX_RUN_LIMIT_S)
+        queue = site.queue or o.queue or "(default queue)"
+        lines = [f"run limit {hms(run_limit)} {run_from}"]
+        if (limit := site.known("run_limit_s")) and run_limit > limit[0]:
+            lines.append(f"note: that is above queue {queue}'s run limit {hms(limit[0])} ({limit[1]}): the scheduler "
+                         "may refuse the array or stop its elements there")
+        lines.append(f"node {node_cores or '?'} cores / {node_mem or '?'} MB {cores_from}" if cores_from == mem_from
+                     else f"node {node_cores or '?'} cores {cores_from} / {node_mem or '?'} MB {mem_from}")
+        nodes = site.known("nodes")
+        if nodes:
+            lines.append(f"{nodes[0]} usable node(s) in queue {queue} (from {nodes[1]})")
+        lines += [f"scheduler: {note}" for note in site.notes]
         memory = max(s.job_settings().memory_mb for s in specs) if specs else o.memory_mb
         cores = max(s.job_settings().cores for s in specs) if specs else o.cores_per_job
         # the nodes' size, not this machine's, bounds a job: a login node is often smaller
-        cores, memory = check_job_size(cores, memory, node_cores=o.node_cores, node_memory_mb=o.node_memory_mb,
+        cores, memory = check_job_size(cores, memory, node_cores=node_cores, node_memory_mb=node_mem,
                                        cores_label="cores per job ([resources] cores_per_job)",
                                        memory_label="memory per job (--memory-mb or [resources] memory_mb)")
+        mem_limit = site.known("memory_limit_mb")
+        if mem_limit and memory > mem_limit[0]:
+            raise ConfigError(f"memory per job {memory} MB is above queue {queue}'s memory limit {mem_limit[0]} MB "
+                              f"({mem_limit[1]}); ask for less (--memory-mb) or another queue (--queue)")
+        if mem_limit:
+            lines.append(f"queue memory limit {mem_limit[0]} MB per job (from {mem_limit[1]})")
+        usable_mem = min(node_mem, mem_limit[0]) if mem_limit and node_mem else node_mem
         o.memory_mb, o.cores_per_job = memory, cores
-        placement = Placement(o.placement, o.node_cores, o.node_memory_mb)
-        return plan_arrays([int(s.job_id) for s in specs], per_product_s, o.run_limit_s,
+        o.run_limit_s, o.node_cores, o.node_memory_mb = run_limit, node_cores, node_mem
+        budget = run_limit * 0.85 - o.startup_s
+        if upper_bound and per_product_s > budget > 0:
+            lines.append(f"note: products may take up to {per_product_s:.0f} s but the run limit leaves {budget:.0f} s "
+                         "per product: slower ones will meet the run limit until durations are measured")
+            per_product_s = budget
+        timeout = max((s.job_settings().timeout_s for s in specs), default=0.0)
+        placement = Placement(o.placement, node_cores, usable_mem)
+        plan = plan_arrays([int(s.job_id) for s in specs], per_product_s, run_limit,
                            cores_per_job=cores, memory_mb_per_job=memory, placement=placement,
-                           max_array_size=o.max_array_size, startup_s=o.startup_s, spread=o.max_concurrent)
+                           max_array_size=o.max_array_size, startup_s=o.startup_s, spread=o.max_concurrent,
+                           nodes=nodes[0] if nodes else 0, timeout_s=timeout)
+        plan.explanation = lines + plan.explanation
+        return plan
 
     def prepare(self, campaign_dir: Path, specs: Sequence[JobSpec], plan: ArrayPlan,
                 campaign_name: str = "", *, log_dir: str) -> list[PreparedArray]:

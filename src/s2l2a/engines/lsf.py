@@ -34,6 +34,7 @@ from s2l2a.engines.directives import (
     shown,
 )
 from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, run_command
+from s2l2a.engines.site import SiteInfo, lsf_default_queue, lsf_hosts, lsf_queue_hosts
 from s2l2a.registry import Setting
 
 _STATES = {
@@ -274,13 +275,33 @@ class LSF(Scheduler):
 
     def queue_limits(self, queue: str | None = None) -> lsf_text.QueueLimits | None:
         """The run limit, memory limit and exclusivity of ``queue`` (the default queue when None)
-        from ``bqueues -l``; None when it lists no queue. Not yet used by sizing (issue 13 item 4)."""
-        queues = lsf_text.parse_bqueues_l(run_command(["bqueues", "-l", *([queue] if queue else [])]))
-        return next((q for q in queues if queue in (None, q.name)), None)
+        from ``bqueues -l``; None when it lists no such queue."""
+        text = run_command(["bqueues", "-l", *([queue] if queue else [])], timeout=15)
+        name = queue or lsf_default_queue(text)
+        self._queue_hosts = lsf_queue_hosts(text, name) if name else None
+        return next((q for q in lsf_text.parse_bqueues_l(text) if q.name == name), None)
 
     def host_sizes(self) -> list[lsf_text.HostSize]:
         """Cores and memory of each host, from ``lshosts`` (for whole-node sizing)."""
-        return lsf_text.parse_lshosts(run_command(["lshosts"]))
+        return lsf_text.parse_lshosts(run_command(["lshosts"], timeout=15))
+
+    def read_queue(self, queue: str | None) -> SiteInfo:
+        q = self.queue_limits(queue)
+        if q is None:
+            return SiteInfo(queue, notes=[f"bqueues -l lists no queue {queue or '(no default queue named)'}"])
+        source = f"bqueues -l {q.name}"
+        info = SiteInfo(q.name)
+        if q.run_limit_s:
+            info.run_limit_s, info.sources["run_limit_s"] = q.run_limit_s, source
+        else:
+            info.notes.append(f"{source}: no RUNLIMIT")
+        if q.memlimit_kb:  # per process in LSF; the most a job's -M may ask
+            info.memory_limit_mb, info.sources["memory_limit_mb"] = q.memlimit_kb // 1024, source
+        return info
+
+    def read_nodes(self, queue: str | None) -> SiteInfo:
+        hosts = [(h.name, h.ncpus, h.maxmem_mb) for h in self.host_sizes()]
+        return lsf_hosts(hosts, getattr(self, "_queue_hosts", None), queue or "(default)")
 
     def cancel_argv(self, job_id: str, index: int | None = None) -> list[str]:
         return ["bkill", f"{job_id}[{index}]" if index is not None else job_id]

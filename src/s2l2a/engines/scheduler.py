@@ -35,6 +35,7 @@ from s2l2a.engines.directives import (
     check_path,
     comment_text,
 )
+from s2l2a.engines.site import SiteInfo
 from s2l2a.errors import S2L2AError
 from s2l2a.registry import Section, Setting
 
@@ -88,6 +89,9 @@ class ClusterOptions:
     estimate_s: float = 1800.0            # per-product duration before history exists
     startup_s: float = 60.0               # per element: node start, imports, result writing
     scheduler_settings: dict[str, Any] = field(default_factory=dict)
+    #: where a value was set (``--run-limit``, ``[cluster] node_cores``): it overrides what the
+    #: scheduler says (engines.cluster.cluster_options fills it)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __init__(self, scheduler_settings: dict[str, Any] | None = None, **values: Any) -> None:
         for f in fields(self):
@@ -224,6 +228,28 @@ class Scheduler(ABC):
     def explain(self) -> list[str]:
         """Lines for the sizing explanation (``run --dry-run``)."""
         return []
+
+    def read_queue(self, queue: str | None) -> SiteInfo:
+        """The run limit and memory limit of ``queue`` (the default queue when None), as the
+        scheduler states them; may raise (:meth:`read_site` turns that into "unknown")."""
+        return SiteInfo(queue, notes=[f"{self.name} does not say what its queues allow"])
+
+    def read_nodes(self, queue: str | None) -> SiteInfo:
+        """The cores and memory of the nodes that run ``queue``'s jobs (the smallest bounds a
+        whole-node element) and how many there are; may raise like :meth:`read_queue`."""
+        return SiteInfo(queue, notes=[f"{self.name} does not say how big its nodes are"])
+
+    def read_site(self, queue: str | None = None) -> SiteInfo:
+        """:meth:`read_queue` and :meth:`read_nodes` together; never raises: a command that is
+        missing, fails or answers something unreadable leaves its numbers unknown, with a note."""
+        info = SiteInfo(queue)
+        for read, what in ((self.read_queue, "queue limits"), (self.read_nodes, "node sizes")):
+            try:
+                got = read(info.queue or queue)
+            except Exception as e:  # noqa: BLE001 - whatever went wrong, sizing goes on without it
+                got = SiteInfo(queue, notes=[f"{what} unknown: {str(e).splitlines()[0] if str(e) else type(e).__name__}"])
+            info = info.merge(got)
+        return info
 
     def selftest_lines(self) -> list[str]:
         """Lines for the ``s2l2a selftest`` report's header (units, flavours it detected)."""

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from s2l2a.campaign.usage import ElementUsage
+from s2l2a.engines import site
 from s2l2a.engines.directives import JOB_NAME, WORD, WORD_ALLOWED, DeniedOptions, NameRule
 from s2l2a.engines.scheduler import ElementState, Scheduler, SchedulerError, hms, run_command
 
@@ -178,6 +179,19 @@ class Slurm(Scheduler):
             for i in indices:
                 states[i] = ElementState(i, state, raw, exit_code, reason if reason != "None" else None)
         return states
+
+    def read_queue(self, queue: str | None) -> site.SiteInfo:
+        # the first of a list of partitions ("a,b") is read; -o: one line per partition
+        name = queue.split(",")[0] if queue else None
+        argv = ["scontrol", "show", "partition", *([name] if name else []), "-o"]
+        return site.slurm_partition(run_command(argv, timeout=15), name)
+
+    def read_nodes(self, queue: str | None) -> site.SiteInfo:
+        if not queue:
+            return site.SiteInfo(notes=["no partition to ask sinfo about"])
+        name = queue.split(",")[0]
+        argv = ["sinfo", "-N", "-h", "-p", name, "-o", "%N|%c|%m|%T"]
+        return site.sinfo_nodes(run_command(argv, timeout=15), name)
 
     def usage(self, job_id: str) -> dict[int, ElementUsage]:
         """CPU time and peak memory per element from ``sacct`` where accounting is kept; without
