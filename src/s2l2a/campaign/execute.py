@@ -220,35 +220,38 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
         _remove_job_staging(staging, campaign_dir)  # a previous attempt's debris is not output
         make_job_staging(staging, campaign_dir)
         phase.name = f"{processor.name} processing"
-        result = processor.process(product, staging, settings, log_path)
-        outcome.processor_version = result.processor_version or outcome.processor_version
-        outcome.gipp_sha256 = (result.details or {}).get("gipp_sha256") or None
-        product_dir = Path(result.product_dir)
-        phase.name = "verify L2A"
-        if staging.resolve() not in product_dir.resolve().parents:
-            raise ProcessingFailed(f"processor returned {product_dir}, which is not inside {staging}",
-                                   FailureClass.OTHER)
-        if not product_dir.is_dir():
-            raise ProcessingFailed(f"processor reported {product_dir.name} but wrote no such directory",
-                                   FailureClass.EMPTY_OUTPUT)
-        if settings.extra.get("verify", True):
-            resolutions = _verify_resolutions(settings, result.details)
-            if resolutions is None:
-                safe.verify_l2a(product_dir)
-            else:
-                safe.verify_l2a(product_dir, resolutions=resolutions)
-        phase.name = "publish"
-        from s2l2a.outputs.manifest import write_manifest
+        if _delivers_only(spec, processor):  # --keep derived: no L2A, the derived outputs from memory
+            _deliver(campaign_dir, spec, product, processor, staging, settings, log_path, outcome)
+        else:
+            result = processor.process(product, staging, settings, log_path)
+            outcome.processor_version = result.processor_version or outcome.processor_version
+            outcome.gipp_sha256 = (result.details or {}).get("gipp_sha256") or None
+            product_dir = Path(result.product_dir)
+            phase.name = "verify L2A"
+            if staging.resolve() not in product_dir.resolve().parents:
+                raise ProcessingFailed(f"processor returned {product_dir}, which is not inside {staging}",
+                                       FailureClass.OTHER)
+            if not product_dir.is_dir():
+                raise ProcessingFailed(f"processor reported {product_dir.name} but wrote no such directory",
+                                       FailureClass.EMPTY_OUTPUT)
+            if settings.extra.get("verify", True):
+                resolutions = _verify_resolutions(settings, result.details)
+                if resolutions is None:
+                    safe.verify_l2a(product_dir)
+                else:
+                    safe.verify_l2a(product_dir, resolutions=resolutions)
+            phase.name = "publish"
+            from s2l2a.outputs.manifest import write_manifest
 
-        write_manifest(product_dir)
-        tile = spec.tile or product.tile
-        final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id),
-                        source=str(product.name))
-        outcome.state = "done"
-        outcome.output_path = str(final)
-        outcome.message = f"{label} -> {final}"
-        if spec.derive:
-            _derive(campaign_dir, spec, tile, final, outcome, log_path)
+            write_manifest(product_dir)
+            tile = spec.tile or product.tile
+            final = publish(product_dir, output_root(campaign_dir, spec) / tile, tag=str(spec.job_id),
+                            source=str(product.name))
+            outcome.state = "done"
+            outcome.output_path = str(final)
+            outcome.message = f"{label} -> {final}"
+            if spec.derive:
+                _derive(campaign_dir, spec, tile, final, outcome, log_path)
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
@@ -280,6 +283,34 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
     except OSError as e:  # e.g. the disk is full: the engine still gets the outcome returned
         outcome.message = _capped(f"{outcome.message}; result file not written: {e.strerror or e}")
     return outcome
+
+
+def _delivers_only(spec: JobSpec, processor: Any) -> bool:
+    """Whether the job keeps only its derived outputs and the processor can make them without
+    writing the L2A (the built-in's deliverable-only run; Sen2Cor cannot). The L1C is deleted only
+    after its L2A verified, so --delete-l1c keeps the full path."""
+    d = spec.derive or {}
+    return d.get("keep") == "derived" and not d.get("delete_l1c") and hasattr(processor, "deliver")
+
+
+def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, staging: Path, settings: Any,
+             log_path: Path, outcome: JobOutcome) -> None:
+    """The derived folder into ``<campaign>/derived/<tile>/`` without an L2A. The outcome records the
+    L2A path it stands for (as after ``--keep derived`` deleted it), so status, report, stac and the
+    vanished-output check treat the product as done and kept derived."""
+    from s2l2a.outputs.derive import DeriveSpec
+
+    tile = spec.tile or product.tile
+    res = processor.deliver(product, staging, settings, log_path, DeriveSpec.from_settings(dict(spec.derive or {}),
+                            default_indices=("ndvi",)), Path(campaign_dir) / DERIVED_DIR / tile,
+                            output_root(campaign_dir, spec) / tile)
+    outcome.gipp_sha256 = res.details.get("gipp_sha256") or None
+    outcome.processor_version = res.processor_version or outcome.processor_version
+    outcome.state = "done"
+    outcome.output_path = str(output_root(campaign_dir, spec) / tile / f"{res.derived.product}.SAFE")
+    outcome.derived_path = str(res.derived.out_dir)
+    outcome.message = f"{product.name} -> {outcome.derived_path} (derived only)"
+    _append_log(log_path, f"derive: {outcome.derived_path} (the L2A was not written: --keep derived)\n")
 
 
 def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: JobOutcome,

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,16 @@ def _resample(a: np.ndarray, shape: tuple[int, int], categorical: bool) -> np.nd
     return np.where(n == k * k, s / np.maximum(n, 1), 0.0)  # a block with any nodata pixel is nodata
 
 
+def _open(image: Any) -> Any:
+    """A rasterio dataset of an image file, or ``image`` itself when it already reads like one (an
+    image held in memory: the built-in processor's deliverable-only run never writes its L2A)."""
+    if hasattr(image, "read"):
+        return image
+    import rasterio
+
+    return rasterio.open(image)
+
+
 class _Source:
     """One image read strip by strip onto the output grid.
 
@@ -161,10 +172,8 @@ class _Source:
     are resampled whole by geotransform with GDAL.
     """
 
-    def __init__(self, path: Path, grid: _Grid, categorical: bool) -> None:
-        import rasterio
-
-        self.ds = rasterio.open(path)
+    def __init__(self, path: Any, grid: _Grid, categorical: bool) -> None:
+        self.ds = _open(path)
         self.categorical = categorical
         self.grid = grid
         h, w = self.ds.height, self.ds.width
@@ -225,9 +234,7 @@ def _grid(images: dict[int, dict[str, Path]], res: int, where: Path) -> _Grid:
         raise DeriveError(f"no {res} m images in this product (has: {have}); choose another --resolution", where)
     ref = next((images[res][b] for b in ("B04", "B02", "SCL", "AOT") if b in images[res]),
                next(iter(images[res].values())))
-    import rasterio
-
-    with rasterio.open(ref) as ds:
+    with _open(ref) as ds:
         return _Grid(res, (ds.height, ds.width), ds.transform, ds.crs)
 
 
@@ -294,17 +301,32 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     from s2l2a.safe import open_l2a
 
     spec = spec or DeriveSpec()
-    formulas = spec.parsed()
+    spec.parsed()  # a bad formula fails before the product is opened
     product = open_l2a(l2a_path, require_bands=False)
     if len(product.granules) != 1:
         raise DeriveError(f"{len(product.granules)} granules; derive handles single-tile products", product.path)
     granule = product.granules[0]
     _refuse_incomplete(product.path, granule)
+    return write_derived(product, granule.images, out_dir, spec, source=Path(product.path).resolve())
+
+
+def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path | str, spec: DeriveSpec, *,
+                  source: Path | str, quicklooks: Callable[[Path, str], dict[str, str]] | None = None
+                  ) -> DerivedResult:
+    """The derived folder of an opened L2A ``product`` from ``images`` (resolution -> {band: file, or
+    an in-memory image that reads like a rasterio dataset}): staged, verified, then published.
+
+    ``source``: the L2A recorded as the source; ``quicklooks(staging, stem)`` writes the PNGs
+    (default: from the L2A's images on disk). The deliverable-only run of the built-in processor
+    calls this with the images it holds in memory and the L2A it did not write.
+    """
+    formulas = spec.parsed()
+    granule = product.granules[0]
     name = product.name.name
     out_dir = Path(out_dir)
     final = out_dir / name
     staging = out_dir / f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{name}"
-    grid = _grid(granule.images, spec.resolution, product.path)
+    grid = _grid(images, spec.resolution, product.path)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _remove_dead_partials(out_dir, name)
@@ -313,7 +335,7 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     except OSError as e:
         raise DeriveError(f"cannot create the output folder: {e.strerror or e}", out_dir) from None
     result = DerivedResult(
-        product=name, source=str(Path(product.path).resolve()), out_dir=str(staging), resolution=spec.resolution,
+        product=name, source=str(source), out_dir=str(staging), resolution=spec.resolution,
         boa_quantification_value=product.boa_quantification_value, baseline=product.baseline,
         tile=product.tile, sensing_time=product.sensing_time.isoformat() if product.sensing_time else None,
         clear_classes=sorted(int(c) for c in spec.clear_classes) if spec.clear_classes else None, created=utcnow(),
@@ -325,8 +347,10 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     try:
         # GDAL's block cache defaults to 5 % of the node's RAM; a job sharing a node must not take that
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            _write_all(product, granule.images, grid, formulas, spec, staging, result)
-        if spec.quicklooks:
+            _write_all(product, images, grid, formulas, spec, staging, result)
+        if spec.quicklooks and quicklooks is not None:
+            result.quicklooks = quicklooks(staging, name)
+        elif spec.quicklooks:
             from s2l2a.outputs.quicklook import write_quicklooks
 
             result.quicklooks = write_quicklooks(product, staging, stem=name)

@@ -94,14 +94,16 @@ def scl_colours(images: dict[int, dict[str, Path]]) -> np.ndarray | None:
 
 def write_quicklooks(product: Any, out_dir: Path, stem: str) -> dict[str, str]:
     """Write ``<stem>_TCI.png`` and ``<stem>_SCL.png`` for an opened L2A; returns {"tci"/"scl": file name}."""
-    out: dict[str, str] = {}
     images = product.granules[0].images if product.granules else {}
-    tci = true_colour(images)
-    if tci is not None:
-        _save_png(out_dir / f"{stem}_TCI.png", tci)
-        out["tci"] = f"{stem}_TCI.png"
-    scl = scl_colours(images)
-    if scl is not None:
-        _save_png(out_dir / f"{stem}_SCL.png", scl)
-        out["scl"] = f"{stem}_SCL.png"
+    return save_quicklooks(out_dir, stem, true_colour(images), scl_colours(images))
+
+
+def save_quicklooks(out_dir: Path, stem: str, tci: np.ndarray | None, scl: np.ndarray | None) -> dict[str, str]:
+    """Write the H x W x 3 uint8 true colour and SCL colours as ``<stem>_TCI.png`` / ``<stem>_SCL.png``
+    (None: not written); also what a run that holds its images in memory calls."""
+    out: dict[str, str] = {}
+    for key, rgb in (("tci", tci), ("scl", scl)):
+        if rgb is not None:
+            _save_png(out_dir / f"{stem}_{key.upper()}.png", rgb)
+            out[key] = f"{stem}_{key.upper()}.png"
     return out

@@ -515,7 +515,7 @@ def analyse(product: Any, granule: Any, grids: dict[int, Grid], crs: Any, data60
 
     ``data60`` / ``data20``: every band as an array that :func:`rows_resampled` maps onto the 60 m /
     20 m grid exactly as it maps the decoded band (the decoded bands themselves, or their 60 m / 20 m
-    versions: the deliverable path keeps no more); ``data20`` needs SCL_NEEDS and B10 only. The
+    versions: the deliverable path keeps no more); ``data20`` needs the bands classify_grid reads. The
     band order of ``data60`` is the decoding order (it picks the band the 60 m validity comes from).
     """
     refl = {b: (float(product.quantification_value), float(product.radio_add_offset.get(b, 0.0)))

@@ -62,6 +62,21 @@ class BuiltinProcessor:
 
     def process(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path) -> L2AResult:
         """Convert ``product`` into ``staging_dir/<L2A name>.SAFE``; raise ProcessingFailed on failure."""
+        return self._logged(product, staging_dir, log_path,
+                            lambda lp, say: self._process(product, Path(staging_dir), settings, lp, say))
+
+    def deliver(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path, spec: Any,
+                out_dir: Path, l2a_dir: Path) -> Any:
+        """Only the derived outputs of ``product`` (``spec``: a DeriveSpec), published into
+        ``out_dir/<L2A name>/`` like ``derive`` does, without writing the L2A (deliverable.py);
+        ``l2a_dir``: the folder the L2A would have been published in (recorded as the source).
+        Returns a Delivered (the DerivedResult and the run's details); raises ProcessingFailed like
+        :meth:`process`."""
+        return self._logged(product, staging_dir, log_path, lambda lp, say: self._deliver(
+            product, Path(staging_dir), settings, lp, say, spec, Path(out_dir), Path(l2a_dir)))
+
+    def _logged(self, product: Any, staging_dir: Path, log_path: Path, body: Any) -> Any:
+        """Run ``body(log_path, say)`` with the job log open; every failure becomes ProcessingFailed."""
         staging_dir = Path(staging_dir)
         staging_dir.mkdir(parents=True, exist_ok=True)
         log_path = Path(log_path) if log_path else staging_dir / "builtin.log"
@@ -73,7 +88,7 @@ class BuiltinProcessor:
 
             say(f"{self.version()} converting {product.path}")
             try:
-                return self._process(product, staging_dir, settings, log_path, say)
+                return body(log_path, say)
             except ProcessingFailed as exc:
                 say(f"FAILED ({exc.failure_class}): {exc}")
                 exc.log_path = exc.log_path or log_path
@@ -90,8 +105,8 @@ class BuiltinProcessor:
                 raise ProcessingFailed(f"built-in processor failed: {type(exc).__name__}: {exc}",
                                        FailureClass.OTHER, log_path=log_path) from None
 
-    def _process(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path,
-                 say: Any) -> L2AResult:
+    def _start(self, product: Any, staging_dir: Path, settings: JobSettings) -> tuple:
+        """Checks, look-up table, name and folders of the L2A: what converting and delivering share."""
         opts = self._effective_options(settings)
         granules = list(product.granules)
         if len(granules) != 1:
@@ -130,7 +145,11 @@ class BuiltinProcessor:
         for src in getattr(granule, "aux_files", {}).values():
             if Path(src).is_file():
                 shutil.copy2(src, gdir / "AUX_DATA" / Path(src).name)
+        return opts, granule, lut, baseline, generated, name, safe, gname, gdir
 
+    def _process(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path,
+                 say: Any) -> L2AResult:
+        opts, granule, lut, baseline, generated, name, safe, gname, gdir = self._start(product, staging_dir, settings)
         out = run_granule(product, granule, gdir, opts, lut, progress=say)
         grids = _written_grids(gdir, out.images)
         rels = []
@@ -166,6 +185,40 @@ class BuiltinProcessor:
             say("verified")
         return L2AResult(product_dir=safe, processor=self.name, processor_version=self.version(),
                          log_path=log_path, details=details)
+
+    def _deliver(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path, say: Any,
+                 spec: Any, out_dir: Path, l2a_dir: Path) -> Any:
+        """The derived folder from memory; the L2A's metadata alone is written (in staging) so that
+        the folder records the same product, baseline, reflectance convention and cloud cover."""
+        from s2l2a.outputs.derive import write_derived
+        from s2l2a.outputs.quicklook import save_quicklooks
+        from s2l2a.safe import open_l2a
+
+        from .deliverable import Delivered, run_deliverables
+
+        opts, granule, lut, baseline, generated, name, safe, gname, gdir = self._start(product, staging_dir, settings)
+        say(f"deliverables only: {', '.join(spec.indices) or '-'}{' + formulas' if spec.formulas else ''} and "
+            f"SCL at {spec.resolution} m; the L2A is not written")
+        d = run_deliverables(product, granule, opts, lut, spec, progress=say)
+        gid = (getattr(granule, "tile_id", "") or gname).replace("_L1C_", "_L2A_")
+        write_product_metadata(
+            product.metadata_path if hasattr(product, "metadata_path") else product.path / "MTD_MSIL1C.xml",
+            safe / "MTD_MSIL2A.xml", product_name=name, baseline=baseline, generated=generated,
+            granule_identifier=gid, datastrip_identifier=gid.replace("_TL_", "_DS_"), image_files=[],
+            image_format=IMAGE_FORMAT_ATTR[opts.output_format], processor=self.name,
+            version=self.version(), l1c_uri=product.product_uri or product.name.name,
+            scl_percent=d.result.details.get("scl_percent"), nodata_percent=d.result.details.get("nodata_percent"))
+        write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline,
+                            grids={r: (*g.shape, g.transform) for r, g in d.grids.items()
+                                   if r in d.result.details["resolutions"]},
+                            scl_percent=d.result.details.get("scl_percent"))
+        l2a = open_l2a(safe, require_bands=False)
+        derived = write_derived(l2a, d.images, out_dir, spec, source=Path(l2a_dir).resolve() / safe.name,
+                                quicklooks=lambda folder, stem: save_quicklooks(folder, stem, d.tci, d.scl))
+        say(f"wrote and verified {derived.out_dir}")
+        details = {**d.result.details, "missing_bands": d.result.missing_bands, "gipp_sha256": _gipp_sha256(),
+                   "software": _software(self.version()), "derived_only": True}
+        return Delivered(derived=derived, processor=self.name, processor_version=self.version(), details=details)
 
     def _effective_options(self, settings: JobSettings) -> Options:
         """Campaign-level settings (output format, cores, extra) on top of the processor's options."""

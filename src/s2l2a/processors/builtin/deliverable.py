@@ -1,0 +1,242 @@
+"""The deliverable-only run of the built-in processor: the derived outputs (indices, SCL, clear mask,
+quicklooks) of one granule straight from memory, without writing its L2A.
+
+Why: a campaign run with ``--keep derived`` keeps only the derived folder, yet the full path decodes,
+inverts and writes ~40 rasters that are deleted right after derive has read three of them. Here only
+what those outputs need is computed, and the result is the folder ``derive`` would have written from
+the full L2A, array for array:
+
+- every band is still decoded at its native resolution, one at a time, and reduced at once to what
+  the analysis needs (its 60 m version, the 20 m version of the classification bands, its share of
+  each grid's no-data mask); only the bands the indices read keep their native buffer. JPEG 2000's
+  reduced resolution levels are not used: they are wavelet low-pass images, not the block means of
+  valid pixels the full path classifies on, and the full path's no-data mask is the union of every
+  band's zeros, so reading any band coarser (or not at all) would change SCL at cloud and swath edges;
+- the analysis (classification, AOT/WV, coefficients) is :func:`pipeline.analyse`, the inversion
+  :func:`pipeline.invert_band`, so the DN are those the full path writes (losslessly);
+- the L2A images derive would open are built in memory (same resampling and mask as the full path's
+  writer) and handed to :func:`s2l2a.outputs.derive.write_derived`, which computes and checks the
+  COGs exactly as for a written L2A.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from s2l2a.safe.bands import NATIVE_RESOLUTION, RESOLUTIONS, band_file_error, check_band_files
+
+from . import scl as sclmod
+from .pipeline import (
+    _DECODE_ERRORS,
+    OUTPUT_BANDS,
+    SCL_NEEDS,
+    GranuleResult,
+    Options,
+    _grids,
+    _limit_numba_threads,
+    _zeros_on,
+    analyse,
+    invert_band,
+    invert_in_place,
+    read_band,
+    rows_resampled,
+    scl_shares,
+    tci_from_dn,
+)
+from .radiometry import resample_nearest
+
+NATIVE = NATIVE_RESOLUTION
+CLASSIFY_BANDS = (*SCL_NEEDS, *sclmod.SCL_OPTIONAL)  # what classify_grid reads
+QUICKLOOK_SIDE = 512  # as outputs/quicklook.py: the coarsest grid with this many pixels, else the finest
+
+
+class MemoryImage:
+    """One image held in memory that reads like the rasterio dataset derive opens.
+
+    ``arr`` None: only the grid (derive sizes its output grid from any image of the resolution)."""
+
+    count = 1
+
+    def __init__(self, arr: np.ndarray | None, transform: Any, crs: Any,
+                 shape: tuple[int, int] | None = None) -> None:
+        self.arr = arr
+        self.height, self.width = arr.shape if arr is not None else shape  # type: ignore[misc]
+        self.transform = transform
+        self.crs = crs
+
+    def read(self, indexes: int = 1, window: Any = None, **_: Any) -> np.ndarray:
+        if self.arr is None:
+            raise ValueError("a grid-only image has no pixels")
+        if window is None:
+            return self.arr
+        (r0, r1), (c0, c1) = window.toranges()
+        return self.arr[r0:r1, c0:c1]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> MemoryImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Deliverables:
+    """What :func:`run_deliverables` made: the L2A images derive reads, held in memory."""
+
+    images: dict[int, dict[str, MemoryImage]]
+    grids: dict[int, Any]
+    result: GranuleResult
+    tci: np.ndarray | None = None   # quicklook H x W x 3 uint8
+    scl: np.ndarray | None = None   # quicklook SCL classes (H x W uint8)
+    read: dict[str, str] = field(default_factory=dict)  # band -> what was kept of it
+
+
+@dataclass
+class Delivered:
+    """What :meth:`BuiltinProcessor.deliver` returns: the published derived folder and the run's details."""
+
+    derived: Any  # s2l2a.outputs.derive.DerivedResult
+    processor: str
+    processor_version: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def image_choice(out_res: tuple[int, ...], bands: list[str], resolution: int) -> dict[str, int]:
+    """Band (or SCL) -> the resolution folder derive at ``resolution`` reads it from in the full L2A
+    (:func:`s2l2a.outputs.derive._band_file` on the folders the built-in writer fills)."""
+    from s2l2a.outputs.derive import DeriveError, _band_file
+
+    layout: dict[int, dict[str, Any]] = {r: {b: r for b in OUTPUT_BANDS[r]} for r in out_res}
+    for r in out_res:
+        if r in (20, 60):
+            layout[r]["SCL"] = r
+    out = {}
+    for b in [*bands, "SCL"]:
+        try:
+            out[b] = _band_file(layout, b, resolution)[0]
+        except DeriveError:
+            continue  # derive raises its own error for a missing band (or writes no SCL)
+    return out
+
+
+def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: Any,
+                     progress: Any = None) -> Deliverables:
+    """Decode, analyse and invert only what ``spec`` (a DeriveSpec) needs; see the module docstring."""
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    _limit_numba_threads(opts.threads)
+    res = GranuleResult()
+    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
+    res.missing_bands = [b for b in NATIVE if b not in files]
+    if not files:
+        raise ValueError("granule has no band file")
+    check_band_files(files)
+    formulas = spec.parsed()
+    index_bands = sorted({b for f in formulas for b in f.bands})
+
+    shapes, transforms, crs = {}, {}, None
+    for b, p in files.items():
+        try:
+            with rasterio.open(p) as ds:
+                shapes[b], transforms[b], crs = (ds.height, ds.width), ds.transform, crs or ds.crs
+        except _DECODE_ERRORS as exc:
+            raise band_file_error(p, b, exc) from None
+    if crs is None:
+        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
+    grids = _grids(granule, shapes, transforms)
+    # the same rule as analyse(): no output finer than the finest band present or the asked resolution
+    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in files), opts.resolution or 10))
+    choice = image_choice(out_res, index_bands, spec.resolution)
+    scl_res = 20 if 20 in out_res else 60  # the SCL the product's class shares are counted on
+    mask_res = sorted({*choice.values(), scl_res})
+    nodata = {r: np.zeros(grids[r].shape, bool) for r in mask_res}
+    g60, g20 = grids[60], grids.get(20)
+    data60: dict[str, np.ndarray] = {}
+    data20: dict[str, np.ndarray] = {}
+    native: dict[str, np.ndarray] = {}
+    for b in sorted(files, key=lambda x: NATIVE[x]):  # the order read_bands decodes in
+        try:
+            arr, _tr, _crs = read_band(files[b], opts.threads)
+        except _DECODE_ERRORS as exc:
+            raise band_file_error(files[b], b, exc) from None
+        zero = arr == 0
+        for r in mask_res:
+            nodata[r] |= _zeros_on(zero, grids[r].shape)
+        del zero
+        data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
+        if g20 is not None and 20 in out_res and b in CLASSIFY_BANDS:
+            data20[b] = arr if NATIVE[b] >= 20 else rows_resampled(arr, g20.shape, 0, g20.shape[0])
+        if b in index_bands:
+            native[b] = arr
+        del arr
+    say(f"decoded {len(files)} bands (kept {', '.join(sorted(native)) or 'none'} whole) in "
+        f"{time.perf_counter() - t0:.1f} s")
+    an = analyse(product, granule, grids, crs, data60, data20, opts, lut, res, say, t0)
+    if an.out_res != out_res:  # the two rules above must not drift apart
+        raise RuntimeError(f"resolutions {an.out_res} differ from the predicted {out_res}")
+
+    images: dict[int, dict[str, MemoryImage]] = {r: {} for r in out_res}
+    for r in out_res:  # derive sizes its grid from any image of the resolution
+        images[r]["AOT"] = MemoryImage(None, grids[r].transform, crs, shape=grids[r].shape)
+    scl_img = None
+    for r in (20, 60):
+        if r in an.scl and r in nodata:
+            s = an.scl[r][0]
+            s[nodata[r]] = 0  # as the writer's put(): one mask for every output of the grid
+            if r == scl_res:
+                scl_img = s
+            if choice.get("SCL") == r:
+                images[r]["SCL"] = MemoryImage(s, grids[r].transform, crs)
+    res.details["scl_percent"], res.details["nodata_percent"] = scl_shares(scl_img)
+    tci, scl_ql = _quicklooks(an, grids, out_res, data20 or data60, scl_img, scl_res, opts)
+    del data60, data20
+
+    for b in index_bands:
+        if b not in native:
+            continue
+        arr = invert_band(native.pop(b), b, an, opts)
+        nat = NATIVE[b]
+        r = choice.get(b)
+        if r is None:
+            continue
+        out = arr if r == nat else rows_resampled(arr, grids[r].shape, 0, grids[r].shape[0])
+        out[nodata[r]] = 0
+        images[r][b] = MemoryImage(out, grids[r].transform, crs)
+        del arr, out
+    res.details["resolutions"] = list(out_res)
+    res.details["seconds"] = round(time.perf_counter() - t0, 2)
+    say(f"deliverables ready in {res.details['seconds']:.1f} s")
+    return Deliverables(images=images, grids=grids, result=res, tci=tci, scl=scl_ql)
+
+
+def _quicklooks(an: Any, grids: dict[int, Any], out_res: tuple[int, ...], toa: dict[str, np.ndarray],
+                scl: np.ndarray | None, scl_res: int, opts: Options) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Preview arrays like outputs/quicklook.py's: sized from the coarsest grid with QUICKLOOK_SIDE
+    pixels (else the finest), the true colour inverted from the coarse band copies the analysis used
+    (a preview, not pixel-equal to the written TCI's), the SCL sampled nearest."""
+    big = [r for r in sorted(out_res, reverse=True) if max(grids[r].shape) >= QUICKLOOK_SIDE]
+    g = grids[big[0] if big else min(out_res)]
+    f = min(1.0, QUICKLOOK_SIDE / max(g.shape))
+    shape = (max(1, round(g.shape[0] * f)), max(1, round(g.shape[1] * f)))
+    tci = None
+    if all(b in toa and b in an.coeffs for b in ("B02", "B03", "B04")):
+        boa = {}
+        for b in ("B02", "B03", "B04"):
+            small = np.ascontiguousarray(resample_nearest(toa[b], shape), dtype=np.uint16).copy()
+            boa[b] = invert_in_place(small, an.cells, an.coeffs[b], *an.refl[b], use_numba=opts.use_numba)
+        tci = np.moveaxis(tci_from_dn(boa["B04"], boa["B03"], boa["B02"]), 0, -1)
+    scl_ql = None
+    if scl is not None:
+        from s2l2a.outputs.quicklook import scl_palette
+
+        scl_ql = scl_palette()[resample_nearest(scl, shape)]
+    return tci, scl_ql
