@@ -96,3 +96,29 @@ def test_classify_grid_turns_dark_water_bodies_into_water(tmp_path: Path) -> Non
                                           cci=maps.masks(g.shape, g.transform, "EPSG:32756"))
     assert (without == sclmod.DARK).all()
     assert (with_cci[:, :8] == sclmod.DARK).all() and (with_cci[:, 12:] == sclmod.WATER).all()
+
+
+def test_processor_reads_the_maps_named_in_its_settings(tmp_path: Path, atm_lut, monkeypatch) -> None:
+    """``[builtin] esacci`` through the whole processor: the maps' names in the report; a folder
+    without them fails the job as missing auxiliary data."""
+    from s2l2a.processors import get_processor
+    from s2l2a.processors.base import JobSettings
+    from s2l2a.processors.builtin import lut as lutmod
+    from s2l2a.safe import open_l1c
+
+    from .synth import make_product
+
+    monkeypatch.setattr(lutmod, "load_lut", lambda mission="S2A", aerosol="continental": atm_lut)
+    safe_in, _ = make_product(tmp_path / "in", atm_lut, n10=120)
+    aux = tmp_path / "aux_data"
+    aux.mkdir()
+    with rasterio.open(aux / WATER_BODIES, "w", driver="GTiff", width=500, height=500, count=1, dtype="uint8",
+                       crs="EPSG:4326", transform=Affine(0.01, 0, 150.0, 0, -0.01, -27.0)) as ds:
+        ds.write(np.ones((500, 500), np.uint8), 1)      # New South Wales, all land
+    result = get_processor("builtin", {"output_format": "COG", "esacci": str(aux)}).process(
+        open_l1c(safe_in), tmp_path / "stage", JobSettings(cores=1), tmp_path / "job.log")
+    assert result.details["esacci"] == {"water_bodies": WATER_BODIES, "snow_condition": None}
+    with pytest.raises(ProcessingFailed) as err:
+        get_processor("builtin", {"output_format": "COG", "esacci": str(tmp_path / "none")}).process(
+            open_l1c(safe_in), tmp_path / "stage2", JobSettings(cores=1), tmp_path / "job2.log")
+    assert err.value.failure_class == FailureClass.MISSING_AUX
