@@ -10,6 +10,7 @@ test of the infrastructure itself (no s2l2a engine involved).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -146,6 +147,18 @@ def test_noop_array_then_status_after_openlava_forgot_and_a_run_limit(openlava: 
     assert failure["failure_class"] == "killed" and "no longer knows" in failure["message"], failure
     (view,) = doc["cluster"]
     assert view["scheduler_knows"] is False and view["result_files"] == 5
+    # what each element used: five workers measured themselves; the SIGKILLed one left only
+    # OpenLava's job report at the head of its output file (CPU time, Max Memory: sampled every
+    # few seconds, so a 1-second worker shows as its batch shell's 5 MB)
+    used = {e["index"]: e for e in view["usage"]["elements"]}
+    killed = rec.element_of(failure["job_id"])
+    assert all(e["source"] == "worker" and e["cpu_s"] > 0 and 30 < e["peak_mb"] < 2048
+               for i, e in used.items() if i != killed), used
+    assert used[killed]["source"] == "output file" and used[killed]["peak_mb"] > 0, used[killed]
+    assert used[killed]["cpu_s"] is not None and used[killed]["state"] == "failed"
+    text = openlava.s2l2a("status", camp).stdout
+    assert "over 6/6 element(s) (output file, worker)" in text, text
+    assert len(re.findall(r"^  element \d \(job \d\): done, CPU [\d.]+ s, peak \d+ MB \(worker\)$", text, re.M)) == 5
 
     (hang_rec,) = load_records(hang)
     assert wait_until(lambda: set(_stats(openlava, hang_rec.job_id).values()) == {"EXIT"}, 60, 1)
@@ -177,6 +190,20 @@ def test_memory_kill_and_cancel_in_one_array(openlava: OpenLava):
         st = _stats(openlava, rec.job_id)
         return st.get(hog) == "EXIT" and st.get(plain) == "DONE" and st.get(hang) == "RUN"
     assert wait_until(settled, 150, 1), _stats(openlava, rec.job_id)
+
+    def in_use() -> dict:
+        """status while the hanging element runs: OpenLava's bjobs -l has its memory in use (no peak)."""
+        return {e["index"]: e for e in _status(openlava, camp)["cluster"][0]["usage"]["elements"]}
+    assert wait_until(lambda: (in_use()[hang].get("mem_mb") or 0) > 0, 40, 2), in_use()
+    now = in_use()
+    assert now[hang]["state"] == "running" and now[hang]["source"] == "bjobs -l", now
+    assert now[plain]["source"] == "worker" and now[plain]["cpu_s"] > 0 and now[plain]["peak_mb"] > 30, now
+    # killed past its -M: no worker record; bjobs -l has its CPU time, its output file the peak
+    assert now[hog]["source"] == "bjobs -l, output file" and now[hog]["peak_mb"] >= 300, now
+    assert now[hog]["cpu_s"] is not None and now[hog]["state"] == "failed"
+    text = openlava.s2l2a("status", camp).stdout
+    assert re.search(rf"^  element {hang} \(job \d\): running, CPU -, peak -, in use now \d+ MB \(bjobs -l\)$",
+                     text, re.M), text
 
     # more time: the array's pending elements (none here) and each running one through its own bmod
     r = openlava.s2l2a("cluster", "extend", camp, "--run-limit", "2h")

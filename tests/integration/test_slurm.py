@@ -7,6 +7,7 @@ Marked ``slurm``; skipped with the reason when no Slurm answers.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -151,8 +152,16 @@ def test_resume_after_the_submitter_died_and_status_after_slurm_forgot(slurm, tm
     assert "no longer knows" in failure["message"]
     (view,) = doc["cluster"]
     assert view["scheduler_knows"] is False and view["result_files"] == 5
+    # what each element used, as its worker measured it (this Slurm keeps no accounting: sacct refuses)
+    usage = view["usage"]
+    assert [e["source"] for e in usage["elements"]] == ["worker"] * 6, usage
+    assert all(e["cpu_s"] > 0 and 30 < e["peak_mb"] < 2048 for e in usage["elements"]), usage
+    assert [e["state"] for e in usage["elements"]] == ["done"] * 5 + ["failed"]
     r = s2l2a("status", camp, env=slurm)
     assert "every job folded" in r.stdout and "result files: 5/6" in r.stdout, r.stdout
+    assert "over 6/6 element(s) (worker)" in r.stdout, r.stdout
+    assert len(re.findall(r"^  element \d \(job \d\): done, CPU [\d.]+ s, peak \d+ MB \(worker\)$", r.stdout,
+                          re.M)) == 5, r.stdout
     done_lines = [ln for ln in (camp / "progress.log").read_text().splitlines() if " done " in ln]
     assert len(done_lines) == 5
 
@@ -169,6 +178,15 @@ def test_cancel_marks_jobs_killed(slurm, tmp_path):
     limits = subprocess.run(["squeue", "-h", "-r", "-j", rec.job_id, "-o", "%l"], capture_output=True, text=True,
                             env=slurm, timeout=30).stdout.split()
     assert limits and set(limits) == {"2:00:00"}, limits
+
+    def running_element() -> list[dict]:
+        """status while the first element runs: its CPU and peak from sstat (no accounting here)."""
+        doc = json.loads(s2l2a("status", camp, "--json", env=slurm).stdout)
+        return [e for e in doc["cluster"][0]["usage"]["elements"]
+                if e["state"] == "running" and e["source"] == "sstat" and (e["peak_mb"] or 0) > 30]
+    assert wait_until(lambda: len(running_element()) == 1, 40, 1)
+    r = s2l2a("status", camp, env=slurm)
+    assert re.search(r"^  element 1 \(job \d\): running, CPU [\d.]+ s, peak \d+ MB \(sstat\)$", r.stdout, re.M), r.stdout
     r = s2l2a("run", camp, "--processor", "noop", env=slurm)  # a local run must not take them over
     assert r.returncode == 1 and "still out on a cluster" in r.stderr, r.stderr
     r = s2l2a("cluster", "cancel", camp, env=slurm)
