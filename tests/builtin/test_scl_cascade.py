@@ -122,3 +122,26 @@ def test_cci_water_bodies_and_snow_condition() -> None:
     assert _px(dark, snow, cci=cci)[0] == [sclmod.WATER, sclmod.SNOW]
     cci = {"no_snow": np.array([[True]])}         # on the snow map's water: the bright pixel is cloud
     assert _px(snow, cci=cci)[0] == [sclmod.CLD_HIGH]
+
+
+def test_blocks_do_not_show_in_the_classes(monkeypatch) -> None:
+    """classify_grid works in row blocks; the snow ring and recovery reach 3 pixels across block borders."""
+    from affine import Affine
+
+    from s2l2a.processors.builtin import pipeline
+
+    shape = (24, 10)
+    rng = np.random.default_rng(3)
+    grey = (0.06, 0.12, 0.06, 0.03, 0.05, 0.04)   # no test claims it: unclassified, B11 < B03
+    spectra = [SPECTRA[k] for k in ("snow", "cloud", "vegetation", "scree")] + [grey]
+    kind = rng.integers(1, len(spectra), shape)   # no snow but the band below
+    kind[10:12] = 0                           # snow just above the block border at row 12 ...
+    kind[12:15] = 4                           # ... and grey pixels under it: snow by the recovery
+    dn = {b: (np.array([s[i] for s in spectra])[kind] * 10000).astype(np.uint16) for i, b in enumerate(BANDS)}
+    refl = {b: (10000.0, 0.0) for b in BANDS}
+    grid = pipeline.Grid(res=20, shape=shape, transform=Affine(20, 0, 0, 0, -20, 0))
+    whole, *_ = pipeline.classify_grid(dn, refl, grid, (30.0, 40.0), None)
+    monkeypatch.setattr(pipeline, "ROWS_PER_BLOCK", 24)   # blocks of 12 rows
+    blocks, *_ = pipeline.classify_grid(dn, refl, grid, (30.0, 40.0), None)
+    assert (whole[12:15] == sclmod.SNOW).all() and (whole == sclmod.UNCLASSIFIED).any()
+    assert (blocks == whole).all()

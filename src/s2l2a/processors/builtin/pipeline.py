@@ -444,18 +444,21 @@ def classify_grid(data: dict[str, np.ndarray], refl: dict[str, tuple[float, floa
         return scl, cld, snw
     dark = np.zeros(shape, bool)
     step = ROWS_PER_BLOCK // 2  # the cascade holds ~20 float32 temporaries per block
+    halo = sclmod.HALO_PX       # blocks overlap by the reach of the cascade's neighbourhood rules
     for r0 in range(0, shape[0], step):
         r1 = min(shape[0], r0 + step)
+        a0, a1 = max(0, r0 - halo), min(shape[0], r1 + halo)
         toa = {}
-        sat = np.zeros((r1 - r0, shape[1]), bool)
+        sat = np.zeros((a1 - a0, shape[1]), bool)
         for b in (*SCL_NEEDS, *sclmod.SCL_OPTIONAL):
             if b not in data:
                 continue
-            dn = rows_resampled(data[b], shape, r0, r1)
+            dn = rows_resampled(data[b], shape, a0, a1)
             sat |= dn == SATURATED_DN
             toa[b] = dn_to_reflectance(dn, *refl[b])
-        s, c, n, d = sclmod.classify(toa, sat, gipp, {k: v[r0:r1] for k, v in (cci or {}).items()})
-        scl[r0:r1], cld[r0:r1], snw[r0:r1], dark[r0:r1] = s, c, n, d
+        s, c, n, d = sclmod.classify(toa, sat, gipp, {k: v[a0:a1] for k, v in (cci or {}).items()})
+        k = slice(r0 - a0, r1 - a0)
+        scl[r0:r1], cld[r0:r1], snw[r0:r1], dark[r0:r1] = s[k], c[k], n[k], d[k]
     pixel_m = abs(grid.transform.a) or float(grid.res)
     sclmod.clean_clouds(scl, pixel_m, *morphology)
     sclmod.add_cloud_shadows(scl, dark, sun[0], sun[1], pixel_m)

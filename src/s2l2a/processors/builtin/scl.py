@@ -75,6 +75,8 @@ DARK_MAX_B04 = 0.10                  # 1.1: dark features: red below this ...
 DARK_B8A = (0.04, 0.15)              # ... and B8A strictly inside this range
 SNOW_MIN_R_B05_B8A = 0.85            # 2: B05/B8A below this is not snow (frozen ground, vegetation)
 SNOW_RING_PX = 3                     # 2, recovery: cross-shaped dilation of the snow mask, in pixels
+#: how far (pixels) a pixel's class depends on its neighbours: blocks classified apart overlap this much
+HALO_PX = SNOW_RING_PX
 VEG_MAX_B02 = 0.15                   # 3: vegetation is dark in the blue
 SOIL_B02_LINE = (0.15, 0.32)         # 5.1: clip of T11_B02 * B02/B11 + T12_B02
 WATER_MAX_B02 = 0.20                 # 5.2: water is darker than this in the blue
