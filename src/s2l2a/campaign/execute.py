@@ -154,6 +154,9 @@ def build_specs(campaign_dir: Path | str, settings: Any, jobs: Any, *, processor
         raise ConfigError(str(e)) from None
     if name == "auto":
         options = settings.processor_options(resolved)
+    if resolved == "builtin":  # the campaign's own DEM unless [builtin] dem names another (or false)
+        dem = CampaignLayout.of(campaign_dir, settings).processor_dem(options.get("dem"))
+        options = {**options, "dem": str(dem) if dem is not None else None}
     job_settings = settings.job_settings(resolved)
     job_settings.extra = options
     if memory_mb:

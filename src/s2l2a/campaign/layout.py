@@ -152,6 +152,27 @@ class CampaignLayout:
         return self.aux / "dem"
 
     @property
+    def dem_manifest(self) -> Path:
+        """Written once ``s2l2a dem`` has laid the DEM out: the folder is complete."""
+        from s2l2a.auxdata.dem import MANIFEST
+
+        return self.dem / MANIFEST
+
+    def processor_dem(self, setting: Any = None) -> Path | None:
+        """The DEM the built-in processor reads for this campaign (``[builtin] dem``).
+
+        A path (a raster, or a folder ``s2l2a dem`` wrote) is taken relative to the campaign folder;
+        ``false`` means flat terrain on purpose; unset means the campaign's own :attr:`dem` when
+        ``s2l2a dem`` completed there (its manifest exists), else none. The setting's text is checked
+        by :func:`check_paths` when the settings are read.
+        """
+        if setting is False:
+            return None
+        if setting is None:
+            return self.dem if self.dem_manifest.is_file() else None
+        return (self.root / Path(str(setting)).expanduser()).resolve()
+
+    @property
     def sen2cor(self) -> Path:
         return self.root / SEN2COR_DIR
 
@@ -306,4 +327,35 @@ def check_paths(campaign_dir: Path | str, settings: Any, source: Path | str | No
         if foreign is not None:
             raise bad(key, text, f"{path} holds {foreign!r}, which s2l2a did not make; "
                                  "give an empty or new folder")
+    builtin = (getattr(settings, "sections", None) or {}).get("builtin")
+    if isinstance(builtin, dict):
+        check_dem_setting(layout, builtin.get("dem"), source)
     return layout
+
+
+def check_dem_setting(layout: CampaignLayout, value: Any, source: Path | str | None = None) -> None:
+    """Refuse, in one line, a ``[builtin] dem`` that cannot name a DEM: not text (``false`` is
+    allowed: flat), empty, with quotes or control characters (a newline would split the job log's
+    and report's one-line records), or the campaign folder, one of its parents or one of its own
+    files and folders (``aux`` excepted: the campaign's DEM lives there)."""
+    if value is None or value is False:
+        return
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"[builtin] dem = {value!r}: {what}", source)
+
+    hint = f"name a DEM raster or the folder 's2l2a dem' wrote ({layout.dem})"
+    if not isinstance(value, str) or not value.strip():
+        raise bad(f"must be a path ({hint}) or false for flat terrain")
+    if any(c in "'\"" or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise bad("quotes and control characters (newline, tab) are not allowed in the path")
+    root = layout.root
+    path = layout.processor_dem(value)
+    if path == root:
+        raise bad(f"is the campaign folder itself ({root}); {hint}")
+    if path is not None and path in root.parents:
+        raise bad(f"is {path}, a parent of the campaign folder; {hint}")
+    for name in RESERVED:
+        own = root / name
+        if name != AUX_DIR and path is not None and (path == own or own in path.parents):
+            raise bad(f"is the campaign's own {name!r}; {hint}")

@@ -9,8 +9,9 @@ Sources, in order:
 - the job log: each processor writes one line per parameter file it was given,
   ``s2l2a: --GIP_L2A /path/L2A_GIPP.xml <sha256>`` (Sen2Cor: the ``--GIP_*`` arguments of the run);
   the last line of each name wins (a log holds every attempt, the last one made the product);
-- the built-in processor's ``GRANULE/*/QI_DATA/builtin_report.json`` (``gipp_sha256``, ``software``),
-  which travels with the product, so a product moved out of its campaign still says what made it;
+- the built-in processor's ``GRANULE/*/QI_DATA/builtin_report.json`` (``gipp_sha256``, ``software``,
+  and the terrain: which DEM, or flat), which travels with the product, so a product moved out of its
+  campaign still says what made it;
 - ``PROCESSOR_NAME`` / ``PROCESSOR_VERSION`` of the product's MTD_MSIL2A.xml (built-in products).
 """
 
@@ -34,6 +35,7 @@ class Provenance:
     processor_version: str | None = None
     gipp_sha256: dict[str, str] = field(default_factory=dict)  # GIPP name (GIP_L2A, ...) -> SHA-256
     software: dict[str, str] = field(default_factory=dict)     # name -> version
+    terrain: str | None = None  # built-in: "DEM <which>" or "flat (no DEM) ..."; None: not recorded
 
 
 def gipps_from_log(log_path: Path | str | None) -> dict[str, str]:
@@ -60,6 +62,17 @@ def _builtin_report(l2a: Path) -> dict:
         if isinstance(data, dict):
             return data
     return {}
+
+
+def _terrain(report: dict) -> str | None:
+    """The built-in report's terrain: the DEM it read (``dem.dem``), else its flat description."""
+    dem = report.get("dem")
+    if isinstance(dem, dict) and dem.get("dem"):
+        return f"DEM {dem['dem']}"
+    terrain = report.get("terrain")
+    if isinstance(terrain, str) and terrain.startswith("flat"):
+        return "flat (no DEM)" + terrain[len("flat"):].replace(" (no DEM)", "")
+    return None
 
 
 def _mtd_processor(l2a: Path) -> tuple[str | None, str | None]:
@@ -90,6 +103,7 @@ def read_provenance(l2a: Path | str | None = None, log_path: Path | str | None =
         software = report.get("software")
         if isinstance(software, dict):
             prov.software.update({str(k): str(v) for k, v in software.items()})
+        prov.terrain = _terrain(report)
         if prov.processor is None or prov.processor_version is None:
             name, version = _mtd_processor(l2a)
             prov.processor = prov.processor or name

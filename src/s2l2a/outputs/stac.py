@@ -261,6 +261,8 @@ def build_item(l2a_path: Path | str | None, derived_dir: Path | str | None = Non
         props["s2l2a:processor_version"] = prov.processor_version
     if prov.gipp_sha256:
         props["s2l2a:gipp_sha256"] = dict(sorted(prov.gipp_sha256.items()))
+    if prov.terrain:
+        props["s2l2a:terrain"] = prov.terrain
     props.update(properties or {})
     item = pystac.Item(id=item_id, geometry=geom, bbox=_bbox(geom), datetime=when.astimezone(UTC),
                        properties=props)

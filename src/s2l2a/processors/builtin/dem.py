@@ -22,8 +22,6 @@ from rasterio.warp import Resampling, reproject
 
 from .geometry import fill_nan_nearest
 
-MANIFEST = "dem.json"
-
 
 class DemError(ValueError):
     """The DEM setting names nothing usable (message names the path)."""
@@ -41,6 +39,8 @@ class DemOnGrid:
 
 def dem_sources(path: Path | str) -> tuple[list[str], str]:
     """(GDAL paths to read, description) for a raster file or an ``s2l2a dem`` directory."""
+    from s2l2a.auxdata.dem import MANIFEST
+
     p = Path(path).expanduser()
     if p.is_dir():
         manifest = p / MANIFEST

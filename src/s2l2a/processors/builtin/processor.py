@@ -172,6 +172,8 @@ class BuiltinProcessor:
         details["output_format"] = opts.output_format
         details["gipp_sha256"] = _gipp_sha256()  # what the report and STAC show as the parameters that ran
         details["software"] = _software(self.version())
+        dem = details.get("dem") or {}
+        say("terrain: " + (f"DEM {dem['dem']}" if dem.get("dem") else f"flat (no DEM) at {opts.elevation_km} km"))
         (gdir / "QI_DATA" / "builtin_report.json").write_text(json.dumps(details, indent=1, default=str))
         say(f"wrote {safe.name}")
         if not out.missing_bands:
