@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from s2l2a.campaign.cluster import load_records, reconcile, submit_arrays
+from s2l2a.campaign.jobspec import JobSpec
+from s2l2a.campaign.store import CampaignStore, ProductRecord
 from s2l2a.engines import lsf as lsf_module
+from s2l2a.engines.cluster import ClusterEngine
 from s2l2a.engines.lsf import LSF
 from s2l2a.engines.lsf_text import (
     HostSize,
@@ -23,6 +27,7 @@ from s2l2a.engines.lsf_text import (
     unwrap,
 )
 from s2l2a.engines.scheduler import ClusterOptions, SchedulerError
+from s2l2a.errors import CampaignError
 
 RECORDED = Path(__file__).parent.parent / "data" / "engines" / "openlava"
 
@@ -148,6 +153,48 @@ def test_forgotten_and_down_on_the_text_forms(text_only_bjobs, monkeypatch):
     with pytest.raises(SchedulerError, match="LSF is down"):
         LSF(ClusterOptions()).status("415")
     assert lsf_module._TEXT_ONLY == set()  # nothing learnt from a scheduler that did not answer
+
+
+class _SubmitsAs101(LSF):
+    """The recorded array 101 (two elements running, three pending) stands for what bsub started."""
+
+    def submit(self, script: Path, cwd: Path) -> str:
+        return "101"
+
+
+def test_the_form_bjobs_answers_is_kept_in_the_array_record(text_only_bjobs, tmp_path, monkeypatch):
+    """Found out once per campaign, not once per process: the first reconciliation writes the
+    text form into the array's record, and a later process (nothing memoised) reads it there
+    instead of asking ``bjobs -o ... -json`` again."""
+    monkeypatch.setenv("DATA_W", "13_bjobs_w_array_running.txt")
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    (camp / "s2l2a.toml").write_text("")
+    store = CampaignStore.open(camp, create=True)
+    store.add_products([ProductRecord(path=tmp_path / f"p{i}.SAFE", name=f"S2A_MSIL1C_2018070{i}T000241_N0206_"
+                                      f"R030_T56JMM_2018070{i}T012042", tile="56JMM",
+                                      sensing_time="2018-07-01T00:00:00Z") for i in range(1, 6)])
+    specs = [JobSpec(job_id=j.id, product_path=str(j.path), tile=j.tile, processor="noop",
+                     settings={"memory_mb": 300, "cores": 1}, attempt=1) for j in store.jobs()]
+    engine = ClusterEngine(_SubmitsAs101(ClusterOptions(run_limit_s=3600)), python="/venv/bin/python")
+    (rec,) = submit_arrays(camp, store, engine, specs, per_product_s=60)
+    assert rec.job_id == "101" and rec.status_form == ""  # nobody has asked bjobs yet
+
+    r = reconcile(camp, store, {"lsf": engine})
+    assert r.in_flight == 5 and {i: s.raw_state for i, s in r.views[rec.name].items()} == {
+        1: "RUN", 2: "RUN", 3: "PEND", 4: "PEND", 5: "PEND"}
+    assert text_only_bjobs.read_text().splitlines() == [
+        "-a -o jobid jobindex stat exit_code exit_reason -json 101", "-w -a 101"]
+    assert load_records(camp)[0].status_form == "text"
+
+    monkeypatch.setattr(lsf_module, "_TEXT_ONLY", set())  # a new process: nothing memoised
+    r = reconcile(camp, store)  # default engines, as `s2l2a status` makes them
+    assert r.in_flight == 5 and text_only_bjobs.read_text().splitlines()[2:] == ["-w -a 101"]
+    # a record edited by hand is refused in one line, not passed on to the scheduler
+    path = camp / "cluster" / f"{rec.name}.json"
+    path.write_text(path.read_text().replace('"status_form": "text"', '"status_form": "-o x"'))
+    with pytest.raises(CampaignError, match="bad status form"):
+        load_records(camp)
 
 
 @pytest.mark.parametrize("answer_name, ok", [

@@ -56,6 +56,7 @@ class ArrayRecord:
     submitted: str = ""
     closed: bool = False                        # every job's attempt is folded
     walltime_s: int = 0
+    status_form: str = ""                       # the scheduler's status form its site answers ("text")
     campaign_dir: Path | None = field(default=None, repr=False, compare=False)
 
     def element_of(self, job_id: int) -> int:
@@ -92,6 +93,8 @@ class ArrayRecord:
                 raise ValueError(f"bad array name or scheduler {str(rec.name)[:40]!r}/{str(rec.scheduler)[:10]!r}")
             if rec.job_id is not None and not re.fullmatch(r"[0-9][A-Za-z0-9_.\[\]-]*", str(rec.job_id)):
                 raise ValueError(f"bad job id {str(rec.job_id)[:40]!r}")
+            if not isinstance(rec.status_form, str) or not re.fullmatch(r"[a-z]{0,20}", rec.status_form):
+                raise ValueError(f"bad status form {str(rec.status_form)[:40]!r}")
         except (OSError, ValueError, TypeError) as e:
             raise CampaignError(f"unreadable cluster record: {e}", path) from None
         rec.campaign_dir = Path(path).parent.parent
@@ -159,7 +162,8 @@ def submit_arrays(campaign_dir: Path, store: Any, engine: Any, specs: Sequence[J
                           manifest=f"{MANIFESTS_DIR}/{arr.name}.json", script=f"{CLUSTER_DIR}/{arr.name}.sh",
                           elements=[[int(s.job_id) for s in el] for el in arr.elements],
                           attempts={str(s.job_id): int(s.attempt) for el in arr.elements for s in el},
-                          submitted=utcnow(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir)
+                          submitted=utcnow(), walltime_s=arr.walltime_s, campaign_dir=campaign_dir,
+                          status_form=engine.scheduler.status_form or "")
         rec.save(campaign_dir)
         for index, el in enumerate(arr.elements, start=1):
             for s in el:
@@ -216,7 +220,7 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, Any] | None = N
             rec.closed = True
             rec.save(campaign_dir)
             continue
-        states = engine_for(rec.scheduler, engines).states(rec.job_id)
+        states = array_states(engine_for(rec.scheduler, engines), rec, remember=True)
         out.views[rec.name] = states
         if states is None:
             out.unreachable.append(f"{rec.scheduler} array {rec.job_id}")
@@ -251,6 +255,21 @@ def reconcile(campaign_dir: Path, store: Any, engines: dict[str, Any] | None = N
             rec.closed = True
             rec.save(campaign_dir)
     return out
+
+
+def array_states(engine: Any, rec: ArrayRecord, *, remember: bool = False) -> dict[int, ElementState] | None:
+    """The scheduler's view of one array (``engine.states``), told first which status form the
+    array's site answers when its record knows; with ``remember`` (the caller holds the run lock,
+    the record's only writer) what the scheduler found out is written into the record, so that
+    a later process does not probe again (issue 13: detected once per campaign, not per process)."""
+    if rec.status_form:
+        engine.scheduler.status_form = rec.status_form
+    states = engine.states(rec.job_id)
+    found = engine.scheduler.status_form or ""
+    if remember and states is not None and found != rec.status_form and rec.campaign_dir is not None:
+        rec.status_form = found
+        rec.save(rec.campaign_dir)
+    return states
 
 
 def _live_jobs(store: Any, rec: ArrayRecord) -> list[int]:
@@ -446,7 +465,7 @@ def status_view(campaign: Path, store: Any) -> list[dict[str, Any]]:
     for rec in load_records(campaign):
         states = views.get(rec.name)
         if rec.name not in views and not rec.closed and rec.job_id:
-            states = engine_for(rec.scheduler, engines).states(rec.job_id)
+            states = array_states(engine_for(rec.scheduler, engines), rec)
         sched: dict[str, int] = {}
         if states is not None:
             for st in states.values():

@@ -11,7 +11,8 @@ rusage).
 States come from ``bjobs -o ... -json`` (LSF 10.1: TERM_* exit reasons). Where ``bjobs`` refuses
 ``-o`` (OpenLava, older LSF) the text forms are read instead (:mod:`s2l2a.engines.lsf_text`):
 ``bjobs -w -a`` for states, ``bjobs -l`` and the element's output file for why an element
-exited. Which form works is found once per process, from the first status call's answer.
+exited. Which form works is found once, from the first status call's answer, and kept in the
+array record (``status_form``) so that a later ``s2l2a status`` does not ask again.
 """
 
 from __future__ import annotations
@@ -172,6 +173,17 @@ class LSF(Scheduler):
         states = self.status_text(job_id)
         _TEXT_ONLY.add(site)
         return states
+
+    @property  # type: ignore[override]
+    def status_form(self) -> str | None:
+        """"text" once this site's bjobs refused ``-o``/``-json`` (per LSF_ENVDIR), else None."""
+        return "text" if os.environ.get("LSF_ENVDIR", "") in _TEXT_ONLY else None
+
+    @status_form.setter
+    def status_form(self, form: str | None) -> None:
+        # what an array record says this site answers; only "text" changes anything
+        if form == "text":
+            _TEXT_ONLY.add(os.environ.get("LSF_ENVDIR", ""))
 
     def status_text(self, job_id: str) -> dict[int, ElementState]:
         """States from ``bjobs -w -a``; why an element exited from ``bjobs -l`` and its output file."""

@@ -353,6 +353,10 @@ class Scheduler(ABC):
 
     #: error texts meaning "no such job": the scheduler forgot it (not: the scheduler is down)
     forgotten_markers: tuple[str, ...] = ()
+    #: the form of the status command this site answers once found out ("text": the richer one
+    #: was refused), None while not known; kept in the array record (campaign/cluster.py) so that
+    #: a later process does not ask again. Only schedulers with several forms set it (LSF).
+    status_form: str | None = None
 
     def status(self, job_id: str) -> dict[int, ElementState]:
         """Element states; {} when the scheduler no longer knows the job (result files decide)."""
