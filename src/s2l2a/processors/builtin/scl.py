@@ -93,8 +93,10 @@ _LOWEST = 1e-6                       # Sen2Cor's floor of ratio denominators
 
 def ramp(x: np.ndarray, t1: float, t2: float) -> np.ndarray:
     """0 below t1, 1 above t2, linear in between (decreasing if t1 > t2): Sen2Cor's fuzzy threshold."""
+    r = np.subtract(x, t1, dtype=np.float32)
     with np.errstate(invalid="ignore"):
-        return np.clip((x - t1) / (t2 - t1), 0.0, 1.0).astype(np.float32)
+        r *= np.float32(1.0 / (t2 - t1))
+        return np.clip(r, 0.0, 1.0, out=r)
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -158,17 +160,20 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
         # 1.2 NDSI
         p *= ramp(ndsi, t("T1_NDSI_CLD"), t("T2_NDSI_CLD"))
         p[~free] = 0.0
-        # 2 snow, among the potential clouds
-        s = ramp(ndsi, t("T1_NDSI_SNW"), t("T2_NDSI_SNW"))
-        s[(p == 0.0) | ~free] = 0.0
+        # 2 snow, among the potential clouds (computed where the NDSI ramp is above 0 only)
+        s = np.zeros(b4.shape, np.float32)
+        cand = free & (p > 0.0) & (ndsi > t("T1_NDSI_SNW"))
         if "no_snow" in cci:
-            s[cci["no_snow"]] = 0.0
-        if b5 is not None:
-            s[_ratio(b5, b8a) < SNOW_MIN_R_B05_B8A] = 0.0
-        s *= ramp(b8a, t("T1_B8A"), t("T2_B8A"))
-        s *= ramp(b2, t("T1_B02"), t("T2_B02"))
-        s *= ramp(_ratio(b2, b4), t("T1_R_B02_B04"), t("T2_R_B02_B04"))
-        s = np.nan_to_num(s, nan=0.0)
+            cand &= ~cci["no_snow"]
+        if cand.any():
+            c2, c4, c8 = b2[cand], b4[cand], b8a[cand]
+            sv = ramp(ndsi[cand], t("T1_NDSI_SNW"), t("T2_NDSI_SNW"))
+            if b5 is not None:
+                sv[_ratio(b5[cand], c8) < SNOW_MIN_R_B05_B8A] = 0.0
+            sv *= ramp(c8, t("T1_B8A"), t("T2_B8A"))
+            sv *= ramp(c2, t("T1_B02"), t("T2_B02"))
+            sv *= ramp(_ratio(c2, c4), t("T1_R_B02_B04"), t("T2_R_B02_B04"))
+            s[cand] = np.nan_to_num(sv, nan=0.0)
         snow = (s > t("T1_SNOW")) & free
         assign(snow, SNOW)
         ring = _near(snow, SNOW_RING_PX) & ~snow & (b12 < t("T2_SNOW"))
@@ -241,10 +246,11 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
 
     # cloud-shadow candidates: dark like the reference shadow spectrum on average AND in the NIR
     # (dense forest is dark in the visible and SWIR but bright in the NIR; shadows are dark everywhere)
-    refs = [(toa[b], t(rv) / 100.0) for b, rv in _RV.items() if rv in g.thresholds]
-    darkness = sum(np.nan_to_num(x) / r for x, r in refs) / len(refs)
-    dark = ((darkness < 1.0 / t("T_SDW")) & (np.nan_to_num(b8a) < t("RV_B8") / 100.0 / t("T_SDW"))
-            & np.isin(scl, (DARK, VEG, NOT_VEG, UNCLASSIFIED)))
+    dark = (np.nan_to_num(b8a) < t("RV_B8") / 100.0 / t("T_SDW")) & np.isin(scl, (DARK, VEG, NOT_VEG, UNCLASSIFIED))
+    if dark.any():
+        refs = [(toa[b][dark], t(rv) / 100.0) for b, rv in _RV.items() if rv in g.thresholds]
+        darkness = sum(np.nan_to_num(x) / r for x, r in refs) / len(refs)
+        dark[dark] = darkness < 1.0 / t("T_SDW")
     return (scl, np.rint(p * 100).astype(np.uint8), np.rint(s * 100).astype(np.uint8), dark)
 
 
