@@ -163,6 +163,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     data60: dict[str, np.ndarray] = {}
     data20: dict[str, np.ndarray] = {}
     native: dict[str, np.ndarray] = {}
+    up: dict[int, np.ndarray] = {}  # zeros of the bands coarser than a mask grid, by native resolution
     for b in sorted(files, key=lambda x: NATIVE[x]):  # the order read_bands decodes in
         try:
             arr, _tr, _crs = read_band(files[b], opts.threads)
@@ -170,7 +171,10 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
             raise band_file_error(files[b], b, exc) from None
         zero = arr == 0
         for r in mask_res:
-            nodata[r] |= _zeros_on(zero, grids[r].shape)
+            if NATIVE[b] > r:  # onto a finer grid: OR at the native size, pick once at the end (the same)
+                up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
+            else:
+                nodata[r] |= _zeros_on(zero, grids[r].shape)
         del zero
         data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
         if g20 is not None and 20 in out_res and b in CLASSIFY_BANDS:
@@ -178,6 +182,11 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
         if b in index_bands:
             native[b] = arr
         del arr
+    for native_res, zero in up.items():
+        for r in mask_res:
+            if native_res > r:
+                nodata[r] |= _zeros_on(zero, grids[r].shape)
+    del up
     say(f"decoded {len(files)} bands (kept {', '.join(sorted(native)) or 'none'} whole) in "
         f"{time.perf_counter() - t0:.1f} s")
     an = analyse(product, granule, grids, crs, data60, data20, opts, lut, res, say, t0)
