@@ -48,3 +48,12 @@ def test_status_shows_cpu_and_peak_per_element_and_dry_run_proposes_memory(tmp_p
     assert f"# {line}" in notes
     ((_, script),) = dry.scripts
     assert "--memory=256" in script                      # proposed, not applied
+
+    r = subprocess.run([sys.executable, "-m", "s2l2a", "check", str(c.path), "--engine", "toy", "--processor", "noop",
+                        "--skip-check", "scheduler"], capture_output=True, text=True, timeout=120)
+    (memory,) = [ln for ln in r.stdout.splitlines() if "memory:" in ln]
+    assert re.search(r"256 MB per job .*; proposed memory_mb 1024 from p95 peak \d+ MB over 3 products", memory), memory
+    r = subprocess.run([sys.executable, "-m", "s2l2a", "check", str(c.path), "--engine", "toy", "--processor", "noop",
+                        "--memory-mb", "1024", "--skip-check", "scheduler"], capture_output=True, text=True, timeout=120)
+    (memory,) = [ln for ln in r.stdout.splitlines() if "memory:" in ln]
+    assert "proposed" not in memory, memory               # what the run asks for is what the peaks propose

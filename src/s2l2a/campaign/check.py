@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,28 @@ def run_checks(campaign: Path | str, settings: Any, store: Any, plan: RunPlan | 
                 _resolve_quietly(ctx)
             continue
         try:
-            out.append(_CHECKS[name](ctx))
+            result = _CHECKS[name](ctx)
+            if name == "memory" and plan.engine in scheduler_names():
+                result = _with_memory_proposal(result, ctx, store)
+            out.append(result)
         except S2L2AError as e:  # a check that cannot complete is a failure saying why
             out.append(CheckResult(name, FAIL, str(e)))
     return out
+
+
+def _with_memory_proposal(result: CheckResult, ctx: _Context, store: Any) -> CheckResult:
+    """The memory check of a cluster run, with the memory_mb the campaign's measured peaks
+    propose when it differs from what the run asks for (shown, never applied)."""
+    from s2l2a.campaign.usage import measured_peaks
+    from s2l2a.engines.sizing import propose_memory_mb
+
+    asked = ctx.plan.memory_mb or ctx.cluster.get("memory_mb") or ctx.settings.memory_mb
+    if isinstance(asked, bool) or not isinstance(asked, int):
+        return result
+    proposed, why = propose_memory_mb(measured_peaks(store.attempts()), asked)
+    if proposed is None or proposed == asked:
+        return result
+    return replace(result, message=f"{result.message}; {why.removeprefix('memory per product: ')}")
 
 
 # -- processor and Sen2Cor ------------------------------------------------------------------------
