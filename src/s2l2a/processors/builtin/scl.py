@@ -174,6 +174,7 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
             sv *= ramp(c2, t("T1_B02"), t("T2_B02"))
             sv *= ramp(_ratio(c2, c4), t("T1_R_B02_B04"), t("T2_R_B02_B04"))
             s[cand] = np.nan_to_num(sv, nan=0.0)
+        del ndsi
         snow = (s > t("T1_SNOW")) & free
         assign(snow, SNOW)
         ring = _near(snow, SNOW_RING_PX) & ~snow & (b12 < t("T2_SNOW"))
@@ -183,15 +184,15 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
         assign((v == 1.0) & (b2 < VEG_MAX_B02), VEG)
         inside = (v > 0.0) & (v < 1.0) & free
         p[inside] *= 1.0 - v[inside]
+        del v, inside
         # 5.1 soil: B02/B11 under the B02 line
-        line = np.clip(np.clip(r_b2_b11, 0.0, 100.0) * t("T11_B02") + t("T12_B02"), *SOIL_B02_LINE)
-        low = b2 < line
+        low = b2 < np.clip(np.clip(r_b2_b11, 0.0, 100.0) * t("T11_B02") + t("T12_B02"), *SOIL_B02_LINE)
         assign(low & (r_b2_b11 < t("T11_R_B02_B11")), NOT_VEG)
         amb = (r_b2_b11 > t("T11_R_B02_B11")) & (r_b2_b11 < t("T12_R_B02_B11")) & low & free
         p[amb] *= ramp(r_b2_b11[amb], t("T11_R_B02_B11"), t("T12_R_B02_B11"))
         # 5.2 water
-        line12 = np.clip(r_b2_b11 * t("T21_B12") + t("T22_B12"), *WATER_B12_LINE)
-        wet = (b12 < line12) & (b8a < b4) & (b2 < WATER_MAX_B02)
+        wet = (b12 < np.clip(r_b2_b11 * t("T21_B12") + t("T22_B12"), *WATER_B12_LINE)) & (b8a < b4) \
+            & (b2 < WATER_MAX_B02)
         assign(wet & (r_b2_b11 > t("T22_R_B02_B11")), WATER)
         amb = wet & (r_b2_b11 >= t("T21_R_B02_B11")) & (r_b2_b11 < t("T22_R_B02_B11")) & free
         p[amb] *= 1.0 - ramp(r_b2_b11[amb], t("T21_R_B02_B11"), t("T22_R_B02_B11"))
@@ -204,9 +205,12 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
         amb = (r_b8a_b11 > t("T1_R_B8A_B11")) & (r_b8a_b11 < t("T2_R_B8A_B11")) & low & free
         p[amb] *= ramp(r_b8a_b11[amb], t("T1_R_B8A_B11"), t("T2_R_B8A_B11"))
         # 6b very high red/SWIR ratio
+        del r_b8a_b11, low, amb, wet
         c = ramp(_ratio(b4, b11), *RED_SWIR_RAMP)
         p[(c == 1.0) & free] = 0.0
-        p *= 1.0 - c
+        np.subtract(1.0, c, out=c)
+        p *= c
+        del c
         p = np.nan_to_num(p, nan=0.0)
         p[~free] = 0.0
         # 7 cloud classes, cirrus
