@@ -128,7 +128,7 @@ def classify(toa: dict[str, np.ndarray], saturated: np.ndarray | None = None,
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sen2Cor's cascade (module docstring) on one block of TOA reflectance (NaN = no data).
 
-    ``cci``: optional ESA-CCI masks on the block's grid (:func:`.ccimaps.cci_masks`): ``water``
+    ``cci``: optional ESA-CCI masks on the block's grid (:meth:`.ccimaps.CciMaps.masks`): ``water``
     (water bodies) and ``no_snow`` (where the snow condition map rules snow out).
     Returns ``(scl, cloud_prob, snow_prob, dark)``: classes uint8, probabilities uint8 0-100, and the
     radiometric darkness mask that :func:`add_cloud_shadows` later turns into cloud shadows (3) where
