@@ -117,7 +117,8 @@ def test_slurm_sacct_and_value_forms():
     assert {i: (u.state, u.cpu_s, u.peak_mb, u.wall_s, u.source) for i, u in used.items()} == {
         1: ("done", 62.5, 1024.0, 90.0, "sacct"), 2: ("failed", 86400.0, 4096.0, 86405.0, "sacct")}
     assert [slurm_seconds(v) for v in ("01:02.345", "2:03:04", "", "x")] == [62.345, 7384.0, None, None]
-    assert [slurm_mb(v) for v in ("212955136", "138084K", "2G", "")] == [212955136 / 2**20, 138084 / 1024, 2048.0, None]
+    assert [slurm_mb(v) for v in ("212955136", "138084K", "2G", "", ".", "nan")] == [
+        212955136 / 2**20, 138084 / 1024, 2048.0, None, None, None]
 
 
 FAKE_SLURM = """#!/bin/sh

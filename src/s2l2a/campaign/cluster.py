@@ -493,6 +493,7 @@ def element_usage(campaign: Path, rec: ArrayRecord, states: dict[int, ElementSta
     else the scheduler's accounting (``asked``: running elements, elements killed before the
     worker could write anything), else the scheduler's report in the element's output file (LSF)."""
     from s2l2a.campaign.usage import WORKER, ElementUsage, read_elements
+    from s2l2a.engines.lsf_text import read_report  # the start of a file (where LSF's job report is)
     from s2l2a.registry import get_scheduler
 
     worker = read_elements(campaign, rec.name)
@@ -511,8 +512,6 @@ def element_usage(campaign: Path, rec: ArrayRecord, states: dict[int, ElementSta
         if u is None and rec.scheduler in scheduler_names() and rec.job_id:
             base = str(rec.job_id).split(".")[0].split("[")[0]
             out = Path(campaign) / LOG_DIR / f"{rec.name}_{base}_{index}.out"
-            from s2l2a.engines.lsf_text import read_report
-
             cpu_s, peak = get_scheduler(rec.scheduler).usage_from_output(read_report(out) if out.is_file() else "")
             if cpu_s is not None or peak is not None:
                 u = ElementUsage(index, cpu_s, peak, "output file")

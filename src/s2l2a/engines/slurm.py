@@ -70,7 +70,7 @@ def slurm_seconds(text: str) -> float | None:
 
 def slurm_mb(text: str) -> float | None:
     """MaxRSS as ``--noconvert`` writes it (bytes) or with a K/M/G suffix -> MB; None when empty."""
-    m = re.fullmatch(r"([\d.]+)([KMGT]?)", text.strip())
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)", text.strip())
     if not m:
         return None
     return float(m[1]) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[m[2]] / 2**20
