@@ -211,8 +211,20 @@ def test_memory_above_the_machine(tmp_path: Path) -> None:
     line = lines_by_check(r.stdout)["memory"]
     assert r.returncode == 1 and line.startswith("✗ memory: memory_mb = 67108864 is more than this machine's")
     # for a cluster the nodes decide: unknown size is a warning, a known smaller node a failure
-    r = s2l2a("check", camp, "--engine", "slurm", "--memory-mb", 64 * 1024 * 1024)
+    # (no Slurm command reachable here, so sinfo cannot tell the nodes' size either)
+    no_slurm = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"} | {"PATH": str(S2L2A.parent)}
+    r = s2l2a("check", camp, "--engine", "slurm", "--memory-mb", 64 * 1024 * 1024, env=no_slurm)
     assert lines_by_check(r.stdout)["memory"].startswith("! memory: ")
+    # what sinfo reports for the partition counts like --node-cores/--node-memory-mb
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "sinfo").write_text("#!/bin/sh\necho 'n1|8|16000|idle'\n")
+    (fake / "scontrol").write_text("#!/bin/sh\necho 'PartitionName=batch Default=YES MaxTime=UNLIMITED State=UP'\n")
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    r = s2l2a("check", camp, "--engine", "slurm", "--memory-mb", 32000, env={**no_slurm, "PATH": f"{fake}:{S2L2A.parent}"})
+    assert lines_by_check(r.stdout)["memory"].startswith(
+        "✗ memory: 1 core(s) and 32000 MB per job does not fit a node of 8 cores and 16000 MB (from sinfo -N -p batch)")
     r = s2l2a("check", camp, "--engine", "slurm", "--memory-mb", 8192, "--node-cores", 4,
               "--node-memory-mb", 4096)
     assert lines_by_check(r.stdout)["memory"] == (

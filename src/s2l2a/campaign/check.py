@@ -405,6 +405,21 @@ def _job_memory(ctx: _Context) -> int:
     return int(ctx.plan.memory_mb or ctx.settings.memory_mb)
 
 
+def _scheduler_nodes(engine: str, queue: object) -> tuple[int, int, str] | None:
+    """(cores, memory MB, " (from <command>)") of the smallest node of ``queue`` as the scheduler
+    reports it (sinfo, lshosts, pbsnodes); None when it does not say."""
+    from s2l2a.engines.cluster import make_scheduler
+    from s2l2a.engines.scheduler import ClusterOptions
+
+    try:
+        told = make_scheduler(engine, ClusterOptions()).read_site(queue if isinstance(queue, str) else None)
+    except S2L2AError:  # a plug-in's scheduler that cannot be built without its settings
+        return None
+    if not (told.node_cores and told.node_memory_mb):
+        return None
+    return told.node_cores, told.node_memory_mb, f" (from {told.sources.get('node_cores', engine)})"
+
+
 def _check_memory(ctx: _Context) -> CheckResult:
     from s2l2a.machine import machine_resources
 
@@ -416,12 +431,17 @@ def _check_memory(ctx: _Context) -> CheckResult:
     if engine in scheduler_names():
         node_cores = ctx.plan.node_cores or ctx.cluster.get("node_cores") or 0
         node_mem = ctx.plan.node_memory_mb or ctx.cluster.get("node_memory_mb") or 0
+        where = ""
+        if not (node_cores and node_mem):  # what the scheduler says about the queue's nodes
+            told = _scheduler_nodes(engine, ctx.cluster.get("queue"))
+            if told is not None and not (node_cores or node_mem):
+                node_cores, node_mem, where = told
         if node_cores and node_mem:
             if cores > int(node_cores) or memory > int(node_mem):
                 return CheckResult("memory", FAIL, f"{ask} does not fit a node of {node_cores} cores and "
-                                   f"{node_mem} MB", f"lower it with {_config_hint(ctx.campaign, 'resources.memory_mb', 'N')}"
+                                   f"{node_mem} MB{where}", f"lower it with {_config_hint(ctx.campaign, 'resources.memory_mb', 'N')}"
                                    " or ask for bigger nodes")
-            return CheckResult("memory", OK, f"{ask} fits a node of {node_cores} cores and {node_mem} MB")
+            return CheckResult("memory", OK, f"{ask} fits a node of {node_cores} cores and {node_mem} MB{where}")
         above = s.above_machine(memory_mb=memory)
         if above:
             return CheckResult("memory", WARN, f"{'; '.join(above)} (this login node); the nodes' size is unknown",
