@@ -10,8 +10,13 @@ levels include its nodes, this reproduces the table at the pixel's height.
 
 Vertical profiles (what "the AOT of a cell" means at another height):
 
-* aerosol: exponential with a 2 km scale height, the profile 6S itself assumes (Vermote et al.,
-  6S User Guide, 1997): AOT above z = AOT above sea level * exp(-z / 2 km);
+* aerosol: exponential with a 2 km scale height, the profile 6S itself assumes: its scattering
+  routines (OS, ISO) lay the atmosphere out with 8 km for molecules and 2 km for aerosols, and its
+  aircraft case takes the aerosol below the plane as AOT * (1 - exp(-z / 2 km)) when no value is
+  given (checked in the 6SV sources as GRASS's i.atcorr carries them: computations.cpp, iso() and
+  os(); altitude.cpp). So AOT above z = AOT above sea level * exp(-z / 2 km). (6S itself, given a
+  target height, takes the AOT it is given as the column above the target and moves only the gas
+  and pressure profile; the conversion here is what lets one cell field serve valleys and ridges.)
 * water vapour: the US Standard Atmosphere 1962 profile the table was generated with
   (``lutgen.wv_fraction_above``).
 
