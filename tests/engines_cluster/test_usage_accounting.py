@@ -71,8 +71,8 @@ esac
 
 
 def test_lsf_usage_on_the_text_forms(tmp_path, monkeypatch):
-    """OpenLava refuses -o: CPU time from bjobs -l, the peak from an ended element's output file,
-    the memory in use of a running one."""
+    """OpenLava refuses -o: CPU time from bjobs -l, the memory in use of a running element (the
+    peak of one that ended is in its output file, read by the status view only where needed)."""
     (tmp_path / "bjobs").write_text(FAKE_BJOBS)
     (tmp_path / "bjobs").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
@@ -80,12 +80,9 @@ def test_lsf_usage_on_the_text_forms(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls"))
     monkeypatch.setenv("LSF_ENVDIR", str(tmp_path))
     monkeypatch.setattr(lsf_module, "_TEXT_ONLY", set())
-    outputs = answer("118_mem_array_outputs.txt")
-    reports = {Path("/opt/openlava/jobs/logs/415_2.out"): outputs.split("== 415_2")[1].split("== 415_3")[0]}
-    monkeypatch.setattr(lsf_module.lsf_text, "read_report", lambda path: reports.get(path, ""))
     used = LSF(ClusterOptions()).usage("415")
     assert {i: (u.state, u.cpu_s, u.peak_mb, u.mem_mb, u.source) for i, u in used.items()} == {
-        2: ("failed", 0.2, 416.0, None, "bjobs -l, output file")}
+        2: ("failed", 0.2, None, None, "bjobs -l")}
     used = LSF(ClusterOptions()).usage("101")
     assert {i: (u.state, u.cpu_s, u.peak_mb, u.mem_mb) for i, u in used.items()} == {
         1: ("running", None, None, 4.0), 2: ("running", None, None, 4.0),
@@ -144,3 +141,23 @@ def test_slurm_without_accounting_asks_sstat_for_running_elements(tmp_path, monk
         2: ("running", 0.0, pytest.approx(189.94, abs=0.01), "sstat")}
     assert (tmp_path / "calls").read_text().split() == [
         "-a", "-j", "178,179", "-P", "-n", "--noconvert", "--format=JobID,AveCPU,MaxRSS"]
+
+
+def test_status_view_takes_the_peak_from_the_output_file_where_the_scheduler_has_none(tmp_path):
+    """An element killed before its worker wrote anything: CPU time from bjobs -l, the peak from
+    OpenLava's job report at the head of its output file; an element nobody measured says so."""
+    from s2l2a.campaign.cluster import ArrayRecord, element_usage
+    from s2l2a.campaign.usage import ElementUsage
+    from s2l2a.engines.scheduler import ElementState
+
+    rec = ArrayRecord(name="arr", scheduler="lsf", job_id="102", manifest="m", script="s", elements=[[1], [2], [3]],
+                      attempts={"1": 1, "2": 1, "3": 1})
+    logs = tmp_path / "logs" / "cluster"
+    logs.mkdir(parents=True)
+    (logs / "arr_102_2.out").write_text(answer("33_mem_output.txt"))
+    (logs / "arr_102_3.out").write_text(answer("33_mem_output.txt"))
+    states = {i: ElementState(i, "failed", "EXIT", "130") for i in (1, 2)} | {3: ElementState(3, "running", "RUN")}
+    asked = {2: ElementUsage(2, 0.2, None, "bjobs -l", "failed")}
+    got = [(u.index, u.state, u.cpu_s, u.peak_mb, u.source) for u in element_usage(tmp_path, rec, states, asked, {})]
+    assert got == [(1, "failed", None, None, "-"), (2, "failed", 0.2, 516.0, "bjobs -l, output file"),
+                   (3, "running", None, None, "-")]       # a running element's file is not read

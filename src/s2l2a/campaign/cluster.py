@@ -509,14 +509,18 @@ def element_usage(campaign: Path, rec: ArrayRecord, states: dict[int, ElementSta
                              f"{WORKER} (jobs)")
         if u is None and index in asked:
             u = asked[index]
-        if u is None and rec.scheduler in scheduler_names() and rec.job_id:
+        st = states.get(index)
+        ended = st is None or st.state not in ("pending", "running")
+        if (u is None or u.peak_mb is None) and ended and rec.scheduler in scheduler_names() and rec.job_id:
             base = str(rec.job_id).split(".")[0].split("[")[0]
             out = Path(campaign) / LOG_DIR / f"{rec.name}_{base}_{index}.out"
             cpu_s, peak = get_scheduler(rec.scheduler).usage_from_output(read_report(out) if out.is_file() else "")
-            if cpu_s is not None or peak is not None:
+            if u is None and (cpu_s is not None or peak is not None):
                 u = ElementUsage(index, cpu_s, peak, "output file")
+            elif u is not None and peak is not None:  # the scheduler's CPU time, its report's peak
+                u.peak_mb, u.source = peak, f"{u.source}, output file"
+                u.cpu_s = u.cpu_s if u.cpu_s is not None else cpu_s
         u = u or ElementUsage(index, source="-")
-        st = states.get(index)
         ended = {a.state for a in tries if a.state in ("done", "failed")}
         u.state = (st.state if st is not None else "failed" if "failed" in ended
                    else "done" if ended == {"done"} and len(tries) == len(jobs) else u.state)

@@ -234,8 +234,8 @@ class LSF(Scheduler):
     def usage(self, job_id: str) -> dict[int, ElementUsage]:
         """CPU time and peak memory per element: ``bjobs -o "cpu_used max_mem ..." -json`` (LSF
         10.1), else ``bjobs -l`` (CPU time; MAX MEM where LSF writes it, the memory in use of a
-        running element) and, for an element that ended, the job report at the start of its
-        output file (``CPU time``, ``Max Memory``)."""
+        running element). The peak of an element that ended is also in the job report at the
+        start of its output file (:meth:`usage_from_output`), read only where it is needed."""
         site = os.environ.get("LSF_ENVDIR", "")
         if site not in _TEXT_ONLY:
             out = run_command(["bjobs", "-a", "-o", USAGE_FIELDS, "-json", job_id], allow_codes=(255,))
@@ -249,14 +249,7 @@ class LSF(Scheduler):
             if rec.job_id != str(job_id):
                 continue
             state = _STATES.get(rec.status, "unknown")
-            cpu, peak, source = rec.cpu_s, rec.max_mem_mb, "bjobs -l"
-            if state in ("done", "failed"):
-                report_cpu, report_peak = self.usage_from_output(lsf_text.read_report(rec.output_path()))
-                if report_peak is not None or report_cpu is not None:
-                    cpu = cpu if cpu is not None else report_cpu
-                    peak = peak if peak is not None else report_peak
-                    source = "bjobs -l, output file"
-            found[rec.index] = ElementUsage(rec.index, cpu, peak, source, state,
+            found[rec.index] = ElementUsage(rec.index, rec.cpu_s, rec.max_mem_mb, "bjobs -l", state,
                                             mem_mb=rec.mem_mb if state == "running" else None)
         return found
 
