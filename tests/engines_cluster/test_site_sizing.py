@@ -286,3 +286,22 @@ def test_unknown_everything_keeps_the_old_defaults(monkeypatch, tmp_path):
     text = "\n".join(plan.explanation)
     assert "run limit 04:00:00 s2l2a's default" in text and "node ? cores / ? MB unknown" in text
     assert plan.n_elements == 3 and os.environ["PATH"] == str(tmp_path)
+
+
+def test_a_one_product_job_must_fit_the_largest_node_a_whole_node_element_the_smallest():
+    mixed = site.sinfo_nodes("small|8|16000|idle\nbig|64|256000|idle\n", "mixed")
+    mixed.queue = "mixed"
+    assert (mixed.node_cores, mixed.largest_cores, mixed.largest_memory_mb) == (8, 64, 256000)
+    opts = cluster_options({}, "slurm")
+    plan = ClusterEngine(ToldSlurm(opts, mixed), opts).plan(_specs(2, memory_mb=64000, cores=16), 600)
+    assert plan.n_elements == 2                     # fits the big node
+    with pytest.raises(ConfigError, match=r"do not fit a node of queue mixed: the largest has 64 cores and 256000 MB "
+                                          r"\(sinfo -N -p mixed\)"):
+        ClusterEngine(ToldSlurm(opts, mixed), opts).plan(_specs(2, memory_mb=300000), 600)
+    whole = cluster_options({"placement": "whole_node"}, "slurm")
+    with pytest.raises(ConfigError, match="the smallest has 8 cores and 16000 MB"):
+        ClusterEngine(ToldSlurm(whole, mixed), whole).plan(_specs(2, memory_mb=64000, cores=16), 600)
+    # an answer beyond s2l2a's ceilings is taken for unreadable, not for a node
+    odd = site.SiteInfo("odd", node_cores=10**9, node_memory_mb=10**12, sources=dict.fromkeys(site.FIELDS, "x"))
+    text = "\n".join(ClusterEngine(ToldSlurm(opts, odd), opts).plan(_specs(2), 600).explanation)
+    assert "node ? cores / ? MB unknown" in text

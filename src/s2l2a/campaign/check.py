@@ -406,8 +406,8 @@ def _job_memory(ctx: _Context) -> int:
 
 
 def _scheduler_nodes(engine: str, queue: object) -> tuple[int, int, str] | None:
-    """(cores, memory MB, " (from <command>)") of the smallest node of ``queue`` as the scheduler
-    reports it (sinfo, lshosts, pbsnodes); None when it does not say."""
+    """(cores, memory MB, " (from <command>)") of the largest node of ``queue`` (a job must fit
+    one) as the scheduler reports it (sinfo, lshosts, pbsnodes); None when it does not say."""
     from s2l2a.engines.cluster import make_scheduler
     from s2l2a.engines.scheduler import ClusterOptions
 
@@ -415,9 +415,9 @@ def _scheduler_nodes(engine: str, queue: object) -> tuple[int, int, str] | None:
         told = make_scheduler(engine, ClusterOptions()).read_site(queue if isinstance(queue, str) else None)
     except S2L2AError:  # a plug-in's scheduler that cannot be built without its settings
         return None
-    if not (told.node_cores and told.node_memory_mb):
+    if not (told.largest_cores and told.largest_memory_mb):
         return None
-    return told.node_cores, told.node_memory_mb, f" (from {told.sources.get('node_cores', engine)})"
+    return told.largest_cores, told.largest_memory_mb, f" (from {told.sources.get('node_cores', engine)})"
 
 
 def _check_memory(ctx: _Context) -> CheckResult:

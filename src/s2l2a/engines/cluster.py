@@ -19,7 +19,15 @@ from s2l2a.campaign.failures import FailureClass
 from s2l2a.campaign.jobspec import JobSpec
 from s2l2a.campaign.layout import CLUSTER_DIR, LOGS_DIR
 from s2l2a.clock import stamp
-from s2l2a.engines.directives import MAX_RUN_LIMIT_S, check_job_size, check_options, check_path, check_seconds
+from s2l2a.engines.directives import (
+    MAX_NODE_CORES,
+    MAX_NODE_MEMORY_MB,
+    MAX_RUN_LIMIT_S,
+    check_job_size,
+    check_options,
+    check_path,
+    check_seconds,
+)
 from s2l2a.engines.scheduler import ClusterOptions, ElementState, Scheduler, SchedulerError, hms
 from s2l2a.engines.site import SiteInfo
 from s2l2a.engines.sizing import ArrayPlan, Placement, plan_arrays
@@ -32,6 +40,9 @@ LOG_DIR = f"{LOGS_DIR}/{CLUSTER_DIR}"
 
 #: every scheduler: s2l2a's and installed plug-ins' (s2l2a.registry)
 SCHEDULERS = scheduler_names()
+
+#: what a scheduler's answer may say before s2l2a takes it for unreadable (directives.py's ceilings)
+_CEILINGS = {"run_limit_s": MAX_RUN_LIMIT_S, "node_cores": MAX_NODE_CORES, "node_memory_mb": MAX_NODE_MEMORY_MB}
 
 
 def make_scheduler(name: str, options: ClusterOptions) -> Scheduler:
@@ -188,19 +199,20 @@ class ClusterEngine:
             self._site = self.scheduler.read_site(self.options.queue)
         return self._site
 
-    def _pick(self, key: str) -> tuple[int, str]:
-        """A sizing number and where it comes from: the options when set there (``--run-limit``,
-        ``[cluster] run_limit``), else the scheduler, else s2l2a's default (0: unknown)."""
+    def _pick(self, key: str) -> tuple[int, str, bool]:
+        """A sizing number, where it comes from, and whether the scheduler said it: the options
+        when set there (``--run-limit``, ``[cluster] run_limit``), else the scheduler, else
+        s2l2a's default (0: unknown)."""
         o = self.options
         value = getattr(o, key)
         if key in o.sources:
-            return int(value), f"from {o.sources[key]}"
+            return int(value), f"from {o.sources[key]}", False
         if value != getattr(ClusterOptions(), key):
-            return int(value), "from the cluster options"
+            return int(value), "from the cluster options", False
         known = self.site().known(key)
-        if known is not None:
-            return known[0], f"from {known[1]}"
-        return int(value), "s2l2a's default" if value else "unknown"
+        if known is not None and 0 < known[0] <= _CEILINGS.get(key, MAX_RUN_LIMIT_S):
+            return known[0], f"from {known[1]}", True
+        return int(value), "s2l2a's default" if value else "unknown", False
 
     def plan(self, specs: Sequence[JobSpec], per_product_s: float, *, upper_bound: bool = False) -> ArrayPlan:
         """Size the arrays of ``specs``. ``upper_bound``: ``per_product_s`` is a bound, not a
@@ -208,10 +220,9 @@ class ClusterEngine:
         a queue shorter than it plans to its run limit instead of refusing."""
         o = self.options
         site = self.site()
-        run_limit, run_from = self._pick("run_limit_s")
-        node_cores, cores_from = self._pick("node_cores")
-        node_mem, mem_from = self._pick("node_memory_mb")
-        run_limit = min(run_limit, MAX_RUN_LIMIT_S)
+        run_limit, run_from, _ = self._pick("run_limit_s")
+        node_cores, cores_from, cores_told = self._pick("node_cores")
+        node_mem, mem_from, mem_told = self._pick("node_memory_mb")
         queue = site.queue or o.queue or "(default queue)"
         lines = [f"run limit {hms(run_limit)} {run_from}"]
         if (limit := site.known("run_limit_s")) and run_limit > limit[0]:
@@ -225,10 +236,20 @@ class ClusterEngine:
         lines += [f"scheduler: {note}" for note in site.notes]
         memory = max(s.job_settings().memory_mb for s in specs) if specs else o.memory_mb
         cores = max(s.job_settings().cores for s in specs) if specs else o.cores_per_job
-        # the nodes' size, not this machine's, bounds a job: a login node is often smaller
-        cores, memory = check_job_size(cores, memory, node_cores=node_cores, node_memory_mb=node_mem,
+        # the nodes' size, not this machine's, bounds a job: a login node is often smaller. What the
+        # scheduler reports bounds a one-product job by its largest node (whole nodes: the smallest)
+        per_product = o.placement != "whole_node"
+        fit_cores = (site.largest_cores or node_cores) if cores_told and per_product else node_cores
+        fit_mem = (site.largest_memory_mb or node_mem) if mem_told and per_product else node_mem
+        cores, memory = check_job_size(cores, memory, node_cores=0 if cores_told else node_cores,
+                                       node_memory_mb=0 if mem_told else node_mem,
                                        cores_label="cores per job ([resources] cores_per_job)",
                                        memory_label="memory per job (--memory-mb or [resources] memory_mb)")
+        if (cores_told and cores > fit_cores) or (mem_told and memory > fit_mem):
+            raise ConfigError(f"{cores} core(s) and {memory} MB per job do not fit a node of queue {queue}: "
+                              f"{'the largest' if per_product else 'the smallest'} has {fit_cores} cores and "
+                              f"{fit_mem} MB ({site.sources.get('node_cores', 'the scheduler')}); ask for less "
+                              "(--memory-mb, [resources] cores_per_job) or another queue (--queue)")
         mem_limit = site.known("memory_limit_mb")
         if mem_limit and memory > mem_limit[0]:
             raise ConfigError(f"memory per job {memory} MB is above queue {queue}'s memory limit {mem_limit[0]} MB "
@@ -237,7 +258,7 @@ class ClusterEngine:
             lines.append(f"queue memory limit {mem_limit[0]} MB per job (from {mem_limit[1]})")
         usable_mem = min(node_mem, mem_limit[0]) if mem_limit and node_mem else node_mem
         o.memory_mb, o.cores_per_job = memory, cores
-        o.run_limit_s, o.node_cores, o.node_memory_mb = run_limit, node_cores, node_mem
+        o.run_limit_s = run_limit  # the rendered walltime is checked against it
         budget = run_limit * 0.85 - o.startup_s
         if upper_bound and per_product_s > budget > 0:
             lines.append(f"note: products may take up to {per_product_s:.0f} s but the run limit leaves {budget:.0f} s "

@@ -32,13 +32,15 @@ class SiteInfo:
     node_cores: int | None = None          # cores of the smallest usable node of the queue
     node_memory_mb: int | None = None      # memory of the smallest usable node, MB
     nodes: int | None = None               # usable nodes that run this queue's jobs
+    largest_cores: int | None = None       # the biggest usable node (what a one-product job must fit)
+    largest_memory_mb: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def merge(self, other: SiteInfo) -> SiteInfo:
         """This reading completed by ``other`` (what this one knows wins)."""
         out = SiteInfo(self.queue or other.queue, sources=dict(other.sources), notes=self.notes + other.notes)
-        for name in FIELDS:
+        for name in (*FIELDS, "largest_cores", "largest_memory_mb"):
             mine = getattr(self, name)
             setattr(out, name, mine if mine is not None else getattr(other, name))
             if mine is not None and name in self.sources:
@@ -63,9 +65,9 @@ def _smallest(nodes: list[tuple[str, int | None, int | None]], source: str, what
     info.nodes = len({n for n, _, _ in usable})
     info.sources["nodes"] = source
     if cores:
-        info.node_cores, info.sources["node_cores"] = min(cores), source
+        info.node_cores, info.largest_cores, info.sources["node_cores"] = min(cores), max(cores), source
     if mems:
-        info.node_memory_mb, info.sources["node_memory_mb"] = min(mems), source
+        info.node_memory_mb, info.largest_memory_mb, info.sources["node_memory_mb"] = min(mems), max(mems), source
     if len(set(cores)) > 1 or len(set(mems)) > 1:
         info.notes.append(f"{source}: {what} differ in size ({min(cores, default=0)}-{max(cores, default=0)} "
                           f"cores, {min(mems, default=0)}-{max(mems, default=0)} MB); sized for the smallest")
