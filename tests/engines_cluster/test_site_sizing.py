@@ -305,3 +305,11 @@ def test_a_one_product_job_must_fit_the_largest_node_a_whole_node_element_the_sm
     odd = site.SiteInfo("odd", node_cores=10**9, node_memory_mb=10**12, sources=dict.fromkeys(site.FIELDS, "x"))
     text = "\n".join(ClusterEngine(ToldSlurm(opts, odd), opts).plan(_specs(2), 600).explanation)
     assert "node ? cores / ? MB unknown" in text
+
+
+@pytest.mark.parametrize("queue", [".", "..", "\n", "'", "0", "nan", "-o", "a b", "x" * 300, ""])
+def test_odd_queue_names_are_never_asked_about_and_never_fail(queue, tmp_path, monkeypatch):
+    fake_commands(tmp_path, monkeypatch, "slurm_scontrol_partition_unknown.txt", "slurm_sinfo_unknown.txt")
+    for sched in (Slurm, LSF, PBS):
+        info = sched(ClusterOptions()).read_site(queue)
+        assert [getattr(info, f) for f in site.FIELDS] == [None] * 5 and info.notes

@@ -242,6 +242,8 @@ class Scheduler(ABC):
     def read_site(self, queue: str | None = None) -> SiteInfo:
         """:meth:`read_queue` and :meth:`read_nodes` together; never raises: a command that is
         missing, fails or answers something unreadable leaves its numbers unknown, with a note."""
+        if queue is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.@,-]{0,254}", queue):
+            return SiteInfo(notes=[f"queue {queue[:40]!r} is not a queue name: not asked"])
         info = SiteInfo(queue)
         for read, what in ((self.read_queue, "queue limits"), (self.read_nodes, "node sizes")):
             try:
