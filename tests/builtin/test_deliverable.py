@@ -95,3 +95,28 @@ def test_run_keep_derived_writes_no_l2a_and_counts_as_done(tmp_path: Path) -> No
     (assets,) = [i["assets"] for i in items if i.get("type") == "Feature"]
     assert "derived_ndvi" in assets and "derived_scl" in assets
     assert s2l2a("report", str(camp)).returncode == 0
+
+
+def test_band_by_band_decoding_reduces_like_the_whole_bands(tmp_path: Path) -> None:
+    """decode_reduced (both paths) gives the 60/20 m inputs and the no-data masks that whole bands give."""
+    from s2l2a.processors.builtin import pipeline as pl
+
+    granule = open_l1c(L1C).granules[0]
+    files = {b: Path(p) for b, p in granule.band_files.items() if b in pl.NATIVE}
+    data, transforms, _crs = pl.read_bands(files)
+    grids = pl._grids(granule, {b: a.shape for b, a in data.items()}, transforms)
+    red = pl.decode_reduced(files, grids, 1, (10, 20, 60), True, keep=("B04",), spill=("B08", "B8A"),
+                            spill_dir=tmp_path)
+    assert list(red.data60) == list(data)  # the decoding order (the 60 m validity band depends on it)
+    for r, mask in pl.shared_nodata(data, grids).items():
+        np.testing.assert_array_equal(red.nodata[r], mask)
+        assert mask.any()
+    for b, a in data.items():
+        np.testing.assert_array_equal(red.data60[b], pl.rows_resampled(a, grids[60].shape, 0, grids[60].shape[0]))
+    assert set(red.data20) == set(pl.CLASSIFY_BANDS)
+    for b in red.data20:
+        np.testing.assert_array_equal(pl.rows_resampled(red.data20[b], grids[20].shape, 0, grids[20].shape[0]),
+                                      pl.rows_resampled(data[b], grids[20].shape, 0, grids[20].shape[0]))
+    for b in ("B04", "B08", "B8A"):
+        np.testing.assert_array_equal(red.load(b), data[b])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B08.u16", "B8A.u16"]

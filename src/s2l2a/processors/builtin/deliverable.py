@@ -27,24 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 
-from s2l2a.safe.bands import NATIVE_RESOLUTION, RESOLUTIONS, band_file_error, check_band_files
+from s2l2a.safe.bands import NATIVE_RESOLUTION, check_band_files
 
-from . import scl as sclmod
 from .pipeline import (
-    _DECODE_ERRORS,
     OUTPUT_BANDS,
-    SCL_NEEDS,
     GranuleResult,
     Options,
     _grids,
     _limit_numba_threads,
-    _zeros_on,
     analyse,
+    band_headers,
+    decode_reduced,
     invert_band,
     invert_in_place,
-    read_band,
+    output_resolutions,
     rows_resampled,
     scl_shares,
     tci_from_dn,
@@ -52,7 +49,6 @@ from .pipeline import (
 from .radiometry import resample_nearest
 
 NATIVE = NATIVE_RESOLUTION
-CLASSIFY_BANDS = (*SCL_NEEDS, *sclmod.SCL_OPTIONAL)  # what classify_grid reads
 QUICKLOOK_SIDE = 512  # as outputs/quicklook.py: the coarsest grid with this many pixels, else the finest
 
 
@@ -143,53 +139,18 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     formulas = spec.parsed()
     index_bands = sorted({b for f in formulas for b in f.bands})
 
-    shapes, transforms, crs = {}, {}, None
-    for b, p in files.items():
-        try:
-            with rasterio.open(p) as ds:
-                shapes[b], transforms[b], crs = (ds.height, ds.width), ds.transform, crs or ds.crs
-        except _DECODE_ERRORS as exc:
-            raise band_file_error(p, b, exc) from None
-    if crs is None:
-        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
+    shapes, transforms, crs = band_headers(files, granule)
     grids = _grids(granule, shapes, transforms)
-    # the same rule as analyse(): no output finer than the finest band present or the asked resolution
-    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in files), opts.resolution or 10))
+    out_res = output_resolutions(files, opts)
     choice = image_choice(out_res, index_bands, spec.resolution)
     scl_res = 20 if 20 in out_res else 60  # the SCL the product's class shares are counted on
-    mask_res = sorted({*choice.values(), scl_res})
-    nodata = {r: np.zeros(grids[r].shape, bool) for r in mask_res}
-    g60, g20 = grids[60], grids.get(20)
-    data60: dict[str, np.ndarray] = {}
-    data20: dict[str, np.ndarray] = {}
-    native: dict[str, np.ndarray] = {}
-    up: dict[int, np.ndarray] = {}  # zeros of the bands coarser than a mask grid, by native resolution
-    for b in sorted(files, key=lambda x: NATIVE[x]):  # the order read_bands decodes in
-        try:
-            arr, _tr, _crs = read_band(files[b], opts.threads)
-        except _DECODE_ERRORS as exc:
-            raise band_file_error(files[b], b, exc) from None
-        zero = arr == 0
-        for r in mask_res:
-            if NATIVE[b] > r:  # onto a finer grid: OR at the native size, pick once at the end (the same)
-                up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
-            else:
-                nodata[r] |= _zeros_on(zero, grids[r].shape)
-        del zero
-        data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
-        if g20 is not None and 20 in out_res and b in CLASSIFY_BANDS:
-            data20[b] = arr if NATIVE[b] >= 20 else rows_resampled(arr, g20.shape, 0, g20.shape[0])
-        if b in index_bands:
-            native[b] = arr
-        del arr
-    for native_res, zero in up.items():
-        for r in mask_res:
-            if native_res > r:
-                nodata[r] |= _zeros_on(zero, grids[r].shape)
-    del up
+    red = decode_reduced(files, grids, opts.threads, sorted({*choice.values(), scl_res}), 20 in out_res,
+                         keep=index_bands)
+    nodata, data60, data20, native = red.nodata, red.data60, red.data20, red.kept
     say(f"decoded {len(files)} bands (kept {', '.join(sorted(native)) or 'none'} whole) in "
         f"{time.perf_counter() - t0:.1f} s")
     an = analyse(product, granule, grids, crs, data60, data20, opts, lut, res, say, t0)
+    red.data60, red.data20 = {}, {}
     if an.out_res != out_res:  # the two rules above must not drift apart
         raise RuntimeError(f"resolutions {an.out_res} differ from the predicted {out_res}")
 

@@ -1,22 +1,28 @@
 """The built-in conversion of one L1C granule: read, classify, retrieve, invert, write.
 
-Order of work, chosen for speed on a full tile (decoding the JPEG 2000 inputs is ~88 % of the floor):
+Order of work, chosen for speed and memory on a full tile (decoding the JPEG 2000 inputs is most of
+the floor):
 
-1. every present band is decoded once, in windows of whole 1024-px JP2 tile rows, into its own
-   uint16 buffer (1.35 GB for a full tile): no band is decoded twice;
-2. 60 m TOA (block means of the buffers) feeds the 60 m scene classification, the AOT (DDV) and
-   water-vapour (B9/B8A) retrievals on the coarse cell grid (~1.2 km), and the atmospheric
-   coefficients of every band are evaluated once per cell;
-3. the 20 m scene classification runs block by block on the buffers;
-4. each band is inverted TOA -> BOA in place (uint16 DN in, uint16 DN out; coefficients
+1. every present band is decoded once, one at a time, in windows of whole 1024-px JP2 tile rows, and
+   reduced at once to what the analysis needs (its 60 m version, the 20 m version of the bands the
+   classification reads, its zeros on each output grid); the whole band waits in a raw scratch file
+   beside the product (the page cache holds it) instead of in memory (:func:`decode_reduced`);
+2. 60 m TOA feeds the 60 m scene classification, the AOT (DDV) and water-vapour (B9/B8A) retrievals
+   on the coarse cell grid (~1.2 km), and the atmospheric coefficients of every band are evaluated
+   once per cell; the 20 m classification runs block by block (:func:`analyse`);
+3. each band is read back, inverted TOA -> BOA in place (uint16 DN in, uint16 DN out; coefficients
    interpolated bilinearly from the cells per pixel, fused in numba when available), written, its
-   20/60 m versions derived by block means, and its buffer freed, so memory falls as outputs leave.
+   20/60 m versions derived by block means, and freed; the full-size true colour is built strip by
+   strip from the inverted B02-B04 in scratch files. Memory holds about one band and its output.
+
+The deliverable-only run (deliverable.py) shares steps 1-2 and inverts only the bands its indices read.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -173,6 +179,94 @@ def read_bands(files: dict[str, Path], threads: int = 1) -> tuple[dict[str, np.n
                 raise band_file_error(files[b], b, exc) from None
             crs = crs or c
     return data, transforms, crs
+
+
+def band_headers(files: dict[str, Path], granule: Any) -> tuple[dict[str, tuple[int, int]], dict[str, Affine], Any]:
+    """Shape and transform of every band, and the CRS, from the files' headers (nothing decoded)."""
+    shapes, transforms, crs = {}, {}, None
+    for b, p in files.items():
+        try:
+            with rasterio.open(p) as ds:
+                shapes[b], transforms[b], crs = (ds.height, ds.width), ds.transform, crs or ds.crs
+        except _DECODE_ERRORS as exc:
+            raise band_file_error(p, b, exc) from None
+    if crs is None:
+        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
+    return shapes, transforms, crs
+
+
+def output_resolutions(bands: Any, opts: Options) -> tuple[int, ...]:
+    """Partial products: no output finer than the finest band present (a B01-only input gives R60m
+    only), nor than the asked resolution."""
+    return tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in bands), opts.resolution or 10))
+
+
+@dataclass
+class ReducedBands:
+    """Every band decoded once, one at a time, and reduced at once to what the analysis needs: its
+    60 m version, the 20 m version of the bands classify_grid reads, its zeros on each mask grid
+    (OR over bands: :func:`shared_nodata`'s mask); the whole band kept in memory (``kept``) or in a
+    raw scratch file (``spilled``, read back by :meth:`load`) only where asked."""
+
+    data60: dict[str, np.ndarray]
+    data20: dict[str, np.ndarray]
+    nodata: dict[int, np.ndarray]
+    shapes: dict[str, tuple[int, int]]
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
+    spilled: dict[str, Path] = field(default_factory=dict)
+
+    def load(self, band: str) -> np.ndarray:
+        """A band kept whole: from memory (handed over), else read back from its scratch file."""
+        if band in self.kept:
+            return self.kept.pop(band)
+        return np.fromfile(self.spilled[band], dtype=np.uint16).reshape(self.shapes[band])
+
+
+CLASSIFY_BANDS = (*SCL_NEEDS, *sclmod.SCL_OPTIONAL)  # what classify_grid reads
+
+
+def decode_reduced(files: dict[str, Path], grids: dict[int, Grid], threads: int, mask_res: Any,
+                   classify_20: bool, keep: Any = (), spill: Any = (), spill_dir: Path | None = None,
+                   say: Any = None) -> ReducedBands:
+    """Decode band by band (the order read_bands uses) into a :class:`ReducedBands`: memory holds
+    one whole band at a time plus what is kept; ``spill`` bands go to raw files in ``spill_dir``.
+
+    The reductions are exactly what the whole-band path computes (rows_resampled; zeros ORed before
+    a nearest pick onto a finer grid, which commutes with it), so the analysis and the masks agree
+    to the bit with those of :func:`read_bands` + :func:`shared_nodata`."""
+    t0 = time.perf_counter()
+    g60, g20 = grids[60], grids.get(20)
+    red = ReducedBands({}, {}, {r: np.zeros(grids[r].shape, bool) for r in mask_res}, {})
+    up: dict[int, np.ndarray] = {}  # zeros of the bands coarser than a mask grid, by native resolution
+    for b in sorted(files, key=lambda x: NATIVE[x]):
+        try:
+            arr, _tr, _crs = read_band(files[b], threads)
+        except _DECODE_ERRORS as exc:
+            raise band_file_error(files[b], b, exc) from None
+        red.shapes[b] = arr.shape
+        zero = arr == 0
+        for r in mask_res:
+            if NATIVE[b] > r:
+                up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
+            else:
+                red.nodata[r] |= _zeros_on(zero, grids[r].shape)
+        del zero
+        red.data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
+        if classify_20 and g20 is not None and b in CLASSIFY_BANDS:
+            red.data20[b] = arr if NATIVE[b] >= 20 else rows_resampled(arr, g20.shape, 0, g20.shape[0])
+        if b in keep:
+            red.kept[b] = arr
+        elif b in spill and spill_dir is not None:
+            red.spilled[b] = Path(spill_dir) / f"{b}.u16"
+            arr.tofile(red.spilled[b])
+        del arr
+        if say is not None:
+            say(f"decoded {b} after {time.perf_counter() - t0:.1f} s")
+    for native_res, zero in up.items():
+        for r in mask_res:
+            if native_res > r:
+                red.nodata[r] |= _zeros_on(zero, grids[r].shape)
+    return red
 
 
 # -------------------------------------------------------------------------------------- resampling
@@ -656,8 +750,7 @@ def analyse(product: Any, granule: Any, grids: dict[int, Grid], crs: Any, data60
     if model is not None:
         res.details["levels_km"] = [round(float(z), 3) for z in model.stack.levels_km]
 
-    # partial products: no output finer than the finest band present (a B01-only input gives R60m only)
-    out_res = tuple(r for r in RESOLUTIONS if r >= max(min(NATIVE[b] for b in data60), opts.resolution or 10))
+    out_res = output_resolutions(data60, opts)
     res.details["resolutions"] = list(out_res)
 
     # ---- 20 m classification (needs the TOA buffers, so before the in-place inversion)
@@ -708,13 +801,30 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     if not files:
         raise ValueError("granule has no band file")
     check_band_files(files)  # an empty, text or cut band fails now, not after decoding the others
-    data, transforms, crs = read_bands(files, opts.threads)
-    if crs is None:
-        crs = rasterio.crs.CRS.from_epsg(granule.epsg)
-    say(f"decoded {len(data)} bands in {time.perf_counter() - t0:.1f} s")
-    grids = _grids(granule, {b: a.shape for b, a in data.items()}, transforms)
-    an = analyse(product, granule, grids, crs, data, data, opts, lut, res, say, t0)
-    out_res = an.out_res
+    shapes, transforms, crs = band_headers(files, granule)
+    grids = _grids(granule, shapes, transforms)
+    out_res = output_resolutions(files, opts)
+    # the decoded bands wait for the analysis in raw scratch files beside the product, not in memory
+    # (a full tile's 13 bands are 1.35 GB); the files come back from the page cache
+    scratch_parent = out_granule.parents[2] if len(out_granule.parents) > 2 else out_granule.parent
+    with tempfile.TemporaryDirectory(prefix=".s2l2a-bands-", dir=scratch_parent) as scratch:
+        red = decode_reduced(files, grids, opts.threads, out_res, 20 in out_res,
+                             spill=[b for b in files if b != "B10"], spill_dir=Path(scratch))
+        say(f"decoded {len(files)} bands in {time.perf_counter() - t0:.1f} s")
+        an = analyse(product, granule, grids, crs, red.data60, red.data20, opts, lut, res, say, t0)
+        red.data60, red.data20 = {}, {}
+        if an.out_res != out_res:  # the two readings of the rule must not drift apart
+            raise RuntimeError(f"resolutions {an.out_res} differ from the predicted {out_res}")
+        _write_granule(product, granule, out_granule, opts, an, red, Path(scratch), res, say, t0)
+    res.details["seconds"] = round(time.perf_counter() - t0, 2)
+    say(f"granule done in {res.details['seconds']:.1f} s")
+    return res
+
+
+def _write_granule(product: Any, granule: Any, out_granule: Path, opts: Options, an: Analysis, red: ReducedBands,
+                   scratch: Path, res: GranuleResult, say: Any, t0: float) -> None:
+    """Invert every band, write it with its other resolutions, the TCI, AOT, WVP, SCL and QI masks."""
+    grids, crs, out_res = an.grids, an.crs, an.out_res
     scl20, cld20, snw20 = an.scl.get(20, (None, None, None))
     scl60, cld60, snw60 = an.scl[60]
     g60 = grids[60]
@@ -728,7 +838,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     qi.mkdir(parents=True, exist_ok=True)
     stem = _stem(product, granule)
     fmt = opts.output_format
-    nodata = shared_nodata(data, grids)  # before any band is written (they are inverted in place)
+    nodata = red.nodata  # shared_nodata's mask, made while decoding
 
     def put(r: int, key: str, arr: np.ndarray, categorical: bool = False) -> None:
         g = grids[r]
@@ -738,12 +848,11 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         res.images[r][key] = p.relative_to(out_granule)
 
     # ---- bands: invert in place at native resolution, write, derive the other resolutions
-    tci_src: dict[int, dict[str, np.ndarray]] = {r: {} for r in RESOLUTIONS}
-    # finest first so memory falls fastest; B08 before B02-B04 so it is gone when the 10 m TCI is built
-    for b in sorted(data, key=lambda x: (NATIVE[x], x != "B08", x)):
-        arr = data.pop(b)
+    tci_src: dict[int, dict[str, Any]] = {r: {} for r in RESOLUTIONS}
+    for b in sorted(red.shapes, key=lambda x: (NATIVE[x], x != "B08", x)):
         if b == "B10":
             continue
+        arr = red.load(b)
         nat = NATIVE[b]
         invert_band(arr, b, an, opts)
         for r in sorted(out_res, key=lambda x: x == nat):  # native last: put() masks it in place
@@ -752,10 +861,15 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
             out = arr if r == nat else rows_resampled(arr, grids[r].shape, 0, grids[r].shape[0])
             put(r, b, out)
             if b in ("B02", "B03", "B04"):
-                tci_src[r][b] = out
+                if r == nat:  # whole bands wait for the true colour in scratch files
+                    tci_src[r][b] = scratch / f"{b}_{r}m.boa.u16"
+                    out.tofile(tci_src[r][b])
+                else:
+                    tci_src[r][b] = out
                 if len(tci_src[r]) == 3:  # write the true colour as soon as it can be, then let go
                     src = tci_src[r]
-                    put(r, "TCI", tci_from_dn(src["B04"], src["B03"], src["B02"]))
+                    put(r, "TCI", _tci_from_files(src, grids[r].shape) if isinstance(src["B04"], Path)
+                        else tci_from_dn(src["B04"], src["B03"], src["B02"]))
                     tci_src[r] = {}
             del out
         del arr
@@ -782,9 +896,19 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
                              categorical=True, threads=opts.threads, key=key)
             res.qi[f"{key}_{r}m"] = p.relative_to(out_granule)
     res.details["scl_percent"], res.details["nodata_percent"] = scl_shares(scl20 if scl20 is not None else scl60)
-    res.details["seconds"] = round(time.perf_counter() - t0, 2)
-    say(f"granule done in {res.details['seconds']:.1f} s")
-    return res
+
+
+def _tci_from_files(paths: dict[str, Path], shape: tuple[int, int]) -> np.ndarray:
+    """:func:`tci_from_dn` of three bands held in raw uint16 files, ROWS_PER_BLOCK rows at a time
+    (the same values: the true colour is computed pixel by pixel)."""
+    h, w = shape
+    out = np.empty((3, h, w), np.uint8)
+    for r0 in range(0, h, ROWS_PER_BLOCK):
+        r1 = min(h, r0 + ROWS_PER_BLOCK)
+        rows = {b: np.fromfile(p, dtype=np.uint16, count=(r1 - r0) * w, offset=r0 * w * 2).reshape(r1 - r0, w)
+                for b, p in paths.items()}
+        out[:, r0:r1] = tci_from_dn(rows["B04"], rows["B03"], rows["B02"])
+    return out
 
 
 def _stem(product: Any, granule: Any) -> str:
