@@ -8,7 +8,8 @@ the full L2A, array for array:
 
 - every band is still decoded at its native resolution, one at a time, and reduced at once to what
   the analysis needs (its 60 m version, the 20 m version of the classification bands, its share of
-  each grid's no-data mask); only the bands the indices read keep their native buffer. JPEG 2000's
+  each grid's no-data mask: :func:`pipeline.decode_reduced`); only the bands the indices read are
+  kept whole, in raw scratch files (memory without one), and derive reads them from there. JPEG 2000's
   reduced resolution levels are not used: they are wavelet low-pass images, not the block means of
   valid pixels the full path classifies on, and the full path's no-data mask is the union of every
   band's zeros, so reading any band coarser (or not at all) would change SCL at cloud and swath edges;
@@ -53,26 +54,32 @@ QUICKLOOK_SIDE = 512  # as outputs/quicklook.py: the coarsest grid with this man
 
 
 class MemoryImage:
-    """One image held in memory that reads like the rasterio dataset derive opens.
+    """One image held in memory, or in a raw scratch file (``path``, read row range by row range),
+    that reads like the rasterio dataset derive opens.
 
-    ``arr`` None: only the grid (derive sizes its output grid from any image of the resolution)."""
+    Neither ``arr`` nor ``path``: only the grid (derive sizes its output grid from any image of the
+    resolution)."""
 
     count = 1
 
-    def __init__(self, arr: np.ndarray | None, transform: Any, crs: Any,
-                 shape: tuple[int, int] | None = None) -> None:
+    def __init__(self, arr: np.ndarray | None, transform: Any, crs: Any, shape: tuple[int, int] | None = None,
+                 path: Path | None = None, dtype: Any = np.uint16) -> None:
         self.arr = arr
+        self.path = path
+        self.dtype = np.dtype(arr.dtype if arr is not None else dtype)
         self.height, self.width = arr.shape if arr is not None else shape  # type: ignore[misc]
         self.transform = transform
         self.crs = crs
 
     def read(self, indexes: int = 1, window: Any = None, **_: Any) -> np.ndarray:
-        if self.arr is None:
+        (r0, r1), (c0, c1) = window.toranges() if window is not None else ((0, self.height), (0, self.width))
+        if self.arr is not None:
+            return self.arr[r0:r1, c0:c1]
+        if self.path is None:
             raise ValueError("a grid-only image has no pixels")
-        if window is None:
-            return self.arr
-        (r0, r1), (c0, c1) = window.toranges()
-        return self.arr[r0:r1, c0:c1]
+        rows = np.fromfile(self.path, dtype=self.dtype, count=(r1 - r0) * self.width,
+                           offset=r0 * self.width * self.dtype.itemsize)
+        return rows.reshape(r1 - r0, self.width)[:, c0:c1]
 
     def close(self) -> None:
         pass
@@ -125,8 +132,11 @@ def image_choice(out_res: tuple[int, ...], bands: list[str], resolution: int) ->
 
 
 def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: Any,
-                     progress: Any = None) -> Deliverables:
-    """Decode, analyse and invert only what ``spec`` (a DeriveSpec) needs; see the module docstring."""
+                     progress: Any = None, scratch: Path | None = None) -> Deliverables:
+    """Decode, analyse and invert only what ``spec`` (a DeriveSpec) needs; see the module docstring.
+
+    ``scratch``: a folder where the index bands wait (raw files) instead of memory; the images read
+    from there, so it must outlive the derived folder's writing."""
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     _limit_numba_threads(opts.threads)
@@ -145,9 +155,10 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     choice = image_choice(out_res, index_bands, spec.resolution)
     scl_res = 20 if 20 in out_res else 60  # the SCL the product's class shares are counted on
     red = decode_reduced(files, grids, opts.threads, sorted({*choice.values(), scl_res}), 20 in out_res,
-                         keep=index_bands)
+                         keep=() if scratch else index_bands, spill=index_bands if scratch else (),
+                         spill_dir=scratch)
     nodata, data60, data20, native = red.nodata, red.data60, red.data20, red.kept
-    say(f"decoded {len(files)} bands (kept {', '.join(sorted(native)) or 'none'} whole) in "
+    say(f"decoded {len(files)} bands (kept {', '.join(sorted(red.spilled or native)) or 'none'} whole) in "
         f"{time.perf_counter() - t0:.1f} s")
     an = analyse(product, granule, grids, crs, data60, data20, opts, lut, res, say, t0)
     red.data60, red.data20 = {}, {}
@@ -171,16 +182,21 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     del data60, data20
 
     for b in index_bands:
-        if b not in native:
+        if b not in native and b not in red.spilled:
             continue
-        arr = invert_band(native.pop(b), b, an, opts)
+        arr = invert_band(red.load(b), b, an, opts)
         nat = NATIVE[b]
         r = choice.get(b)
         if r is None:
             continue
         out = arr if r == nat else rows_resampled(arr, grids[r].shape, 0, grids[r].shape[0])
         out[nodata[r]] = 0
-        images[r][b] = MemoryImage(out, grids[r].transform, crs)
+        if scratch is not None:
+            path = scratch / f"{b}_{r}m.boa.u16"
+            out.tofile(path)
+            images[r][b] = MemoryImage(None, grids[r].transform, crs, shape=out.shape, path=path, dtype=out.dtype)
+        else:
+            images[r][b] = MemoryImage(out, grids[r].transform, crs)
         del arr, out
     res.details["resolutions"] = list(out_res)
     res.details["seconds"] = round(time.perf_counter() - t0, 2)

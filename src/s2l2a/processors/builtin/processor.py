@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import fields
@@ -201,22 +202,24 @@ class BuiltinProcessor:
         opts, granule, lut, baseline, generated, name, safe, gname, gdir = self._start(product, staging_dir, settings)
         say(f"deliverables only: {', '.join(spec.indices) or '-'}{' + formulas' if spec.formulas else ''} and "
             f"SCL at {spec.resolution} m; the L2A is not written")
-        d = run_deliverables(product, granule, opts, lut, spec, progress=say)
-        gid = (getattr(granule, "tile_id", "") or gname).replace("_L1C_", "_L2A_")
-        write_product_metadata(
-            product.metadata_path if hasattr(product, "metadata_path") else product.path / "MTD_MSIL1C.xml",
-            safe / "MTD_MSIL2A.xml", product_name=name, baseline=baseline, generated=generated,
-            granule_identifier=gid, datastrip_identifier=gid.replace("_TL_", "_DS_"), image_files=[],
-            image_format=IMAGE_FORMAT_ATTR[opts.output_format], processor=self.name,
-            version=self.version(), l1c_uri=product.product_uri or product.name.name,
-            scl_percent=d.result.details.get("scl_percent"), nodata_percent=d.result.details.get("nodata_percent"))
-        write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline,
-                            grids={r: (*g.shape, g.transform) for r, g in d.grids.items()
-                                   if r in d.result.details["resolutions"]},
-                            scl_percent=d.result.details.get("scl_percent"))
-        l2a = open_l2a(safe, require_bands=False)
-        derived = write_derived(l2a, d.images, out_dir, spec, source=Path(l2a_dir).resolve() / safe.name,
-                                quicklooks=lambda folder, stem: save_quicklooks(folder, stem, d.tci, d.scl))
+        # the index bands wait in raw files beside the product, and derive reads them from there
+        with tempfile.TemporaryDirectory(prefix=".s2l2a-bands-", dir=staging_dir) as scratch:
+            d = run_deliverables(product, granule, opts, lut, spec, progress=say, scratch=Path(scratch))
+            gid = (getattr(granule, "tile_id", "") or gname).replace("_L1C_", "_L2A_")
+            write_product_metadata(
+                product.metadata_path if hasattr(product, "metadata_path") else product.path / "MTD_MSIL1C.xml",
+                safe / "MTD_MSIL2A.xml", product_name=name, baseline=baseline, generated=generated,
+                granule_identifier=gid, datastrip_identifier=gid.replace("_TL_", "_DS_"), image_files=[],
+                image_format=IMAGE_FORMAT_ATTR[opts.output_format], processor=self.name,
+                version=self.version(), l1c_uri=product.product_uri or product.name.name,
+                scl_percent=d.result.details.get("scl_percent"), nodata_percent=d.result.details.get("nodata_percent"))
+            write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline,
+                                grids={r: (*g.shape, g.transform) for r, g in d.grids.items()
+                                       if r in d.result.details["resolutions"]},
+                                scl_percent=d.result.details.get("scl_percent"))
+            l2a = open_l2a(safe, require_bands=False)
+            derived = write_derived(l2a, d.images, out_dir, spec, source=Path(l2a_dir).resolve() / safe.name,
+                                    quicklooks=lambda folder, stem: save_quicklooks(folder, stem, d.tci, d.scl))
         say(f"wrote and verified {derived.out_dir}")
         details = {**d.result.details, "missing_bands": d.result.missing_bands, "gipp_sha256": _gipp_sha256(),
                    "software": _software(self.version()), "derived_only": True}
