@@ -14,7 +14,8 @@ from s2l2a.engines import lsf as lsf_module
 from s2l2a.engines.lsf import LSF
 from s2l2a.engines.lsf_text import cpu_seconds, max_memory_mb, parse_bjobs_l, report_cpu_s, size_mb
 from s2l2a.engines.scheduler import ClusterOptions
-from s2l2a.engines.slurm import Slurm, parse_sacct, slurm_mb, slurm_seconds
+from s2l2a.engines.site import slurm_seconds
+from s2l2a.engines.slurm import Slurm, parse_sacct, slurm_mb
 
 RECORDED = Path(__file__).parent.parent / "data" / "engines" / "openlava"
 

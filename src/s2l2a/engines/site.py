@@ -76,21 +76,22 @@ def _smallest(nodes: list[tuple[str, int | None, int | None]], source: str, what
 
 # -- Slurm ----------------------------------------------------------------------------------------
 
-def slurm_seconds(text: str) -> int | None:
-    """Slurm's time forms (slurm.conf(5) MaxTime): ``[days-]hours:minutes:seconds``,
-    ``minutes:seconds``, ``minutes``, ``days-hours[:minutes]``; None for UNLIMITED/INFINITE/NONE
-    or anything else."""
+def slurm_seconds(text: str) -> float | None:
+    """Slurm's time forms, for partition limits (slurm.conf(5) MaxTime) and accounting (sacct/sstat
+    TotalCPU, Elapsed): ``[days-]hours:minutes:seconds``, ``minutes:seconds[.mmm]``, ``minutes``,
+    ``days-hours[:minutes]``; None for UNLIMITED/INFINITE/NONE, empty or anything else."""
     t = text.strip()
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", t)
-    if not m:
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?(\.\d+)?", t)
+    if not m or (m[5] and m[3] is None):  # a fraction only on seconds
         return None
-    days, a, b, c = (int(x) if x is not None else None for x in m.groups())
+    days, a, b, c = (int(x) if x is not None else None for x in m.groups()[:4])
+    frac = float(m[5]) if m[5] else 0.0
     if days is not None:      # days-hours[:minutes[:seconds]]
-        return days * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
+        return days * 86400 + a * 3600 + (b or 0) * 60 + (c or 0) + frac
     if c is not None:         # hours:minutes:seconds
-        return a * 3600 + (b or 0) * 60 + c
+        return a * 3600 + (b or 0) * 60 + c + frac
     if b is not None:         # minutes:seconds
-        return a * 60 + b
+        return a * 60 + b + frac
     return a * 60             # minutes
 
 
@@ -116,7 +117,7 @@ def slurm_partition(text: str, name: str | None) -> SiteInfo:
     info = SiteInfo(name)
     max_time = p.get("MaxTime", "")
     if (s := slurm_seconds(max_time)) is not None and s > 0:
-        info.run_limit_s, info.sources["run_limit_s"] = s, source
+        info.run_limit_s, info.sources["run_limit_s"] = int(s), source
     elif max_time:
         info.notes.append(f"{source}: MaxTime={max_time} (no run limit)")
     mem = p.get("MaxMemPerNode", "")

@@ -60,14 +60,6 @@ def _expand(task_string: str) -> list[int]:
     return out
 
 
-def slurm_seconds(text: str) -> float | None:
-    """sacct/sstat times: ``[D-][HH:]MM:SS[.mmm]`` -> seconds; None when empty or unreadable."""
-    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)", text.strip())
-    if not m:
-        return None
-    return int(m[1] or 0) * 86400 + int(m[2] or 0) * 3600 + int(m[3]) * 60 + float(m[4])
-
-
 def slurm_mb(text: str) -> float | None:
     """MaxRSS as ``--noconvert`` writes it (bytes) or with a K/M/G suffix -> MB; None when empty."""
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)", text.strip())
@@ -96,8 +88,8 @@ def parse_sacct(text: str, job_id: str) -> dict[int, ElementUsage]:
         u = found.setdefault(index, ElementUsage(index, source="sacct"))
         u.peak_mb = _max(u.peak_mb, slurm_mb(parts[2]))
         if m[2] is None:
-            u.cpu_s = slurm_seconds(parts[1])
-            u.wall_s = slurm_seconds(parts[3])
+            u.cpu_s = site.slurm_seconds(parts[1])
+            u.wall_s = site.slurm_seconds(parts[3])
             u.state = _STATES.get(parts[4].split()[0] if parts[4] else "", "unknown")
     return found
 
@@ -220,7 +212,7 @@ class Slurm(Scheduler):
                 continue
             index = ids[parts[0].split(".")[0]]
             u = found.setdefault(index, ElementUsage(index, source="sstat", state="running"))
-            u.cpu_s = _max(u.cpu_s, slurm_seconds(parts[1]))
+            u.cpu_s = _max(u.cpu_s, site.slurm_seconds(parts[1]))
             u.peak_mb = _max(u.peak_mb, slurm_mb(parts[2]))
         return found
 
