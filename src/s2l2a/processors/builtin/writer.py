@@ -18,7 +18,10 @@ no tag for them).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -52,17 +55,45 @@ def write_raster(path: Path, data: np.ndarray, transform: Affine, crs, fmt: str 
     info = layer(key) if key else None
     # GDAL's block cache defaults to 5 % of RAM and fills up while the COG overviews are built: bound it
     with rasterio.Env(GDAL_CACHEMAX=128), _opj_threads(threads if fmt == "JP2" else None), \
-            rasterio.open(path, "w", **profile) as dst:
-        dst.write(arr)
+            _source(path, arr, profile) as (dst, create_copy):
+        if create_copy is None:
+            dst.write(arr)
         if info is not None and fmt != "JP2":
             _describe(dst, info)
         elif info is not None and info.colorinterp and "palette" not in info.colorinterp:
             from rasterio.enums import ColorInterp  # TCI: JPEG 2000's own sRGB colour box, as ESA's
 
             dst.colorinterp = [ColorInterp[c] for c in info.colorinterp]
+        if create_copy is not None:
+            create_copy()
     if info is not None and (fmt == "JP2" or info.categories):
         _write_pam(path, info, count, nodata, tiff=fmt != "JP2")
     return path
+
+
+@contextmanager
+def _source(path: Path, arr: np.ndarray, profile: dict) -> Iterator[tuple[Any, Any]]:
+    """The dataset the raster is described on, and how it becomes the file.
+
+    Both drivers are CreateCopy-only, so ``rasterio.open(path, "w")`` first copies the whole raster
+    into a GDAL memory dataset (a full tile's TCI: 362 MB more). Wrapping the array itself in a
+    memory dataset (rasterio's MemoryDataset, no copy) and calling CreateCopy on it writes the same
+    file without that copy; rasterio versions without it take the buffered way. Yields (dataset,
+    create_copy), create_copy None when the dataset is the buffered writer (written on close)."""
+    try:
+        from rasterio._io import MemoryDataset
+        from rasterio.shutil import copy as create_copy
+    except ImportError:  # pragma: no cover - older rasterio
+        with rasterio.open(path, "w", **profile) as dst:
+            yield dst, None
+        return
+    src = np.ascontiguousarray(arr)
+    options = {k: v for k, v in profile.items()
+               if k not in ("driver", "width", "height", "count", "dtype", "crs", "transform", "nodata")}
+    with MemoryDataset(src, transform=profile["transform"], crs=profile["crs"], copy=False) as mem:
+        if profile.get("nodata") is not None:
+            mem.nodata = profile["nodata"]
+        yield mem, lambda: create_copy(mem, str(path), driver=profile["driver"], **options)
 
 
 class _opj_threads:
