@@ -11,12 +11,19 @@ and peak RSS:
 * floor/decode: just decode every band (tile-row aligned windows, as the processor reads them);
 * floor/encode: just encode the outputs the processor writes (same files, sizes, format and
   settings), from already decoded data;
-* conversion: ``BuiltinProcessor.process`` on the tile.
+* conversion: ``BuiltinProcessor.process`` on the tile;
+* conversion with a DEM (``--dem``): the same with ``[builtin] dem`` set (terrain and adjacency on).
+
+The DEM (``--dem`` without a path): there is no real DEM of T56JMM in ../shared/realdata, so a
+**synthetic** one is made once next to the tile (``dem_synthetic.tif``): a seeded fractal surface
+(power spectrum ~ k^-4, wavelengths >= 1.2 km) scaled to 0-1200 m, in EPSG:4326 at 3 arc-seconds
+like the Copernicus 90 m tiles ``s2l2a dem`` fetches, so the processor reprojects it as it would a
+real one. It measures the cost of the terrain path, not its accuracy.
 
 Targets (issue 3): conversion <= 1.5 x (decode + encode floor), peak memory <= 3 GB. Sen2Cor reference
 on the lab's cluster: ~30 min and ~4 GB per tile.
 
-Run: ``nice .venv/bin/python bench/bench_builtin.py [--cores 2] [--format COG|JP2]``;
+Run: ``nice .venv/bin/python bench/bench_builtin.py [--cores 2] [--format COG|JP2] [--dem [PATH]]``;
 ``--quick`` runs the same steps on the bundled (decimated) sample instead: does it work?
 """
 
@@ -103,6 +110,37 @@ def make_tile(dest: Path) -> Path:
     return safe
 
 
+def make_dem(dest: Path, relief_m: float = 1200.0, seed: int = 11) -> Path:
+    """A synthetic DEM covering the tile (once; reused): see the module docstring."""
+    import rasterio
+    from affine import Affine
+    from rasterio.warp import transform_bounds
+
+    path = dest / "dem_synthetic.tif"
+    if path.exists():
+        return path
+    w, s, e, n = transform_bounds("EPSG:32756", "EPSG:4326", 399960.0, 6700000.0 - 109800.0,
+                                  399960.0 + 109800.0, 6700000.0)
+    step = 1.0 / 1200.0  # 3 arc-seconds
+    w, s, e, n = w - 0.02, s - 0.02, e + 0.02, n + 0.02
+    ny, nx = int(np.ceil((n - s) / step)), int(np.ceil((e - w) / step))
+    rng = np.random.default_rng(seed)
+    ky = np.fft.fftfreq(ny, d=92.0)[:, None]  # ~92 m per 3 arc-second row
+    kx = np.fft.rfftfreq(nx, d=92.0 * np.cos(np.radians((n + s) / 2)))[None, :]
+    k = np.hypot(ky, kx)
+    amp = np.where(k > 0, np.maximum(k, 1e-12) ** -2.0, 0.0) * (k <= 1.0 / 1200.0)
+    spec = amp * np.exp(2j * np.pi * rng.random(amp.shape))
+    z = np.fft.irfft2(spec, s=(ny, nx))
+    z = ((z - z.min()) / (z.max() - z.min()) * relief_m).astype(np.float32)
+    tmp = path.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", driver="GTiff", width=nx, height=ny, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(step, 0, w, 0, -step, n), tiled=True,
+                       compress="DEFLATE", nodata=-32768.0) as ds:
+        ds.write(z, 1)
+    tmp.rename(path)
+    return path
+
+
 def _usage() -> dict:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {"cpu_s": ru.ru_utime + ru.ru_stime, "peak_gb": ru.ru_maxrss * 1024 / 1e9}
@@ -165,7 +203,7 @@ def step_encode(safe: Path, cores: int, fmt: str) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_gb": _usage()["peak_gb"]}
 
 
-def step_convert(safe: Path, cores: int, fmt: str) -> dict:
+def step_convert(safe: Path, cores: int, fmt: str, dem: str | None = None) -> dict:
     from s2l2a.processors import get_processor
     from s2l2a.processors.base import JobSettings
     from s2l2a.safe import open_l1c
@@ -174,7 +212,8 @@ def step_convert(safe: Path, cores: int, fmt: str) -> dict:
     try:
         c0, t0 = _usage()["cpu_s"], time.perf_counter()
         product = open_l1c(safe)
-        r = get_processor("builtin", {"output_format": fmt}).process(
+        options = {"output_format": fmt, **({"dem": dem} if dem else {})}
+        r = get_processor("builtin", options).process(
             product, stage / "staging", JobSettings(cores=cores), stage / "job.log")
         wall = time.perf_counter() - t0
         log = (stage / "job.log").read_text()
@@ -206,9 +245,9 @@ def step_deliverable(safe: Path, cores: int, fmt: str) -> dict:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def run_step(step: str, safe: Path, cores: int, fmt: str) -> dict:
+def run_step(step: str, safe: Path, cores: int, fmt: str, dem: Path | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--safe", str(safe),
-           "--cores", str(cores), "--format", fmt]
+           "--cores", str(cores), "--format", fmt] + (["--dem", str(dem)] if dem else [])
     p = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if p.returncode != 0:
         raise SystemExit(f"step {step} failed:\n{p.stderr[-3000:]}")
@@ -225,6 +264,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="the bundled decimated sample, not the full tile")
     ap.add_argument("--deliverable", action="store_true",
                     help="also the deliverable-only run (run --keep derived: NDVI 10 m + SCL, no L2A)")
+    ap.add_argument("--dem", nargs="?", const="synthetic", default=None,
+                    help="also convert with this DEM (bare --dem: a synthetic 0-1.2 km one, see above)")
     a = ap.parse_args()
     if a.step:
         safe = Path(a.safe)
@@ -232,16 +273,23 @@ def main() -> int:
             print(json.dumps(step_deliverable(safe, a.cores, a.format)))
             return 0
         fn = {"decode": lambda: step_decode(safe, a.cores), "encode": lambda: step_encode(safe, a.cores, a.format),
-              "convert": lambda: step_convert(safe, a.cores, a.format)}[a.step]
+              "convert": lambda: step_convert(safe, a.cores, a.format, a.dem)}[a.step]
         print(json.dumps(fn()))
         return 0
     t0 = time.time()
     safe = SAMPLE if a.quick else make_tile(cache_dir())
     print(f"tile ready ({time.time() - t0:.0f} s): {safe}", file=sys.stderr)
+    dem = None
+    if a.dem:
+        dem = make_dem(cache_dir()) if a.dem == "synthetic" else Path(a.dem).resolve()
+        print(f"DEM: {dem}" + (" (synthetic)" if a.dem == "synthetic" else ""), file=sys.stderr)
+    load = os.getloadavg()
     dec = run_step("decode", safe, a.cores, a.format)
     enc = run_step("encode", safe, a.cores, a.format)
     conv = run_step("convert", safe, a.cores, a.format)
     deliv = run_step("deliverable", safe, a.cores, a.format) if a.deliverable else None
+    conv_dem = run_step("convert", safe, a.cores, a.format, dem) if dem else None
+    load = (load, os.getloadavg())
     floor_wall = dec["wall_s"] + enc["wall_s"]
     floor_cpu = dec["cpu_s"] + enc["cpu_s"]
     what = "the bundled decimated sample (--quick)" if a.quick else "full synthetic tile"
@@ -252,6 +300,11 @@ def main() -> int:
     print(f"| floor: total | {floor_wall:.1f} | {floor_cpu:.1f} | - |")
     print(f"| conversion | {conv['wall_s']:.1f} | {conv['cpu_s']:.1f} | {conv['peak_gb']:.2f} |")
     print(f"| ratio conversion / floor | {conv['wall_s'] / floor_wall:.2f} | {conv['cpu_s'] / floor_cpu:.2f} | |")
+    if conv_dem:
+        print(f"| conversion with the DEM | {conv_dem['wall_s']:.1f} | {conv_dem['cpu_s']:.1f} | "
+              f"{conv_dem['peak_gb']:.2f} |")
+        print(f"| ratio conversion with the DEM / floor | {conv_dem['wall_s'] / floor_wall:.2f} | "
+              f"{conv_dem['cpu_s'] / floor_cpu:.2f} | |")
     if deliv:
         print(f"| deliverable only (NDVI 10 m + SCL, no L2A) | {deliv['wall_s']:.1f} | {deliv['cpu_s']:.1f} | "
               f"{deliv['peak_gb']:.2f} |")
@@ -267,9 +320,17 @@ def main() -> int:
     else:
         print(f"\ntargets: ratio <= 1.5 ({'met' if conv['wall_s'] / floor_wall <= 1.5 else 'NOT met'}), "
               f"peak <= 3 GB ({'met' if conv['peak_gb'] <= 3 else 'NOT met'}); output {conv['output_gb']:.2f} GB")
+    if conv_dem and not a.quick:
+        r = conv_dem["wall_s"] / floor_wall
+        print(f"with the DEM (issue 15): ratio <= 1.5 ({'met' if r <= 1.5 else 'NOT met'}), peak <= 2.4 GB "
+              f"({'met' if conv_dem['peak_gb'] <= 2.4 else 'NOT met'})")
+    print(f"load average (1/5/15 min) at the start {load[0][0]:.1f}/{load[0][1]:.1f}/{load[0][2]:.1f}, "
+          f"at the end {load[1][0]:.1f}/{load[1][1]:.1f}/{load[1][2]:.1f}")
     print("\nprocessor log:\n" + conv["log"])
     if deliv:
         print("\ndeliverable-only log:\n" + deliv["log"])
+    if conv_dem:
+        print("\nprocessor log with the DEM:\n" + conv_dem["log"])
     return 0
 
 
