@@ -391,7 +391,7 @@ def rows_of(r: dict) -> list[tuple[str, str]]:
         ("floor: local engine `s2l2a run`, same products (wall / CPU / peak RSS)", cell(floor)),
         ("floor: bare array of `true` (wall until all ended; daemons' CPU)",
          f"{r['bare']['wall_s']:.1f} s; {r['bare']['daemons_cpu_s']:.1f} s"),
-        (f"submit: `s2l2a run --engine {r['scheduler']}` (wall / CPU / peak RSS)", cell(r["submit"])),
+        ("submit: `s2l2a run --engine …` (wall / CPU / peak RSS)", cell(r["submit"])),
         ("array wall time until every element ended", f"{r['array_s']:.1f} s"),
         ("… / floor wall (local engine)", f"{r['array_s'] / floor['wall_s']:.1f}×"),
         ("… / bare array wall", f"{r['array_s'] / r['bare']['wall_s']:.1f}×"),
@@ -404,8 +404,8 @@ def rows_of(r: dict) -> list[tuple[str, str]]:
         ("`s2l2a status` after every element ended", cell(r["status_ended"])),
     ]
     if "status_forgotten" in r:
-        rows.append((f"`s2l2a status` after the scheduler forgot the array ({r['forgotten_after_s']:.0f} s "
-                     "after the last element)", cell(r["status_forgotten"])))
+        rows.append(("`s2l2a status` after the scheduler forgot the array (forgotten after)",
+                     f"{cell(r['status_forgotten'])} ({r['forgotten_after_s']:.0f} s)"))
     cf = r.get("counts_forgotten", c)
     rows += [
         ("done / failed (after every element ended; after forgotten)",
