@@ -100,7 +100,6 @@ class Deliverables:
     result: GranuleResult
     tci: np.ndarray | None = None   # quicklook H x W x 3 uint8
     scl: np.ndarray | None = None   # quicklook SCL classes (H x W uint8)
-    read: dict[str, str] = field(default_factory=dict)  # band -> what was kept of it
 
 
 @dataclass

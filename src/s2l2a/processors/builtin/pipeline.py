@@ -195,6 +195,21 @@ def band_headers(files: dict[str, Path], granule: Any) -> tuple[dict[str, tuple[
     return shapes, transforms, crs
 
 
+def release_freed_memory() -> None:
+    """Hand memory numpy freed back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    The classification frees many 10-30 MB temporaries that glibc keeps in its heap once its dynamic
+    mmap threshold has grown, and OpenJPEG's threads free their buffers into their own arenas: on a
+    full tile RSS stayed ~1.1 GB through the writing, ~0.4 GB of it freed memory (0.87 -> 0.49 GB
+    after the classification), and the 10 m TCI took the peak over 1.5 GB."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def output_resolutions(bands: Any, opts: Options) -> tuple[int, ...]:
     """Partial products: no output finer than the finest band present (a B01-only input gives R60m
     only), nor than the asked resolution."""
@@ -813,6 +828,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
         say(f"decoded {len(files)} bands in {time.perf_counter() - t0:.1f} s")
         an = analyse(product, granule, grids, crs, red.data60, red.data20, opts, lut, res, say, t0)
         red.data60, red.data20 = {}, {}
+        release_freed_memory()
         if an.out_res != out_res:  # the two readings of the rule must not drift apart
             raise RuntimeError(f"resolutions {an.out_res} differ from the predicted {out_res}")
         _write_granule(product, granule, out_granule, opts, an, red, Path(scratch), res, say, t0)
@@ -868,11 +884,16 @@ def _write_granule(product: Any, granule: Any, out_granule: Path, opts: Options,
                     tci_src[r][b] = out
                 if len(tci_src[r]) == 3:  # write the true colour as soon as it can be, then let go
                     src = tci_src[r]
-                    put(r, "TCI", _tci_from_files(src, grids[r].shape) if isinstance(src["B04"], Path)
-                        else tci_from_dn(src["B04"], src["B03"], src["B02"]))
+                    release_freed_memory()
+                    tci = (_tci_from_files(src, grids[r].shape) if isinstance(src["B04"], Path)
+                           else tci_from_dn(src["B04"], src["B03"], src["B02"]))
+                    release_freed_memory()
+                    put(r, "TCI", tci)
                     tci_src[r] = {}
+                    del tci
             del out
         del arr
+        release_freed_memory()  # the encoder's buffers, freed in its threads' arenas
     say(f"bands written after {time.perf_counter() - t0:.1f} s")
 
     # ---- AOT, WVP, SCL, QI masks
