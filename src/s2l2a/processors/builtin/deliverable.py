@@ -43,6 +43,7 @@ from .pipeline import (
     invert_band,
     invert_in_place,
     output_resolutions,
+    release_freed_memory,
     rows_resampled,
     scl_shares,
     tci_from_dn,
@@ -179,6 +180,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     res.details["scl_percent"], res.details["nodata_percent"] = scl_shares(scl_img)
     tci, scl_ql = _quicklooks(an, grids, out_res, data20 or data60, scl_img, scl_res, opts)
     del data60, data20
+    release_freed_memory()  # the classification's temporaries, before the index bands come back
 
     for b in index_bands:
         if b not in native and b not in red.spilled:
