@@ -125,3 +125,16 @@ def test_dem_values_that_name_no_dem_are_refused_in_one_line(tmp_path: Path, val
     assert r.returncode == 1 and r.stderr.startswith("Error: ") and "[builtin] dem" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (camp / "logs").exists() or not any((camp / "logs").iterdir())
+
+
+def test_config_sets_the_dem_as_typed(tmp_path: Path) -> None:
+    camp = make_campaign(tmp_path, 0, plan=False)
+    r = s2l2a("config", camp, "builtin.dem", "false")
+    assert r.returncode == 0 and r.stderr == "", r.stderr            # a known key: no spelling warning
+    assert CampaignSettings.load(camp).processor_options("builtin")["dem"] is False
+    r = s2l2a("config", camp, "builtin.dem", "aux/dem")
+    assert r.returncode == 0 and CampaignSettings.load(camp).processor_options("builtin")["dem"] == "aux/dem"
+    for bad in (".", "..", "0"):
+        r = s2l2a("config", camp, "builtin.dem", bad)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "[builtin] dem" in r.stderr
+    assert CampaignSettings.load(camp).processor_options("builtin")["dem"] == "aux/dem"  # left as it was

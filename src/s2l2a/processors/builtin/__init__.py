@@ -13,13 +13,17 @@ from s2l2a.registry import ProcessorPlugin, Section, Setting
 
 __all__ = ["PLUGIN", "BuiltinProcessor"]
 
-#: ``[builtin]``: the keys checked when s2l2a.toml is read; the other tunables (``pipeline.Options``:
-#: dem, aerosol, cell_m, ...) are checked when the processor is built, unknown ones refused there
+#: ``[builtin]``: the keys checked when s2l2a.toml is read (``dem``'s path rules live with the campaign's
+#: other path rules, campaign.layout.check_dem_setting); the other tunables (``pipeline.Options``:
+#: aerosol, cell_m, ...) are checked when the processor is built, unknown ones refused there
 SECTION = Section("builtin", open=True, help="options of the built-in processor (pipeline.Options)", settings=(
     Setting("output_format", "str", DEFAULT_FORMAT, choices=format_names(),
             help="raster format of the L2A images: JP2 (ESA's layout) or COG (analysis-ready)"),
     Setting("resolution", "int", None, choices=(10, 20, 60),
             help="10 (all), 20 (R20m + R60m) or 60 (R60m only), like Sen2Cor's --resolution"),
+    Setting("dem", "any", None,
+            help="a DEM raster or an 's2l2a dem' folder (relative to the campaign folder); unset: the "
+                 "campaign's aux/dem once 's2l2a dem' made it; false: flat terrain"),
 ))
 
 PLUGIN = ProcessorPlugin(
