@@ -138,3 +138,28 @@ def test_config_sets_the_dem_as_typed(tmp_path: Path) -> None:
         r = s2l2a("config", camp, "builtin.dem", bad)
         assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "[builtin] dem" in r.stderr
     assert CampaignSettings.load(camp).processor_options("builtin")["dem"] == "aux/dem"  # left as it was
+
+
+def test_s2l2a_dem_then_run_on_a_builtin_campaign(tmp_path: Path) -> None:
+    """``s2l2a dem`` needs no Sen2Cor for a built-in campaign: it lays out the Copernicus tiles, and
+    the next run reads them (tiles served by a local HTTP server, as tests/sen2cor_setup does)."""
+    from sen2cor_setup.test_dem import TileServer, make_cop_tile
+
+    www = tmp_path / "www"
+    for lat in (-31, -30):
+        for lon in (151, 152):
+            make_cop_tile(www / "cop90", lat, lon)
+    camp = make_campaign(tmp_path, 1)
+    server = TileServer(www)
+    try:
+        r = s2l2a("dem", camp, "--base-url", server.url + "cop90/", "--cache", tmp_path / "cache")
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "DEM for the built-in processor: copernicus layout from cop90, 4 tile(s)" in r.stdout
+    assert "DEM_Directory" not in r.stdout                              # a Sen2Cor GIPP hint, not ours
+    r = s2l2a("run", camp, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    _, rep = _report(camp)
+    assert rep["terrain"] == "DEM"
+    assert rep["dem"]["dem"] == f"cop90 tiles listed in {(camp / 'aux' / 'dem' / 'dem.json').resolve()}"
