@@ -163,3 +163,23 @@ def test_s2l2a_dem_then_run_on_a_builtin_campaign(tmp_path: Path) -> None:
     _, rep = _report(camp)
     assert rep["terrain"] == "DEM"
     assert rep["dem"]["dem"] == f"cop90 tiles listed in {(camp / 'aux' / 'dem' / 'dem.json').resolve()}"
+
+
+def _dem_line(camp: Path) -> str:
+    out = s2l2a("check", camp).stdout
+    return next(line for line in out.splitlines() if line.split(" ", 1)[1].startswith("dem:"))
+
+
+def test_check_says_which_dem_the_builtin_processor_reads(tmp_path: Path) -> None:
+    camp = make_campaign(tmp_path, 1)
+    assert _dem_line(camp).startswith("✓ dem: no DEM: the built-in processor corrects flat terrain")
+    dem_dir = _campaign_dem(camp, tmp_path / "cache")
+    assert _dem_line(camp) == f"✓ dem: the built-in processor reads cop90 tiles listed in {dem_dir / 'dem.json'}"
+    toml = (camp / "s2l2a.toml").read_text()
+    _set_dem(camp, toml, '"nosuch.tif"')
+    assert _dem_line(camp).startswith(f"✗ dem: the built-in processor's DEM: {camp.resolve() / 'nosuch.tif'}: "
+                                      "DEM not found")
+    r = s2l2a("run", camp)
+    assert r.returncode == 1 and "check failed: dem:" in r.stderr
+    _set_dem(camp, toml, "false")
+    assert _dem_line(camp) == "✓ dem: [builtin] dem = false: the built-in processor corrects flat terrain"

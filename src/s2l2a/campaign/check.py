@@ -326,6 +326,8 @@ def _check_cams(ctx: _Context) -> CheckResult:
 
 
 def _check_dem(ctx: _Context) -> CheckResult:
+    if ctx.resolved == "builtin":
+        return _check_builtin_dem(ctx)
     if (r := _not_sen2cor(ctx, "dem")) is not None:
         return r
     from s2l2a.auxdata.dem import MANIFEST, DemLayout, footprints_of, uncovered_products
@@ -351,6 +353,26 @@ def _check_dem(ctx: _Context) -> CheckResult:
                            f"product(s): {shown}{more}", f"re-run 's2l2a dem {ctx.campaign}'")
     return CheckResult("dem", OK, f"{layout.source} DEM in {dem_dir} covers all {len(footprints)} queued "
                        "product footprint(s)")
+
+
+def _check_builtin_dem(ctx: _Context) -> CheckResult:
+    """Which DEM the built-in processor's jobs will read (the rule of the run: layout.processor_dem)."""
+    from s2l2a.processors.builtin.dem import DemError, dem_sources
+
+    setting = ctx.settings.processor_options("builtin").get("dem")
+    dem = CampaignLayout.of(ctx.campaign, ctx.settings).processor_dem(setting)
+    if dem is None:
+        if setting is False:
+            return CheckResult("dem", OK, "[builtin] dem = false: the built-in processor corrects flat terrain")
+        # flat terrain is the built-in processor's default, not a warning on every run
+        return CheckResult("dem", OK, f"no DEM: the built-in processor corrects flat terrain ('s2l2a dem "
+                           f"{ctx.campaign}' prepares one for terrain correction)")
+    try:
+        _, desc = dem_sources(dem)
+    except DemError as e:
+        return CheckResult("dem", FAIL, f"the built-in processor's DEM: {e}",
+                           f"fix [builtin] dem or re-run 's2l2a dem {ctx.campaign}'")
+    return CheckResult("dem", OK, f"the built-in processor reads {desc}")
 
 
 def _dem_kind(version: str) -> str:
