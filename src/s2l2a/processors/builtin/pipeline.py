@@ -83,8 +83,9 @@ class Options:
     output_format: "JP2" (default; lossless JPEG 2000 like ESA's) or "COG" (ZSTD 1 + predictor 2, .tif);
     cell_m: size of the cells on which AOT/WV are retrieved and coefficients evaluated (m);
     elevation_km: surface height without a DEM (the weather's sea-level pressure adjusts it);
-    dem: a DEM raster, or the directory ``s2l2a dem`` made (absolute, or relative to the working
-    directory): per-pixel height (pressure, aerosol and water vapour above the surface), terrain
+    dem: a DEM raster, or the directory ``s2l2a dem`` made (in a campaign: relative to the campaign
+    folder, and unset means the campaign's own aux/dem when there is one, campaign.layout.processor_dem;
+    outside one: relative to the working directory): per-pixel height (pressure, aerosol and water vapour above the surface), terrain
     illumination, cast shadows and sky view (correction.py); None = flat at elevation_km;
     adjacency: 6S-weighted adjacency correction (adjacency.py); None = on with a DEM, off without;
     cloud_min_size_m / cloud_buffer_m: optional morphology of the cloud mask (scl.clean_clouds; 0 = off);
