@@ -112,7 +112,7 @@ def test_which_dem_the_jobs_get(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ['"."', '".."', '"./"', '"../.."', '"no\\nsuch.tif"', '"a\\"b.tif"',
-                                   "\"it's.tif\"", '""', '"  "', "0", "true", '"logs"', '"campaign.sqlite"',
+                                   "\"it's.tif\"", '""', '"  "', "0", "true", '"~nosuchuser/dem.tif"', '"logs"', '"campaign.sqlite"',
                                    '"s2l2a.toml"', '"/"'])
 def test_dem_values_that_name_no_dem_are_refused_in_one_line(tmp_path: Path, value: str) -> None:
     camp = make_campaign(tmp_path, 0, plan=False)

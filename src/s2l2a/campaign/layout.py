@@ -350,7 +350,10 @@ def check_dem_setting(layout: CampaignLayout, value: Any, source: Path | str | N
     if any(c in "'\"" or ord(c) < 32 or ord(c) == 127 for c in value):
         raise bad("quotes and control characters (newline, tab) are not allowed in the path")
     root = layout.root
-    path = layout.processor_dem(value)
+    try:
+        path = layout.processor_dem(value)
+    except (RuntimeError, OSError) as e:  # '~nosuchuser/dem.tif', a loop of links
+        raise bad(f"cannot be resolved: {e}") from None
     if path == root:
         raise bad(f"is the campaign folder itself ({root}); {hint}")
     if path is not None and path in root.parents:
