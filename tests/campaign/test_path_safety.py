@@ -191,3 +191,12 @@ def test_inputs_folder_is_reserved(tmp_path: Path) -> None:
     from s2l2a.campaign.layout import RESERVED
 
     assert "inputs" in RESERVED
+
+
+@pytest.mark.parametrize("key", ["output_dir", "scratch_dir"])
+def test_a_home_of_nobody_is_one_line(tmp_path: Path, key: str) -> None:
+    camp = tmp_path / "C"
+    camp.mkdir()
+    with pytest.raises(ConfigError, match=rf"\[campaign\] {key} = '~nosuchuser/x': cannot be resolved") as e:
+        CampaignSettings(**{key: "~nosuchuser/x"}).save(camp)
+    assert "\n" not in str(e.value) and str(e.value).startswith(str(camp / "s2l2a.toml"))

@@ -83,8 +83,8 @@ class CampaignLayout:
         root = Path(campaign_dir).resolve()
         out_setting = getattr(settings, "output_dir", None) or OUTPUT_DIR
         scratch_setting = getattr(settings, "scratch_dir", None) or STAGING_DIR
-        output = (root / Path(out_setting).expanduser()).resolve()
-        scratch = (root / Path(scratch_setting).expanduser()).resolve()
+        output = _resolve(root, out_setting, "[campaign] output_dir")
+        scratch = _resolve(root, scratch_setting, "[campaign] scratch_dir")
         if scratch == root or root in scratch.parents:
             staging = scratch
         else:
@@ -170,7 +170,7 @@ class CampaignLayout:
             return None
         if setting is None:
             return self.dem if self.dem_manifest.is_file() else None
-        return (self.root / Path(str(setting)).expanduser()).resolve()
+        return _resolve(self.root, str(setting), "[builtin] dem")
 
     @property
     def sen2cor(self) -> Path:
@@ -204,6 +204,15 @@ class CampaignLayout:
         """Whether staging is the campaign's own ``staging/`` folder (older versions left job
         folders there without a marker; they are recognised by their job-id names)."""
         return self.staging == self.root / STAGING_DIR
+
+
+def _resolve(root: Path, text: Any, key: str) -> Path:
+    """``text`` taken relative to ``root``, links followed; a ``~user`` naming nobody or a loop of
+    links is a one-line ConfigError, not a traceback."""
+    try:
+        return (root / Path(text).expanduser()).resolve()
+    except (RuntimeError, OSError) as e:
+        raise ConfigError(f"{key} = {str(text)!r}: cannot be resolved: {e}") from None
 
 
 # -- ownership markers ---------------------------------------------------------------------------
@@ -288,7 +297,10 @@ def check_paths(campaign_dir: Path | str, settings: Any, source: Path | str | No
     empty, marked as s2l2a's, or hold only what s2l2a puts there (tile folders in an output root,
     job folders in a staging root). Symlinks are resolved before comparing.
     """
-    layout = CampaignLayout.of(campaign_dir, settings)
+    try:
+        layout = CampaignLayout.of(campaign_dir, settings)
+    except ConfigError as e:  # an output or scratch folder that cannot be resolved
+        raise ConfigError(e.message, source if source is not None else Path(campaign_dir) / SETTINGS_FILE) from None
     source = source if source is not None else layout.settings_file
     root = layout.root
     out_key, scratch_key = "[campaign] output_dir", "[campaign] scratch_dir"
@@ -352,8 +364,8 @@ def check_dem_setting(layout: CampaignLayout, value: Any, source: Path | str | N
     root = layout.root
     try:
         path = layout.processor_dem(value)
-    except (RuntimeError, OSError) as e:  # '~nosuchuser/dem.tif', a loop of links
-        raise bad(f"cannot be resolved: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(e.message, source) from None
     if path == root:
         raise bad(f"is the campaign folder itself ({root}); {hint}")
     if path is not None and path in root.parents:
