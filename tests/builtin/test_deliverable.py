@@ -117,6 +117,7 @@ def test_band_by_band_decoding_reduces_like_the_whole_bands(tmp_path: Path) -> N
     for b in red.data20:
         np.testing.assert_array_equal(pl.rows_resampled(red.data20[b], grids[20].shape, 0, grids[20].shape[0]),
                                       pl.rows_resampled(data[b], grids[20].shape, 0, grids[20].shape[0]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["B08.u16", "B8A.u16"]
     for b in ("B04", "B08", "B8A"):
         np.testing.assert_array_equal(red.load(b), data[b])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["B08.u16", "B8A.u16"]
+    assert not list(tmp_path.iterdir())  # handed over once, then gone

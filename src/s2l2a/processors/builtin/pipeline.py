@@ -232,10 +232,14 @@ class ReducedBands:
     spilled: dict[str, Path] = field(default_factory=dict)
 
     def load(self, band: str) -> np.ndarray:
-        """A band kept whole: from memory (handed over), else read back from its scratch file."""
+        """A band kept whole, handed over once: from memory, else read back from its scratch file
+        (then removed: the disk a full tile needs falls as the bands are written)."""
         if band in self.kept:
             return self.kept.pop(band)
-        return np.fromfile(self.spilled[band], dtype=np.uint16).reshape(self.shapes[band])
+        path = self.spilled.pop(band)
+        arr = np.fromfile(path, dtype=np.uint16).reshape(self.shapes[band])
+        path.unlink()
+        return arr
 
 
 CLASSIFY_BANDS = (*SCL_NEEDS, *sclmod.SCL_OPTIONAL)  # what classify_grid reads
