@@ -33,11 +33,23 @@ def _same_manifests(full: Path, mem: Path) -> None:
     assert set(a["files"]) == set(b["files"]) and set(a["quicklooks"]) == set(b["quicklooks"])
 
 
-@pytest.mark.parametrize("resolution", [10, 20, 60])
-def test_deliverables_equal_full_l2a_plus_derive(tmp_path: Path, resolution: int) -> None:
+def _hills(path: Path) -> Path:
+    """A DEM over the sample's tile (EPSG:32756, 200 m): hills up to ~900 m, so terrain and adjacency run."""
+    from affine import Affine
+
+    y, x = np.mgrid[0:560, 0:560] / 560.0
+    z = 450 + 300 * np.sin(6 * x) * np.cos(5 * y) + 150 * x
+    with rasterio.open(path, "w", driver="GTiff", width=560, height=560, count=1, dtype="float32",
+                       crs="EPSG:32756", transform=Affine(200, 0, 399000, 0, -200, 6701000)) as ds:
+        ds.write(z.astype(np.float32), 1)
+    return path
+
+
+@pytest.mark.parametrize("resolution,dem", [(10, False), (20, False), (60, False), (10, True)])
+def test_deliverables_equal_full_l2a_plus_derive(tmp_path: Path, resolution: int, dem: bool) -> None:
     spec = DeriveSpec(indices=("ndvi", "ndwi"), formulas=("nbr=(B8A-B12)/(B8A+B12)",), resolution=resolution,
                       clear_classes=(4, 5, 6))
-    proc = get_processor("builtin", {})
+    proc = get_processor("builtin", {"dem": str(_hills(tmp_path / "dem.tif"))} if dem else {})
     l2a = proc.process(open_l1c(L1C), tmp_path / "stage", JobSettings(cores=1), tmp_path / "full.log")
     full = derive_product(l2a.product_dir, tmp_path / "derived-full", spec)
     got = proc.deliver(open_l1c(L1C), tmp_path / "stage2", JobSettings(cores=1), tmp_path / "mem.log", spec,
@@ -64,6 +76,7 @@ def test_deliverables_equal_full_l2a_plus_derive(tmp_path: Path, resolution: int
     log = (tmp_path / "mem.log").read_text()
     assert "the L2A is not written" in log and "wrote and verified" in log
     assert got.details["derived_only"] is True and got.details["gipp_sha256"]
+    assert (got.details["terrain"] == "DEM") == dem and got.details["adjacency"] == dem
 
 
 def s2l2a(*args: str) -> subprocess.CompletedProcess:
