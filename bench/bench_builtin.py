@@ -226,17 +226,18 @@ def step_convert(safe: Path, cores: int, fmt: str, dem: str | None = None) -> di
 
 def step_deliverable(safe: Path, cores: int, fmt: str) -> dict:
     """``run --keep derived`` on the tile: NDVI at 10 m, SCL (and quicklooks) without the L2A (issue 16)."""
-    from s2l2a.outputs.derive import DeriveSpec
+    from s2l2a.outputs.derive import DeriveSpec, publisher
     from s2l2a.processors import get_processor
     from s2l2a.processors.base import JobSettings
     from s2l2a.safe import open_l1c
 
     stage = Path(tempfile.mkdtemp(prefix="s2l2a-bench-deliv-"))
     try:
+        spec = DeriveSpec(indices=("ndvi",), resolution=10)
         c0, t0 = _usage()["cpu_s"], time.perf_counter()
         r = get_processor("builtin", {"output_format": fmt}).deliver(
             open_l1c(safe), stage / "staging", JobSettings(cores=cores), stage / "job.log",
-            DeriveSpec(indices=("ndvi",), resolution=10), stage / "derived", stage / "L2A")
+            spec, stage / "L2A", publisher(stage / "derived", spec))
         wall = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(r.derived.out_dir).rglob("*") if p.is_file())
         return {"wall_s": wall, "cpu_s": _usage()["cpu_s"] - c0, "peak_gb": _usage()["peak_gb"],

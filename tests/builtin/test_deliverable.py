@@ -14,7 +14,7 @@ import pytest
 import rasterio
 
 from s2l2a.campaign.store import CampaignStore
-from s2l2a.outputs.derive import DeriveSpec, derive_product, verify_derived
+from s2l2a.outputs.derive import DeriveSpec, derive_product, publisher, verify_derived
 from s2l2a.processors import get_processor
 from s2l2a.processors.base import JobSettings
 from s2l2a.safe import open_l1c
@@ -53,7 +53,7 @@ def test_deliverables_equal_full_l2a_plus_derive(tmp_path: Path, resolution: int
     l2a = proc.process(open_l1c(L1C), tmp_path / "stage", JobSettings(cores=1), tmp_path / "full.log")
     full = derive_product(l2a.product_dir, tmp_path / "derived-full", spec)
     got = proc.deliver(open_l1c(L1C), tmp_path / "stage2", JobSettings(cores=1), tmp_path / "mem.log", spec,
-                       tmp_path / "derived-mem", tmp_path / "L2A" / "56JMM")
+                       tmp_path / "L2A" / "56JMM", publisher(tmp_path / "derived-mem", spec))
     mem = got.derived
     assert verify_derived(mem.out_dir).files.keys() == full.files.keys() == {"ndvi", "ndwi", "nbr", "SCL", "CLEAR"}
     assert mem.source == str((tmp_path / "L2A" / "56JMM").resolve() / f"{mem.product}.SAFE")

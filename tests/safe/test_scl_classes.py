@@ -3,9 +3,9 @@
 import pytest
 
 from s2l2a.outputs.derive import DEFAULT_CLEAR, DeriveError, DeriveSpec
-from s2l2a.outputs.quicklook import scl_palette
 from s2l2a.processors.builtin import scl as cascade
 from s2l2a.safe import scl
+from s2l2a.safe.scl import palette as scl_palette
 
 
 def test_codes_are_esa_0_to_11_in_order():

@@ -301,12 +301,12 @@ def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, st
     """The derived folder into ``<campaign>/derived/<tile>/`` without an L2A. The outcome records the
     L2A path it stands for (as after ``--keep derived`` deleted it), so status, report, stac and the
     vanished-output check treat the product as done and kept derived."""
-    from s2l2a.outputs.derive import DeriveSpec
+    from s2l2a.outputs.derive import DeriveSpec, publisher
 
     tile = spec.tile or product.tile
-    res = processor.deliver(product, staging, settings, log_path, DeriveSpec.from_settings(dict(spec.derive or {}),
-                            default_indices=("ndvi",)), Path(campaign_dir) / DERIVED_DIR / tile,
-                            output_root(campaign_dir, spec) / tile)
+    derive_spec = DeriveSpec.from_settings(dict(spec.derive or {}), default_indices=("ndvi",))
+    res = processor.deliver(product, staging, settings, log_path, derive_spec, output_root(campaign_dir, spec) / tile,
+                            publisher(Path(campaign_dir) / DERIVED_DIR / tile, derive_spec))
     outcome.gipp_sha256 = res.details.get("gipp_sha256") or None
     outcome.processor_version = res.processor_version or outcome.processor_version
     outcome.state = "done"

@@ -65,6 +65,14 @@ class DeriveSpec:
                    resolution=int(d.get("resolution") or 10),
                    clear_classes=tuple(d["clear_classes"]) if d.get("clear_classes") else None)
 
+    def image_for(self, images: dict[int, dict[str, Any]], band: str) -> tuple[Any, int] | None:
+        """The image of ``band`` derive reads at this spec's resolution, and its resolution (the
+        finest other one that has it when this one does not); None when no resolution has it."""
+        try:
+            return _band_file(images, band, self.resolution)
+        except DeriveError:
+            return None
+
     def parsed(self) -> list[Formula]:
         """All formulas, checked (raises FormulaError before any pixel is read)."""
         out = [builtin_index(n) for n in self.indices if n.strip()]
@@ -308,6 +316,19 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
     granule = product.granules[0]
     _refuse_incomplete(product.path, granule)
     return write_derived(product, granule.images, out_dir, spec, source=Path(product.path).resolve())
+
+
+def publisher(out_dir: Path | str, spec: DeriveSpec) -> Callable[..., DerivedResult]:
+    """``publish(l2a, images, source, tci, scl)`` for a processor that derives without writing the
+    L2A (the built-in's ``deliver``): :func:`write_derived` into ``out_dir`` with quicklooks drawn
+    from the ``tci``/``scl`` arrays it holds. Handed down because processors sit below outputs."""
+    from s2l2a.outputs.quicklook import save_quicklooks
+
+    def publish(l2a: Any, images: dict[int, dict[str, Any]], source: Path | str, tci: Any, scl: Any) -> DerivedResult:
+        return write_derived(l2a, images, out_dir, spec, source=source,
+                             quicklooks=lambda folder, stem: save_quicklooks(folder, stem, tci, scl))
+
+    return publish
 
 
 def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path | str, spec: DeriveSpec, *,

@@ -13,17 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from s2l2a.safe.scl import CLASSES
+from s2l2a.safe.scl import palette as scl_palette
 
 MAX_SIDE = 512
-
-
-def scl_palette() -> np.ndarray:
-    """256 x 3 uint8 lookup table (unknown classes in magenta-grey)."""
-    lut = np.full((256, 3), 90, dtype=np.uint8)
-    for c in CLASSES:
-        lut[c.code] = c.colour
-    return lut
 
 
 def _read_small(path: Path, bands: list[int] | None = None) -> np.ndarray:

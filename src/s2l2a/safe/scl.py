@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class SclClass:
@@ -66,3 +68,11 @@ MTD_NAMES: dict[int, tuple[str, str]] = {
     CIRRUS: ("SC_THIN_CIRRUS", "THIN_CIRRUS_PERCENTAGE"),
     SNOW: ("SC_SNOW_ICE", "SNOW_ICE_PERCENTAGE"),
 }
+
+
+def palette() -> np.ndarray:
+    """256 x 3 uint8 lookup table of the legend's colours (unknown codes grey), for quicklooks."""
+    lut = np.full((256, 3), 90, dtype=np.uint8)
+    for c in CLASSES:
+        lut[c.code] = c.colour
+    return lut

@@ -113,21 +113,18 @@ class Delivered:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def image_choice(out_res: tuple[int, ...], bands: list[str], resolution: int) -> dict[str, int]:
-    """Band (or SCL) -> the resolution folder derive at ``resolution`` reads it from in the full L2A
-    (:func:`s2l2a.outputs.derive._band_file` on the folders the built-in writer fills)."""
-    from s2l2a.outputs.derive import DeriveError, _band_file
-
+def image_choice(out_res: tuple[int, ...], bands: list[str], spec: Any) -> dict[str, int]:
+    """Band (or SCL) -> the resolution folder derive reads it from in the full L2A the built-in
+    writer would fill (``spec.image_for``: derive's own rule, asked rather than repeated here)."""
     layout: dict[int, dict[str, Any]] = {r: {b: r for b in OUTPUT_BANDS[r]} for r in out_res}
     for r in out_res:
         if r in (20, 60):
             layout[r]["SCL"] = r
     out = {}
     for b in [*bands, "SCL"]:
-        try:
-            out[b] = _band_file(layout, b, resolution)[0]
-        except DeriveError:
-            continue  # derive raises its own error for a missing band (or writes no SCL)
+        found = spec.image_for(layout, b)
+        if found is not None:  # else derive raises its own error for a missing band (or writes no SCL)
+            out[b] = found[1]
     return out
 
 
@@ -152,7 +149,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     shapes, transforms, crs = band_headers(files, granule)
     grids = _grids(granule, shapes, transforms)
     out_res = output_resolutions(files, opts)
-    choice = image_choice(out_res, index_bands, spec.resolution)
+    choice = image_choice(out_res, index_bands, spec)
     scl_res = 20 if 20 in out_res else 60  # the SCL the product's class shares are counted on
     red = decode_reduced(files, grids, opts.threads, sorted({*choice.values(), scl_res}), 20 in out_res,
                          keep=() if scratch else index_bands, spill=index_bands if scratch else (),
@@ -223,7 +220,7 @@ def _quicklooks(an: Any, grids: dict[int, Any], out_res: tuple[int, ...], toa: d
         tci = np.moveaxis(tci_from_dn(boa["B04"], boa["B03"], boa["B02"]), 0, -1)
     scl_ql = None
     if scl is not None:
-        from s2l2a.outputs.quicklook import scl_palette
+        from s2l2a.safe.scl import palette
 
-        scl_ql = scl_palette()[resample_nearest(scl, shape)]
+        scl_ql = palette()[resample_nearest(scl, shape)]
     return tci, scl_ql

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,14 @@ class BuiltinProcessor:
                             lambda lp, say: self._process(product, Path(staging_dir), settings, lp, say))
 
     def deliver(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path, spec: Any,
-                out_dir: Path, l2a_dir: Path) -> Any:
-        """Only the derived outputs of ``product`` (``spec``: a DeriveSpec), published into
-        ``out_dir/<L2A name>/`` like ``derive`` does, without writing the L2A (deliverable.py);
-        ``l2a_dir``: the folder the L2A would have been published in (recorded as the source).
-        Returns a Delivered (the DerivedResult and the run's details); raises ProcessingFailed like
-        :meth:`process`."""
+                l2a_dir: Path, publish: Callable[..., Any]) -> Any:
+        """Only the derived outputs of ``product`` (``spec``: a DeriveSpec), without writing the L2A
+        (deliverable.py). ``publish(l2a, images, source, tci, scl)`` writes and publishes the derived
+        folder (the campaign passes derive's writer: outputs sit above processors); ``l2a_dir``: the
+        folder the L2A would have been published in (recorded as the source). Returns a Delivered
+        (what ``publish`` returned and the run's details); raises ProcessingFailed like :meth:`process`."""
         return self._logged(product, staging_dir, log_path, lambda lp, say: self._deliver(
-            product, Path(staging_dir), settings, lp, say, spec, Path(out_dir), Path(l2a_dir)))
+            product, Path(staging_dir), settings, lp, say, spec, Path(l2a_dir), publish))
 
     def _logged(self, product: Any, staging_dir: Path, log_path: Path, body: Any) -> Any:
         """Run ``body(log_path, say)`` with the job log open; every failure becomes ProcessingFailed."""
@@ -190,11 +191,9 @@ class BuiltinProcessor:
                          log_path=log_path, details=details)
 
     def _deliver(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path, say: Any,
-                 spec: Any, out_dir: Path, l2a_dir: Path) -> Any:
+                 spec: Any, l2a_dir: Path, publish: Callable[..., Any]) -> Any:
         """The derived folder from memory; the L2A's metadata alone is written (in staging) so that
         the folder records the same product, baseline, reflectance convention and cloud cover."""
-        from s2l2a.outputs.derive import write_derived
-        from s2l2a.outputs.quicklook import save_quicklooks
         from s2l2a.safe import open_l2a
 
         from .deliverable import Delivered, run_deliverables
@@ -218,8 +217,7 @@ class BuiltinProcessor:
                                        if r in d.result.details["resolutions"]},
                                 scl_percent=d.result.details.get("scl_percent"))
             l2a = open_l2a(safe, require_bands=False)
-            derived = write_derived(l2a, d.images, out_dir, spec, source=Path(l2a_dir).resolve() / safe.name,
-                                    quicklooks=lambda folder, stem: save_quicklooks(folder, stem, d.tci, d.scl))
+            derived = publish(l2a, d.images, Path(l2a_dir).resolve() / safe.name, d.tci, d.scl)
         say(f"wrote and verified {derived.out_dir}")
         details = {**d.result.details, "missing_bands": d.result.missing_bands, "gipp_sha256": _gipp_sha256(),
                    "software": _software(self.version()), "derived_only": True}
