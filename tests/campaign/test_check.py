@@ -96,7 +96,7 @@ def test_builtin_campaign_passes_every_check(tmp_path: Path) -> None:
     assert checks["esacci"].startswith("- esacci: not needed")
     for name in ("memory", "disk", "writable"):
         assert checks[name].startswith("✓"), checks[name]
-    assert "(1.2 GB per product, estimate)" in checks["disk"]
+    assert "(2.5 GB per product, estimate)" in checks["disk"]
 
 
 def test_missing_sen2cor_fails_check_and_run_names_it(tmp_path: Path) -> None:

@@ -29,8 +29,10 @@ SECTION = Section("builtin", open=True, help="options of the built-in processor 
 PLUGIN = ProcessorPlugin(
     name="builtin", factory="s2l2a.processors.builtin.processor:BuiltinProcessor", section=SECTION,
     summary="built-in physically based processor (6S look-up table, DDV aerosol, Sen2Cor-like SCL)",
-    # a full tile: 140 s wall / 202 CPU-s on 2 cores (docs/benchmarks.md, 2026-12-06); 10 min bounds it on one core
-    output_mb=1200, max_duration_s=600)
+    # a full tile: 140 s wall / 202 CPU-s on 2 cores (docs/benchmarks.md, 2026-12-06); 10 min bounds it on one core.
+    # Disk: ~1.2 GB of outputs plus up to ~1.35 GB of raw band files a running job keeps in staging
+    # (pipeline.decode_reduced spills whole bands there instead of holding them in memory)
+    output_mb=2600, max_duration_s=600)
 
 
 __getattr__, __dir__ = lazy.exports(__name__, {"BuiltinProcessor": "s2l2a.processors.builtin.processor"})
