@@ -7,7 +7,9 @@ numpy everywhere in the same way.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,3 +22,20 @@ def numba_module() -> Any | None:
     except ImportError:
         return None
     return numba
+
+
+def kernel(build: Callable[[Any], Any]) -> Callable[[], Any]:
+    """Decorator for a kernel builder ``build(numba) -> compiled function``: built on the first call
+    and kept; None without numba or with ``S2L2A_NO_NUMBA`` set, so the caller takes its numpy path.
+    ``.fresh()`` is an unbuilt copy (tests switch numba off with it)."""
+    built: list[Any] = []
+
+    @functools.wraps(build)
+    def get() -> Any:
+        if not built:
+            numba = numba_module()
+            built.append(None if numba is None else build(numba))
+        return built[0]
+
+    get.fresh = lambda: kernel(build)  # type: ignore[attr-defined]
+    return get

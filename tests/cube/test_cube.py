@@ -455,9 +455,9 @@ def test_numpy_path_gives_the_same_cube_as_the_numba_loop(campaign: Path, tmp_pa
     pytest.importorskip("numba")
     a = build_cube(campaign, tmp_path / "a.zarr", CubeSpec(aoi=aoi_file(tmp_path), quicklooks=False)).path
     monkeypatch.setenv("S2L2A_NO_NUMBA", "1")
-    monkeypatch.setattr(build, "_KERNEL", False)
+    monkeypatch.setattr(build, "_finish_kernel", build._finish_kernel.fresh())
     b = build_cube(campaign, tmp_path / "b.zarr", CubeSpec(aoi=aoi_file(tmp_path), quicklooks=False)).path
-    assert build._KERNEL is None
+    assert build._finish_kernel() is None
     x, y = xr.open_zarr(a, mask_and_scale=False), xr.open_zarr(b, mask_and_scale=False)
     for name in ("ndvi", "ndvi_median", "ndvi_q25", "ndvi_q75", "clear_pixels", "data_pixels"):
         np.testing.assert_array_equal(x[name].values, y[name].values)

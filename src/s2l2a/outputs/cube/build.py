@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from s2l2a import jit
 from s2l2a.errors import ConfigError
-from s2l2a.jit import numba_module
 from s2l2a.outputs.cube.sources import Observation
 from s2l2a.outputs.cube.store import CODE_MAX, FILL, SCALE, SEPARATOR, CubeStore, DateRecord
 
@@ -254,19 +254,11 @@ def _finish(vals: np.ndarray, data: np.ndarray, lut: np.ndarray | None, inside: 
 
 _NO_LUT = np.zeros(256, dtype=bool)
 _NO_INSIDE = np.zeros((1, 1), dtype=bool)
-_KERNEL: Any = False
 
-
-def _finish_kernel() -> Any:
+@jit.kernel
+def _finish_kernel(numba: Any) -> Any:
     """Compile the fused loop of :func:`_finish` on first use; None without numba (or with
     S2L2A_NO_NUMBA set). Serial (the histogram is shared) and nogil, so strips still run side by side."""
-    global _KERNEL
-    if _KERNEL is not False:
-        return _KERNEL
-    numba = numba_module()
-    if numba is None:
-        _KERNEL = None
-        return None
     scale = np.float32(SCALE)
 
     @numba.njit(nogil=True, cache=True)  # compiled once per installation (numba's cache, like .pyc files)
@@ -296,7 +288,6 @@ def _finish_kernel() -> Any:
                 n_clear += 1
         return n_clear, n_data
 
-    _KERNEL = kernel
     return kernel
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from s2l2a.jit import numba_module
+from s2l2a import jit
 
 from .adjacency import ENV_PIXEL_M, EnvironmentOperator, environment
 from .dem import read_dem
@@ -257,18 +257,10 @@ def build_model(lut: Any, geom: Geometry, cells: CellGrid, bands: Any, aot: np.n
 
 # ------------------------------------------------------------------------------------------ numba
 
-_KERNEL: Any = False
 
-
-def _kernel() -> Any:
+@jit.kernel
+def _kernel(numba: Any) -> Any:
     """The fused per-pixel inversion, compiled on first use; None without numba."""
-    global _KERNEL
-    if _KERNEL is not False:
-        return _KERNEL
-    numba = numba_module()
-    if numba is None:
-        _KERNEL = None
-        return None
 
     @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(dn, iy, wy, ix, wx, st, ty, twy, tx, twx, lev, cosi, svf, has_t, same, env, eiy, ewy, eix, ewx,
@@ -360,7 +352,6 @@ def _kernel() -> Any:
                     out = np.float32(65534.0)
                 dn[r, c] = np.uint16(out)
 
-    _KERNEL = kernel
     return kernel
 
 

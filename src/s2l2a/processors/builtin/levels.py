@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from s2l2a import jit
+
 from .geometry import CellGrid, Geometry
 
 AEROSOL_SCALE_HEIGHT_KM = 2.0
@@ -176,20 +178,9 @@ def _pad2(a: np.ndarray) -> np.ndarray:
     return a
 
 
-_PIXELS: Any = False
-
-
-def _pixels_kernel() -> Any:
+@jit.kernel
+def _pixels_kernel(numba: Any) -> Any:
     """Fused per-pixel evaluation of a level stack (numba, parallel over rows); None without numba."""
-    global _PIXELS
-    if _PIXELS is not False:
-        return _PIXELS
-    from s2l2a.jit import numba_module
-
-    numba = numba_module()
-    if numba is None:
-        _PIXELS = None
-        return None
 
     @numba.njit(parallel=True, nogil=True, cache=False)
     def kernel(st, iy, wy, ix, wx, lp, out):  # pragma: no cover - compiled
@@ -223,5 +214,4 @@ def _pixels_kernel() -> Any:
                     v1 = row[lv + 1, k, j] * (one - b) + row[lv + 1, k, j + 1] * b
                     out[k, r, c] = v0 + u * (v1 - v0)
 
-    _PIXELS = kernel
     return kernel

@@ -36,7 +36,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from s2l2a.jit import numba_module
+from s2l2a import jit
 from s2l2a.safe.bands import (
     BANDS,
     L2A_BANDS,
@@ -337,15 +337,9 @@ class Atmosphere:
 # ------------------------------------------------------------------------------------- inversion
 
 
-def _numba_kernel():
+@jit.kernel
+def _numba_kernel(numba: Any) -> Any:
     """The fused DN -> BOA DN kernel, compiled on first use; None without numba."""
-    global _KERNEL
-    if _KERNEL is not False:
-        return _KERNEL
-    numba = numba_module()
-    if numba is None:
-        _KERNEL = None
-        return None
 
     @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(dn, iy, wy, ix, wx, coef, q, off, qo, oo):  # pragma: no cover - compiled
@@ -380,11 +374,8 @@ def _numba_kernel():
                     v = 65534.0
                 dn[r, c] = np.uint16(v)
 
-    _KERNEL = kernel
     return kernel
 
-
-_KERNEL: Any = False
 
 
 def _limit_numba_threads(n: int) -> None:

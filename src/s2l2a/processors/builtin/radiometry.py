@@ -7,7 +7,11 @@ L2A carries BOA_ADD_OFFSET = -1000, and forgetting it biases every reflectance b
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from s2l2a import jit
 
 NODATA_DN = 0
 SATURATED_DN = 65535
@@ -101,20 +105,9 @@ def resample_dn_mean(dn: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-_KERNEL: object = False
-
-
-def _block_mean_kernel():
+@jit.kernel
+def _block_mean_kernel(numba: Any) -> Any:
     """Compile the block-mean loop on first use; None without numba (or with S2L2A_NO_NUMBA set)."""
-    global _KERNEL
-    if _KERNEL is not False:
-        return _KERNEL
-    from s2l2a.jit import numba_module
-
-    numba = numba_module()
-    if numba is None:
-        _KERNEL = None
-        return None
 
     @numba.njit(parallel=True, nogil=True, cache=False)  # no cache: a job writes only to its staging dir
     def kernel(src, f, out):  # pragma: no cover - compiled
@@ -131,7 +124,6 @@ def _block_mean_kernel():
                             n += 1
                 out[i, j] = (2 * s + n) // (2 * n) if n > 0 else 0
 
-    _KERNEL = kernel
     return kernel
 
 
