@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from s2l2a.campaign.usage import ElementUsage
 from s2l2a.engines import lsf_text
@@ -211,21 +213,12 @@ class LSF(Scheduler):
         return states
 
     def parse_status(self, stdout: str, job_id: str) -> dict[int, ElementState]:
-        try:
-            doc = json.loads(stdout)
-        except json.JSONDecodeError as exc:
-            raise SchedulerError(f"bjobs -json gave no JSON: {exc}") from exc
+        doc = _bjobs_json(stdout)
         errors = [str(r["ERROR"]) for r in doc.get("RECORDS", []) if r.get("ERROR")]
         if errors and not any("not found" in e for e in errors):
             raise SchedulerError(f"bjobs: {errors[0]}")
         states: dict[int, ElementState] = {}
-        for rec in doc.get("RECORDS", []):
-            if str(rec.get("JOBID")) != str(job_id) or rec.get("ERROR"):
-                continue
-            try:
-                index = int(rec.get("JOBINDEX") or 0)
-            except ValueError:
-                continue
+        for index, rec in _element_records(doc, job_id):
             raw = str(rec.get("STAT", ""))
             states[index] = ElementState(index, _STATES.get(raw, "unknown"), raw,
                                          rec.get("EXIT_CODE") or None, rec.get("EXIT_REASON") or None)
@@ -256,18 +249,8 @@ class LSF(Scheduler):
     def parse_usage(self, stdout: str, job_id: str) -> dict[int, ElementUsage]:
         """``bjobs -o USAGE_FIELDS -json`` -> element index -> usage (values as ``0.3 second(s)``,
         ``163 Mbytes``; ``-`` where LSF has none yet)."""
-        try:
-            doc = json.loads(stdout)
-        except json.JSONDecodeError as exc:
-            raise SchedulerError(f"bjobs -json gave no JSON: {exc}") from exc
         found: dict[int, ElementUsage] = {}
-        for rec in doc.get("RECORDS", []):
-            if str(rec.get("JOBID")) != str(job_id) or rec.get("ERROR"):
-                continue
-            try:
-                index = int(rec.get("JOBINDEX") or 0)
-            except ValueError:
-                continue
+        for index, rec in _element_records(_bjobs_json(stdout), job_id):
             found[index] = ElementUsage(index, lsf_text.cpu_seconds(rec.get("CPU_USED")),
                                         lsf_text.size_mb(rec.get("MAX_MEM")), "bjobs -o",
                                         _STATES.get(str(rec.get("STAT", "")), "unknown"),
@@ -349,3 +332,23 @@ class LSF(Scheduler):
                 except SchedulerError as e:
                     if not any(w in str(e) for w in _KILL_DONE):
                         raise
+
+
+def _bjobs_json(stdout: str) -> dict[str, Any]:
+    """The document ``bjobs ... -json`` printed; SchedulerError when it is not JSON."""
+    try:
+        return json.loads(stdout)
+    except json.JSONDecodeError as exc:
+        raise SchedulerError(f"bjobs -json gave no JSON: {exc}") from exc
+
+
+def _element_records(doc: dict[str, Any], job_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(element index, record) of each array element of ``job_id`` in a ``bjobs -json`` document."""
+    for rec in doc.get("RECORDS", []):
+        if str(rec.get("JOBID")) != str(job_id) or rec.get("ERROR"):
+            continue
+        try:
+            index = int(rec.get("JOBINDEX") or 0)
+        except ValueError:
+            continue
+        yield index, rec
