@@ -51,6 +51,12 @@ def _valid(shape: tuple[int, int]) -> np.ndarray:
     return ok
 
 
+def _image(product: Path, stem: str) -> Path:
+    """The raster of ``stem`` (e.g. ``B04_20m``) in whichever format the processor wrote (JP2 or COG)."""
+    res = stem.rsplit("_", 1)[1]
+    return next(p for p in product.glob(f"GRANULE/*/IMG_DATA/R{res}/*_{stem}.*") if p.suffix in (".jp2", ".tif"))
+
+
 def evaluate(options: dict, res: int = 20) -> dict:
     """Convert the sample with ``options``; share of valid pixels below -0.01 and below 0 per band."""
     from s2l2a.processors import get_processor
@@ -63,14 +69,14 @@ def evaluate(options: dict, res: int = 20) -> dict:
         out: dict = {"aot": r.details["aot_mean"], "wv": r.details["wv_mean_gcm2"], "bands": {}}
         valid = None
         for b in BANDS:
-            p = next(r.product_dir.glob(f"GRANULE/*/IMG_DATA/R{res}m/*_{b}_{res}m.tif"))
+            p = _image(r.product_dir, f"{b}_{res}m")
             boa = (_read(p).astype(float) - 1000.0) / 10000.0
             if valid is None:
                 valid = _valid(boa.shape)
             v = boa[valid]
             out["bands"][b] = {"below_m001": 100.0 * float(np.mean(v < -0.01)), "below_0": 100.0 * float(np.mean(v < 0)),
                                "p1": float(np.percentile(v, 1))}
-        scl = _read(next(r.product_dir.glob(f"GRANULE/*/IMG_DATA/R{res}m/*_SCL_{res}m.tif")))
+        scl = _read(_image(r.product_dir, f"SCL_{res}m"))
         out["scl"] = {int(k): int(n) for k, n in zip(*np.unique(scl[valid], return_counts=True), strict=True)}
         out["valid_pixels"] = int(valid.sum())
     return out
