@@ -259,6 +259,13 @@ class _Run:
         if not any(self.store.counts().values()):
             raise CampaignError(f"nothing planned yet; add L1C products with 's2l2a plan {self.campaign} FOLDER'")
 
+    def where_outputs(self) -> str:
+        """Where the user finds what this run kept: under ``--keep derived`` the L2A is gone (or,
+        with the built-in processor, never written), so pointing at the L2A folder would mislead."""
+        if (self.derive or {}).get("keep") == "derived":
+            return f"derived outputs are in {self.layout.derived} (L2A not kept: --keep derived)"
+        return f"L2A products are in {self.layout.output}"
+
     def recover(self, keep_running: set[int] | None = None) -> None:
         """Fold, requeue stale attempts (not ``keep_running``: jobs out on a cluster), remove
         leftovers (only when nothing runs anywhere), requeue vanished outputs."""
@@ -369,7 +376,7 @@ class _Run:
             counts = self.store.counts()
             s.nothing_to_run = True
             self.info(f"nothing to run: {counts['done']} done, {counts['failed']} failed, "
-                      f"{counts['skipped']} skipped; L2A products are in {self.layout.output}")
+                      f"{counts['skipped']} skipped; {self.where_outputs()}")
             self.derive_done()
             return s
         from s2l2a.engines.base import plan_capacity
@@ -505,7 +512,7 @@ class _Run:
             s.exit_code = EXIT_FAILURES if s.failed else 0
             tail = f"; see 's2l2a status {self.campaign}'" if s.failed else ""
             self.info(f"run finished in {took}: {s.done} done, {s.failed} failed of {s.total}; "
-                      f"L2A products are in {self.layout.output}{tail}")
+                      f"{self.where_outputs()}{tail}")
 
     # -- batch schedulers ---------------------------------------------------------------------------
 
