@@ -122,3 +122,4 @@ def test_processor_reads_the_maps_named_in_its_settings(tmp_path: Path, atm_lut,
         get_processor("builtin", {"output_format": "COG", "esacci": str(tmp_path / "none")}).process(
             open_l1c(safe_in), tmp_path / "stage2", JobSettings(cores=1), tmp_path / "job2.log")
     assert err.value.failure_class == FailureClass.MISSING_AUX
+    assert "decoded" not in (tmp_path / "job2.log").read_text()   # refused before any band is decoded

@@ -122,6 +122,10 @@ class BuiltinProcessor:
                 dem_sources(opts.dem)
             except DemError as exc:
                 raise ProcessingFailed(str(exc), FailureClass.MISSING_AUX) from None
+        if opts.esacci:  # likewise ESA-CCI maps that are not there (ProcessingFailed, missing_aux)
+            from .ccimaps import CciMaps
+
+            CciMaps.open(opts.esacci)
         missing = [b for b in BANDS if b not in granule.band_files]
         if missing and not opts.allow_partial:
             raise ProcessingFailed(f"band file(s) missing: {', '.join(missing)} (set allow_partial = true "
