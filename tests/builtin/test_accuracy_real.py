@@ -21,7 +21,7 @@ def test_barbellino_against_the_reference_l2a(atm_lut) -> None:
     r = mod.evaluate(atm_lut)
     assert 20 < r["sza"] < 35 and 120 < r["saa"] < 160  # early-July morning pass over the Alps
     assert r["clear_pixels"] > 300
-    assert r["scl_agreement"] > 0.5
+    assert r["scl_agreement"] > 0.85  # 0.909 with Sen2Cor 2.8's cascade (docs/accuracy.md); 0.698 before
     bias = {row["band"]: row["bias"] for row in r["bands"]}
     assert all(abs(b) < 0.08 for b in bias.values())
     # visible bands: the atmosphere is most of the TOA-BOA difference there, and we remove it
