@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from s2l2a.safe.bands import NATIVE_RESOLUTION, check_band_files
+from s2l2a.safe.bands import NATIVE_RESOLUTION
 
 from .pipeline import (
     OUTPUT_BANDS,
@@ -40,6 +40,7 @@ from .pipeline import (
     analyse,
     band_headers,
     decode_reduced,
+    granule_bands,
     invert_band,
     invert_in_place,
     output_resolutions,
@@ -138,11 +139,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
     say = progress or (lambda msg: None)
     _limit_numba_threads(opts.threads)
     res = GranuleResult()
-    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
-    res.missing_bands = [b for b in NATIVE if b not in files]
-    if not files:
-        raise ValueError("granule has no band file")
-    check_band_files(files)
+    files, res.missing_bands = granule_bands(granule)
     formulas = spec.parsed()
     index_bands = sorted({b for f in formulas for b in f.bands})
 

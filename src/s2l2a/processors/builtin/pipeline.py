@@ -800,6 +800,16 @@ def scl_shares(scl: np.ndarray) -> tuple[dict[int, float], float]:
             round(100.0 * float(counts[0]) / max(1, int(counts.sum())), 2))
 
 
+def granule_bands(granule: Any) -> tuple[dict[str, Path], list[str]]:
+    """The granule's band files and the bands it lacks; a granule without any, or with an empty,
+    text or cut band file, fails now rather than after decoding the others."""
+    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
+    if not files:
+        raise ValueError("granule has no band file")
+    check_band_files(files)
+    return files, [b for b in BANDS if b not in files]
+
+
 def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lut: Any,
                 progress: Any = None) -> GranuleResult:
     """Convert one granule into ``out_granule`` (IMG_DATA/R*m, QI_DATA); returns what was written."""
@@ -807,11 +817,7 @@ def run_granule(product: Any, granule: Any, out_granule: Path, opts: Options, lu
     say = progress or (lambda msg: log.info(msg))
     _limit_numba_threads(opts.threads)
     res = GranuleResult()
-    files = {b: Path(p) for b, p in granule.band_files.items() if b in NATIVE}
-    res.missing_bands = [b for b in BANDS if b not in files]
-    if not files:
-        raise ValueError("granule has no band file")
-    check_band_files(files)  # an empty, text or cut band fails now, not after decoding the others
+    files, res.missing_bands = granule_bands(granule)
     shapes, transforms, crs = band_headers(files, granule)
     grids = _grids(granule, shapes, transforms)
     out_res = output_resolutions(files, opts)
