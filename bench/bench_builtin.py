@@ -268,8 +268,8 @@ def main() -> int:
     ap.add_argument("--dem", nargs="?", const="synthetic", default=None,
                     help="also convert with this DEM (bare --dem: a synthetic 0-1.2 km one, see above)")
     a = ap.parse_args()
-    if a.step:
-        safe = Path(a.safe)
+    if a.step:  # one step in this process (how the full bench runs each); alone it takes the cached tile
+        safe = Path(a.safe) if a.safe else SAMPLE if a.quick else make_tile(cache_dir())
         if a.step == "deliverable":
             print(json.dumps(step_deliverable(safe, a.cores, a.format)))
             return 0

@@ -249,44 +249,61 @@ def decode_reduced(files: dict[str, Path], grids: dict[int, Grid], threads: int,
                    classify_20: bool, keep: Any = (), spill: Any = (), spill_dir: Path | None = None,
                    say: Any = None) -> ReducedBands:
     """Decode band by band (the order read_bands uses) into a :class:`ReducedBands`: memory holds
-    one whole band at a time plus what is kept; ``spill`` bands go to raw files in ``spill_dir``.
+    two whole bands at a time (one being reduced, the next being decoded) plus what is kept;
+    ``spill`` bands go to raw files in ``spill_dir``.
 
     The reductions are exactly what the whole-band path computes (rows_resampled; zeros ORed before
     a nearest pick onto a finer grid, which commutes with it), so the analysis and the masks agree
     to the bit with those of :func:`read_bands` + :func:`shared_nodata`."""
     t0 = time.perf_counter()
-    g60, g20 = grids[60], grids.get(20)
     red = ReducedBands({}, {}, {r: np.zeros(grids[r].shape, bool) for r in mask_res}, {})
     up: dict[int, np.ndarray] = {}  # zeros of the bands coarser than a mask grid, by native resolution
-    for b in sorted(files, key=lambda x: NATIVE[x]):
+    order = sorted(files, key=lambda x: NATIVE[x])
+
+    def decode(b: str) -> np.ndarray:
         try:
-            arr, _tr, _crs = read_band(files[b], threads)
+            return read_band(files[b], threads)[0]
         except _DECODE_ERRORS as exc:
             raise band_file_error(files[b], b, exc) from None
-        red.shapes[b] = arr.shape
-        zero = arr == 0
-        for r in mask_res:
-            if NATIVE[b] > r:
-                up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
-            else:
-                red.nodata[r] |= _zeros_on(zero, grids[r].shape)
-        del zero
-        red.data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
-        if classify_20 and g20 is not None and b in CLASSIFY_BANDS:
-            red.data20[b] = arr if NATIVE[b] >= 20 else rows_resampled(arr, g20.shape, 0, g20.shape[0])
-        if b in keep:
-            red.kept[b] = arr
-        elif b in spill and spill_dir is not None:
-            red.spilled[b] = Path(spill_dir) / f"{b}.u16"
-            arr.tofile(red.spilled[b])
-        del arr
-        if say is not None:
-            say(f"decoded {b} after {time.perf_counter() - t0:.1f} s")
+
+    # the next band decodes (OpenJPEG, GIL released) while this one is reduced and spilled, which
+    # otherwise left the decoder idle for a third of the time; memory holds one band more meanwhile
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2l2a-decode") as pool:
+        ahead = pool.submit(decode, order[0]) if order else None
+        for i, b in enumerate(order):
+            arr = ahead.result()
+            ahead = pool.submit(decode, order[i + 1]) if i + 1 < len(order) else None
+            _reduce_band(red, b, arr, grids, mask_res, classify_20, up, keep, spill, spill_dir)
+            del arr
+            if say is not None:
+                say(f"decoded {b} after {time.perf_counter() - t0:.1f} s")
     for native_res, zero in up.items():
         for r in mask_res:
             if native_res > r:
                 red.nodata[r] |= _zeros_on(zero, grids[r].shape)
     return red
+
+
+def _reduce_band(red: ReducedBands, b: str, arr: np.ndarray, grids: dict[int, Grid], mask_res: Any,
+                 classify_20: bool, up: dict[int, np.ndarray], keep: Any, spill: Any, spill_dir: Path | None) -> None:
+    """One decoded band into ``red``: its zeros, its 60 m (and 20 m classification) copy, kept or spilled."""
+    g60, g20 = grids[60], grids.get(20)
+    red.shapes[b] = arr.shape
+    zero = arr == 0
+    for r in mask_res:
+        if NATIVE[b] > r:
+            up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
+        else:
+            red.nodata[r] |= _zeros_on(zero, grids[r].shape)
+    del zero
+    red.data60[b] = arr if arr.shape == g60.shape else rows_resampled(arr, g60.shape, 0, g60.shape[0])
+    if classify_20 and g20 is not None and b in CLASSIFY_BANDS:
+        red.data20[b] = arr if NATIVE[b] >= 20 else rows_resampled(arr, g20.shape, 0, g20.shape[0])
+    if b in keep:
+        red.kept[b] = arr
+    elif b in spill and spill_dir is not None:
+        red.spilled[b] = Path(spill_dir) / f"{b}.u16"
+        arr.tofile(red.spilled[b])
 
 
 # -------------------------------------------------------------------------------------- resampling
