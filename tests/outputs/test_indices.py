@@ -71,3 +71,14 @@ def test_evaluation_keeps_no_reference_to_the_inputs() -> None:
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_normalised_differences_outside_minus_one_to_one_are_no_data() -> None:
+    # a negative red reflectance (shadow, water edge) made NDVI -144 on the sample: no value, not an index
+    nir = np.array([0.30, 0.010, -0.02, 0.0, 0.2])
+    red = np.array([0.10, -0.0105, 0.01, 0.0, 0.2])
+    v = builtin_index("ndvi").evaluate({"B08": nir, "B04": red})
+    assert v[0] == pytest.approx(0.5) and v[4] == 0.0
+    assert np.isnan(v[1:4]).all()
+    assert builtin_index("evi").valid_range is None          # EVI is not a normalised difference
+    assert Formula.parse("ratio", "B08 / B04").valid_range is None   # users' formulas are left as written

@@ -12,7 +12,7 @@ import ast
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +26,9 @@ INDICES: dict[str, str] = {
     "nbr": "(B08 - B12) / (B08 + B12)",
     "evi": "2.5 * (B08 - B04) / (B08 + 6 * B04 - 7.5 * B02 + 1)",
 }
+
+#: the built-in indices that are normalised differences, (a - b) / (a + b): defined in [-1, 1]
+NORMALISED_DIFFERENCES = ("ndvi", "ndwi", "nbr")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 _BINOPS: dict[type[ast.operator], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -65,6 +68,9 @@ class Formula:
     expression: str
     bands: tuple[str, ...]
     _tree: ast.Expression
+    #: values outside are no data (NaN): a normalised difference lies in [-1, 1] unless a band's
+    #: reflectance is negative or both are about 0, where it says nothing (-144 seen in shadow)
+    valid_range: tuple[float, float] | None = None
 
     @classmethod
     def parse(cls, name: str, expression: str) -> Formula:
@@ -108,8 +114,11 @@ class Formula:
     def evaluate(self, reflectance: Mapping[str, np.ndarray]) -> np.ndarray:
         """Evaluate over reflectance arrays (float); division by zero gives NaN/inf, not an error."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            out = _evaluate(self._tree, reflectance, self.name)
-        return np.asarray(out, dtype=np.float64)
+            out = np.asarray(_evaluate(self._tree, reflectance, self.name), dtype=np.float64)
+            if self.valid_range is not None:
+                lo, hi = self.valid_range
+                out = np.where((out >= lo) & (out <= hi), out, np.nan)
+        return out
 
 
 def _evaluate(node: ast.AST, refl: Mapping[str, np.ndarray], name: str) -> np.ndarray | float:
@@ -142,4 +151,5 @@ def builtin_index(name: str) -> Formula:
     key = name.strip().lower()
     if key not in INDICES:
         raise FormulaError(f"unknown index {name!r}; known: {', '.join(INDICES)} (or use --formula)")
-    return Formula.parse(key, INDICES[key])
+    f = Formula.parse(key, INDICES[key])
+    return replace(f, valid_range=(-1.0, 1.0)) if key in NORMALISED_DIFFERENCES else f
