@@ -48,6 +48,15 @@ def test_run_derive_keep_derived(tmp_path: Path) -> None:
     # keep derived: the verified L2A was deleted after the derived outputs verified, the L1C stays
     assert not Path(job.output_path).exists()
     assert SAMPLE.joinpath("S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE").is_dir()
+    # a lost store is rebuilt from progress.log: the product without an L2A (never written here) is
+    # still done, by its derived folder, and the next run converts nothing
+    (camp / "campaign.sqlite").unlink()
+    r = s2l2a("rebuild", str(camp))
+    assert r.returncode == 0 and "queued again" not in r.stdout, r.stdout + r.stderr
+    with CampaignStore.open(camp) as store:
+        assert [(j.id, j.state.value, j.output_path) for j in store.jobs()] == [(job.id, "done", job.output_path)]
+    r = s2l2a("run", str(camp), "--derive", "ndvi", "--keep", "derived")
+    assert r.returncode == 0 and "nothing to run: 1 done" in r.stdout, r.stdout + r.stderr
 
 
 def test_run_derive_bad_formula_stops_before_work(tmp_path: Path) -> None:

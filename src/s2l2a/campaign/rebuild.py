@@ -8,8 +8,9 @@ every attempt's start and end, every skip and requeue follow. Rebuilding
    ``campaign.sqlite.broken-<time>`` (with its ``-wal``/``-shm``): never deleted;
 2. replays progress.log into jobs (same ids), attempts and rejected inputs;
 3. checks the replay against the outputs: a job recorded done whose output is gone is queued
-   again, and a job whose output exists (its ``.source`` marker names the job's L1C) is done even
-   when the line recording it was lost;
+   again (unless its derived folder is there: ``--keep derived`` deleted or never wrote the L2A),
+   and a job whose output exists (its ``.source`` marker names the job's L1C) is done even when
+   the line recording it was lost;
 4. with ROOT folders, also re-reads the products there: this fills in the paths of products
    planned by an older s2l2a (whose log lines did not carry them) and plans new ones;
 5. folds unread result files (``results/*.json``) and requeues what was left running, the same
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2l2a.campaign.layout import DB_FILE, LOGS_DIR, PROGRESS_FILE
+from s2l2a.campaign.layout import DB_FILE, LOGS_DIR, PROGRESS_FILE, CampaignLayout
 from s2l2a.campaign.lock import RunLock
 from s2l2a.campaign.progress import ProgressEvent, parse_line
 from s2l2a.campaign.states import JobState
@@ -252,6 +253,7 @@ def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: b
     from s2l2a.campaign.execute import fold_results
     from s2l2a.campaign.planner import INPUTS_DIR, PlanReport, _open_all, check_roots, discover, plan_records
     from s2l2a.campaign.settings import CampaignSettings
+    from s2l2a.outputs.derive import find_derived
 
     d = Path(campaign_dir)
     settings = CampaignSettings.load(d)   # not a campaign: one line before anything moves
@@ -279,6 +281,7 @@ def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: b
 
         output_root = settings.output_root(d)
         by_source = outputs_by_source(output_root)
+        kept_derived = find_derived(CampaignLayout.of(d).derived)
         ordered = sorted(entries.values(), key=lambda e: e.order)
         used = {e.job_id for e in ordered if e.job_id is not None}
         next_id = 1   # ids an older log did not record: planning order, around the recorded ones
@@ -299,6 +302,8 @@ def rebuild(campaign_dir: Path | str, roots: Iterable[Path | str] = (), force: b
             if e.state is JobState.DONE and not (e.output_path and Path(e.output_path).is_dir()):
                 if out is not None:
                     e.output_path = str(out)
+                elif e.output_path and Path(e.output_path).name.removesuffix(".SAFE") in kept_derived:
+                    pass  # --keep derived: its L2A was deleted (or never written) on purpose
                 else:
                     e.state, e.message = JobState.QUEUED, None
                     report.requeued_missing_output += 1
