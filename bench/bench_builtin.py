@@ -237,7 +237,7 @@ def step_deliverable(safe: Path, cores: int, fmt: str) -> dict:
         c0, t0 = _usage()["cpu_s"], time.perf_counter()
         r = get_processor("builtin", {"output_format": fmt}).deliver(
             open_l1c(safe), stage / "staging", JobSettings(cores=cores), stage / "job.log",
-            spec, stage / "L2A", publisher(stage / "derived", spec))
+            spec, stage / "L2A", publisher(stage / "derived", spec, cores))
         wall = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(r.derived.out_dir).rglob("*") if p.is_file())
         return {"wall_s": wall, "cpu_s": _usage()["cpu_s"] - c0, "peak_gb": _usage()["peak_gb"],

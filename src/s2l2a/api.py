@@ -282,10 +282,11 @@ class Campaign:
 
     def derive(self, indices: Sequence[str] = ("ndvi",), *, formulas: Sequence[str] = (), resolution: int = 10,
                clear_classes: Sequence[int] | None = None, keep: str = "all", delete_l1c: bool = False,
-               force: bool = False) -> list[Any]:
+               force: bool = False, threads: int = 1) -> list[Any]:
         """Indices, SCL and an optional clear-sky mask as COGs for every done product, into
         ``<campaign>/derived/<tile>/``, then the keep policy; one ProductDeriveOutcome each
-        (``error`` set for a product that failed). Formulas are checked before any product."""
+        (``error`` set for a product that failed). Formulas are checked before any product.
+        ``threads``: cores the COG compression may use."""
         from s2l2a.campaign.exports import derive_campaign
         from s2l2a.outputs.derive import DeriveSpec
 
@@ -296,7 +297,7 @@ class Campaign:
                           clear_classes=tuple(int(c) for c in clear_classes) if clear_classes else None)
         if not spec.parsed():  # a bad formula fails here, before any product is touched
             raise ConfigError("nothing to derive: give indices and/or formulas")
-        return derive_campaign(self.path, spec, keep, delete_l1c=delete_l1c, force=force)
+        return derive_campaign(self.path, spec, keep, delete_l1c=delete_l1c, force=force, threads=threads)
 
     def stac(self, out_dir: Path | str | None = None) -> StacResult:
         """A validated STAC collection with one item per converted product (default ``<campaign>/stac``)."""

@@ -46,3 +46,8 @@ def test_derive_products_and_one_line_errors(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "derives nothing" in bad.output
     bad = CliRunner().invoke(main, ["derive", str(L2A_0214), "--delete-l1c"])
     assert bad.exit_code != 0 and "needs a campaign" in bad.output
+    for n in ("0", "-1", "nan", "2;x", "."):  # compression threads: a positive integer or one clear line
+        bad = CliRunner().invoke(main, ["derive", str(L2A_0214), "-o", str(out), "--threads", n])
+        assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
+    ok = CliRunner().invoke(main, ["derive", str(L2A_0214), "-o", str(out), "--threads", "2", "--force"])
+    assert ok.exit_code == 0, ok.output

@@ -26,6 +26,19 @@ def test_written_cog_passes_and_has_overviews(tmp_path: Path) -> None:
         np.testing.assert_array_equal(ds.read(1), DATA)
 
 
+def test_compression_threads_write_the_same_bytes(tmp_path: Path) -> None:
+    """NUM_THREADS only spreads the per-tile DEFLATE over cores: a many-tile float COG (with NaN
+    no data) is byte-identical with 1 and 3 threads, so a job's cores change speed, never output."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(0.4, 0.2, (1300, 1100)).astype(np.float32)
+    data[:, :90] = np.nan
+    kw = dict(transform=PROFILE["transform"], crs=PROFILE["crs"], nodata=float("nan"), description="ndvi")
+    one = write_cog(tmp_path / "one.tif", data, threads=1, **kw)
+    three = write_cog(tmp_path / "three.tif", data, threads=3, **kw)
+    assert one.read_bytes() == three.read_bytes()
+    assert cog_problems(three) == []
+
+
 def test_striped_geotiff_is_refused(tmp_path: Path) -> None:
     p = tmp_path / "striped.tif"
     with rasterio.open(p, "w", **PROFILE) as ds:

@@ -254,7 +254,7 @@ def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
             outcome.output_path = str(final)
             outcome.message = f"{label} -> {final}"
             if spec.derive:
-                _derive(campaign_dir, spec, tile, final, outcome, log_path)
+                _derive(campaign_dir, spec, tile, final, outcome, log_path, _cores(settings))
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
@@ -306,7 +306,7 @@ def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, st
     tile = spec.tile or product.tile
     derive_spec = DeriveSpec.from_settings(dict(spec.derive or {}), default_indices=("ndvi",))
     res = processor.deliver(product, staging, settings, log_path, derive_spec, output_root(campaign_dir, spec) / tile,
-                            publisher(Path(campaign_dir) / DERIVED_DIR / tile, derive_spec))
+                            publisher(Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, _cores(settings)))
     outcome.gipp_sha256 = res.details.get("gipp_sha256") or None
     outcome.processor_version = res.processor_version or outcome.processor_version
     outcome.state = "done"
@@ -316,8 +316,13 @@ def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, st
     _append_log(log_path, f"derive: {outcome.derived_path} (the L2A was not written: --keep derived)\n")
 
 
+def _cores(settings: Any) -> int:
+    """The cores this job was given (its COG compression may use them all)."""
+    return max(1, int(settings.cores or 1))
+
+
 def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: JobOutcome,
-            log_path: Path) -> None:
+            log_path: Path, threads: int = 1) -> None:
     """Indices + SCL into ``<campaign>/derived/<tile>/`` as soon as the L2A is published.
 
     Done on the worker so derived outputs come at the pace of conversions (also on cluster
@@ -330,7 +335,8 @@ def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: Jo
     d = dict(spec.derive or {})
     derive_spec = DeriveSpec.from_settings(d, default_indices=("ndvi",))
     res = derive_then_keep(l2a, Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, d.get("keep", "all"),
-                           l1c_path=spec.product_path, delete_l1c=bool(d.get("delete_l1c", False)))
+                           l1c_path=spec.product_path, delete_l1c=bool(d.get("delete_l1c", False)),
+                           threads=threads)
     if res.derived_dir:
         outcome.derived_path = str(res.derived_dir)
     if res.error:

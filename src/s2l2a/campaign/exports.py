@@ -16,7 +16,7 @@ from s2l2a.errors import S2L2AError
 
 
 def derive_campaign(campaign_dir: Path | str, spec: Any, policy: str = "all", *,
-                    delete_l1c: bool = False, force: bool = False) -> list[Any]:
+                    delete_l1c: bool = False, force: bool = False, threads: int = 1) -> list[Any]:
     """Derive every done product of a campaign into ``<campaign>/derived/<tile>/`` (a list of
     :class:`s2l2a.outputs.keep.ProductDeriveOutcome`); idempotent.
 
@@ -60,7 +60,7 @@ def derive_campaign(campaign_dir: Path | str, spec: Any, policy: str = "all", *,
             outcomes.append(ProductDeriveOutcome(l2a=l2a, error=f"{l2a}: L2A product no longer exists"))
             continue
         outcomes.append(derive_then_keep(l2a, root / job.tile, spec, policy, l1c_path=job.path,
-                                         delete_l1c=delete_l1c))
+                                         delete_l1c=delete_l1c, threads=threads))
     return outcomes
 
 

@@ -33,9 +33,12 @@ def _classes(text: str | None) -> tuple[int, ...] | None:
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where derived folders go (default: <campaign>/derived/<tile>, or 'derived' beside each product).")
 @click.option("--force", is_flag=True, help="Derive again even where verified outputs exist.")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Cores the COG compression may use (a campaign's jobs use their cores_per_job).")
 @user_errors
 def cmd(targets: tuple[Path, ...], indices: str, formulas: tuple[str, ...], resolution: str,
-        clear_classes: str | None, keep: str, delete_l1c: bool, out_dir: Path | None, force: bool) -> None:
+        clear_classes: str | None, keep: str, delete_l1c: bool, out_dir: Path | None, force: bool,
+        threads: int) -> None:
     """Write spectral indices (reflectance = (DN + BOA_ADD_OFFSET) / quantification, from each product's
     MTD_MSIL2A.xml), SCL and an optional clear-sky mask as Cloud-Optimized GeoTIFFs."""
     from s2l2a.api import Campaign
@@ -57,12 +60,12 @@ def cmd(targets: tuple[Path, ...], indices: str, formulas: tuple[str, ...], reso
                 raise click.UsageError("--out-dir is for products; a campaign writes to <campaign>/derived")
             outcomes += Campaign(target).derive(spec.indices, formulas=spec.formulas, resolution=spec.resolution,
                                                 clear_classes=spec.clear_classes, keep=keep, delete_l1c=delete_l1c,
-                                                force=force)
+                                                force=force, threads=threads)
         else:
             if delete_l1c:
                 raise click.UsageError("--delete-l1c needs a campaign (it knows each product's L1C)")
             dest = out_dir or target.resolve().parent / "derived"
-            outcomes.append(derive_then_keep(target, dest, spec, keep))
+            outcomes.append(derive_then_keep(target, dest, spec, keep, threads=threads))
     failed = 0
     for o in outcomes:
         if o.error:

@@ -300,8 +300,11 @@ def _refuse_incomplete(product_dir: Path, granule: Any) -> None:
         raise DeriveError(f"incomplete L2A {problem}; nothing derived", product_dir)
 
 
-def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec | None = None) -> DerivedResult:
+def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec | None = None, *,
+                   threads: int = 1) -> DerivedResult:
     """Write the derived COGs of one L2A product to ``<out_dir>/<product name>/`` and return what was made.
+
+    ``threads``: cores the COG compression may use (a campaign job passes its own).
 
     Raises DeriveError (or a ProductError/FormulaError) and leaves nothing visible when any step
     fails; the L2A itself is never modified.
@@ -315,25 +318,25 @@ def derive_product(l2a_path: Path | str, out_dir: Path | str, spec: DeriveSpec |
         raise DeriveError(f"{len(product.granules)} granules; derive handles single-tile products", product.path)
     granule = product.granules[0]
     _refuse_incomplete(product.path, granule)
-    return write_derived(product, granule.images, out_dir, spec, source=Path(product.path).resolve())
+    return write_derived(product, granule.images, out_dir, spec, source=Path(product.path).resolve(), threads=threads)
 
 
-def publisher(out_dir: Path | str, spec: DeriveSpec) -> Callable[..., DerivedResult]:
+def publisher(out_dir: Path | str, spec: DeriveSpec, threads: int = 1) -> Callable[..., DerivedResult]:
     """``publish(l2a, images, source, tci, scl)`` for a processor that derives without writing the
     L2A (the built-in's ``deliver``): :func:`write_derived` into ``out_dir`` with quicklooks drawn
     from the ``tci``/``scl`` arrays it holds. Handed down because processors sit below outputs."""
     from s2l2a.outputs.quicklook import save_quicklooks
 
     def publish(l2a: Any, images: dict[int, dict[str, Any]], source: Path | str, tci: Any, scl: Any) -> DerivedResult:
-        return write_derived(l2a, images, out_dir, spec, source=source,
+        return write_derived(l2a, images, out_dir, spec, source=source, threads=threads,
                              quicklooks=lambda folder, stem: save_quicklooks(folder, stem, tci, scl))
 
     return publish
 
 
 def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path | str, spec: DeriveSpec, *,
-                  source: Path | str, quicklooks: Callable[[Path, str], dict[str, str]] | None = None
-                  ) -> DerivedResult:
+                  source: Path | str, quicklooks: Callable[[Path, str], dict[str, str]] | None = None,
+                  threads: int = 1) -> DerivedResult:
     """The derived folder of an opened L2A ``product`` from ``images`` (resolution -> {band: file, or
     an in-memory image that reads like a rasterio dataset}): staged, verified, then published.
 
@@ -368,7 +371,7 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
     try:
         # GDAL's block cache defaults to 5 % of the node's RAM; a job sharing a node must not take that
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            _write_all(product, images, grid, formulas, spec, staging, result)
+            _write_all(product, images, grid, formulas, spec, staging, result, threads)
         if spec.quicklooks and quicklooks is not None:
             result.quicklooks = quicklooks(staging, name)
         elif spec.quicklooks:
@@ -409,7 +412,7 @@ def _tags(product: Any, what: str, formula: str | None, res: int) -> dict[str, s
 
 
 def _write_all(product: Any, images: dict[int, dict[str, Path]], grid: _Grid, formulas: list[Formula],
-               spec: DeriveSpec, staging: Path, result: DerivedResult) -> None:
+               spec: DeriveSpec, staging: Path, result: DerivedResult, threads: int = 1) -> None:
     """Read, compute and write strip by strip (a 10 m tile never sits in memory as float64 whole)."""
     from s2l2a.outputs.cog import open_strip_writer, scratch_to_cog
 
@@ -485,7 +488,7 @@ def _write_all(product: Any, images: dict[int, dict[str, Path]], grid: _Grid, fo
         for *_, w, _scratch in outputs:
             w.close()
     for key, fname, resampling, _w, scratch in outputs:
-        scratch_to_cog(Path(scratch), staging / fname, resampling=resampling)
+        scratch_to_cog(Path(scratch), staging / fname, resampling=resampling, threads=threads)
         result.files[key] = fname
 
 

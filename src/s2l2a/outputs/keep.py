@@ -98,7 +98,8 @@ class ProductDeriveOutcome:
 
 
 def derive_then_keep(l2a_path: Path | str, out_dir: Path | str, spec: Any, policy: KeepPolicy | str = "all", *,
-                     l1c_path: Path | str | None = None, delete_l1c: bool = False) -> ProductDeriveOutcome:
+                     l1c_path: Path | str | None = None, delete_l1c: bool = False, threads: int = 1
+                     ) -> ProductDeriveOutcome:
     """Derive one product, then apply the keep policy; never raises for a product's failure.
 
     This is the function the ``run`` path calls per product as soon as its L2A is verified.
@@ -111,7 +112,7 @@ def derive_then_keep(l2a_path: Path | str, out_dir: Path | str, spec: Any, polic
         if policy is KeepPolicy.L2A:
             out.skipped = "keep policy l2a: nothing derived"
         else:
-            res = derive_product(l2a_path, out_dir, spec)
+            res = derive_product(l2a_path, out_dir, spec, threads=threads)
             out.derived_dir = Path(res.out_dir)
         kept = apply_keep(policy, l2a_path, out.derived_dir, l1c_path=l1c_path, delete_l1c=delete_l1c)
         out.removed = kept.removed
