@@ -48,6 +48,18 @@ def test_run_derive_keep_derived(tmp_path: Path) -> None:
     # keep derived: the verified L2A was deleted after the derived outputs verified, the L1C stays
     assert not Path(job.output_path).exists()
     assert SAMPLE.joinpath("S2A_MSIL1C_20180629T000241_N0206_R030_T56JMM_20180629T012042.SAFE").is_dir()
+    # the folder records where it is and how its L2A was made, and STAC shows the same provenance a
+    # written L2A gives (its builtin_report.json: parameter files, software, terrain)
+    manifest = json.loads((derived / "derived.json").read_text())
+    assert manifest["out_dir"] == str(derived)
+    prov = manifest["provenance"]
+    assert prov["processor"] == "builtin" and set(prov["gipp_sha256"]) == {"GIP_L2A_AC", "GIP_L2A_SC"}
+    assert prov["terrain"].startswith("flat (no DEM)") and "GDAL" in prov["software"]
+    assert s2l2a("stac", str(camp)).returncode == 0
+    item = json.loads(next((camp / "stac").glob("*/*.json")).read_text())
+    props = item["properties"]
+    assert props["s2l2a:gipp_sha256"] == prov["gipp_sha256"] and props["s2l2a:terrain"] == prov["terrain"]
+    assert props["processing:software"]["GDAL"] == prov["software"]["GDAL"]
     # a lost store is rebuilt from progress.log: the product without an L2A (never written here) is
     # still done, by its derived folder, and the next run converts nothing
     (camp / "campaign.sqlite").unlink()

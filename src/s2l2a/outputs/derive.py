@@ -30,6 +30,7 @@ from s2l2a.clock import utcnow
 from s2l2a.errors import ConfigError, S2L2AError
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
+from s2l2a.outputs.provenance import read_provenance
 from s2l2a.registry import Section, Setting, boolean, string_list
 from s2l2a.safe.scl import BY_CODE, CLEAR, NODATA
 
@@ -112,6 +113,7 @@ class DerivedResult:
     mission: str | None = None
     created: str = ""
     s2l2a_version: str = __version__
+    provenance: dict[str, Any] = field(default_factory=dict)  # how the L2A was made (outlives a deleted L2A)
 
     def path(self, name: str) -> Path:
         return Path(self.out_dir) / self.files[name]
@@ -365,6 +367,7 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
         clear_classes=sorted(int(c) for c in spec.clear_classes) if spec.clear_classes else None, created=utcnow(),
         footprint=_geojson(product.footprint), epsg=granule.epsg, cloud_cover=product.cloud_cover,
         mission=product.mission,
+        provenance=read_provenance(product.path).as_dict(),
     )
     import rasterio
 
@@ -378,6 +381,7 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
             from s2l2a.outputs.quicklook import write_quicklooks
 
             result.quicklooks = write_quicklooks(product, staging, stem=name)
+        result.out_dir = str(final)  # where the folder will be: the manifest must not name the staging one
         (staging / MANIFEST).write_text(result.to_json(), encoding="utf-8")
         verify_derived(staging)
         _publish(staging, final)
@@ -391,7 +395,6 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
     except BaseException:
         _cleanup(staging)
         raise
-    result.out_dir = str(final)
     return result
 
 

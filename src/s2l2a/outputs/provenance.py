@@ -12,15 +12,18 @@ Sources, in order:
 - the built-in processor's ``GRANULE/*/QI_DATA/builtin_report.json`` (``gipp_sha256``, ``software``,
   and the terrain: which DEM, or flat), which travels with the product, so a product moved out of its
   campaign still says what made it;
-- ``PROCESSOR_NAME`` / ``PROCESSOR_VERSION`` of the product's MTD_MSIL2A.xml (built-in products).
+- ``PROCESSOR_NAME`` / ``PROCESSOR_VERSION`` of the product's MTD_MSIL2A.xml (built-in products);
+- where the L2A is gone (``--keep derived`` deleted it, or the built-in's deliverable run never
+  wrote it): the copy its derived folder's ``derived.json`` took of the above when it was made.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: one recorded parameter file in a job log (the line may carry a time stamp before it)
 GIPP_LINE = re.compile(r"s2l2a: --(GIP_[A-Za-z0-9_]+) (.*) ([0-9a-f]{64})\s*$")
@@ -36,6 +39,23 @@ class Provenance:
     gipp_sha256: dict[str, str] = field(default_factory=dict)  # GIPP name (GIP_L2A, ...) -> SHA-256
     software: dict[str, str] = field(default_factory=dict)     # name -> version
     terrain: str | None = None  # built-in: "DEM <which>" or "flat (no DEM) ..."; None: not recorded
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a derived folder records (``derived.json``'s ``provenance``)."""
+        return asdict(self)
+
+    def fill_from(self, recorded: Any) -> None:
+        """Fields not known here from a recorded :meth:`as_dict` (anything malformed is ignored)."""
+        if not isinstance(recorded, dict):
+            return
+        for key in ("processor", "processor_version", "terrain"):
+            if getattr(self, key) is None and isinstance(recorded.get(key), str):
+                setattr(self, key, recorded[key])
+        for key in ("gipp_sha256", "software"):
+            got = recorded.get(key)
+            if isinstance(got, dict):
+                for k, v in got.items():
+                    getattr(self, key).setdefault(str(k), str(v))
 
 
 def gipps_from_log(log_path: Path | str | None) -> dict[str, str]:
@@ -90,9 +110,11 @@ def _mtd_processor(l2a: Path) -> tuple[str | None, str | None]:
 
 
 def read_provenance(l2a: Path | str | None = None, log_path: Path | str | None = None, *,
-                    processor: str | None = None, processor_version: str | None = None) -> Provenance:
+                    processor: str | None = None, processor_version: str | None = None,
+                    derived: Path | str | None = None) -> Provenance:
     """Everything recorded about how ``l2a`` was made; ``processor``/``processor_version`` (the
-    campaign store's record) win over the product's own MTD."""
+    campaign store's record) win over the product's own MTD. ``derived``: its derived folder, read
+    when the L2A is not there."""
     prov = Provenance(processor=processor, processor_version=processor_version)
     l2a = Path(l2a) if l2a else None
     if l2a is not None and l2a.is_dir():
@@ -108,6 +130,13 @@ def read_provenance(l2a: Path | str | None = None, log_path: Path | str | None =
             name, version = _mtd_processor(l2a)
             prov.processor = prov.processor or name
             prov.processor_version = prov.processor_version or version
+    elif derived is not None:
+        from s2l2a.outputs.derive import DerivedResult, DeriveError
+
+        try:
+            prov.fill_from(DerivedResult.load(derived).provenance)
+        except DeriveError:
+            pass
     prov.gipp_sha256.update(gipps_from_log(log_path))
     if prov.processor and prov.processor_version:
         prov.software.setdefault(prov.processor, prov.processor_version)

@@ -303,7 +303,7 @@ def collect(campaign_dir: Path | str, summary: dict[str, Any], jobs: Sequence[An
             _quicklooks(row, out if row.problem is None else None, ddir)
             if state == "done":
                 row.gipp = read_provenance(out, done_log.get(j.id), processor=j.processor,
-                                           processor_version=j.processor_version).gipp_sha256
+                                           processor_version=j.processor_version, derived=ddir).gipp_sha256
                 gipps.update(row.gipp.items())
             rows.append(row)
     footprints: dict[str, tuple[Any, str]] = {}

@@ -249,7 +249,7 @@ def build_item(l2a_path: Path | str | None, derived_dir: Path | str | None = Non
         "s2:mgrs_tile": tile,
     }
     prov = read_provenance(l2a_path if product is not None else None, log_path, processor=processor,
-                           processor_version=processor_version)
+                           processor_version=processor_version, derived=derived_dir)
     props["processing:level"] = "L2A"
     props["processing:software"] = {**prov.software, "s2l2a": prov.software.get("s2l2a", __version__)}
     source = Path(l1c_path).name if l1c_path else (product.product_uri_l1c if product is not None else None)

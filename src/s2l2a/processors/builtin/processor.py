@@ -173,14 +173,7 @@ class BuiltinProcessor:
             scl_percent=out.details.get("scl_percent"), nodata_percent=out.details.get("nodata_percent"))
         write_tile_metadata(granule.metadata_path, gdir / "MTD_TL.xml", baseline=baseline, grids=grids,
                             scl_percent=out.details.get("scl_percent"))
-        details = dict(out.details)
-        details["missing_bands"] = out.missing_bands
-        details["output_format"] = opts.output_format
-        details["gipp_sha256"] = _gipp_sha256()  # what the report and STAC show as the parameters that ran
-        details["software"] = _software(self.version())
-        dem = details.get("dem") or {}
-        say("terrain: " + (f"DEM {dem['dem']}" if dem.get("dem") else f"flat (no DEM) at {opts.elevation_km} km"))
-        (gdir / "QI_DATA" / "builtin_report.json").write_text(json.dumps(details, indent=1, default=str))
+        details = self._report(gdir, out.details, out.missing_bands, opts, say)
         say(f"wrote {safe.name}")
         if not out.missing_bands:
             from s2l2a.safe import verify_l2a
@@ -193,6 +186,17 @@ class BuiltinProcessor:
             say("verified")
         return L2AResult(product_dir=safe, processor=self.name, processor_version=self.version(),
                          log_path=log_path, details=details)
+
+    def _report(self, gdir: Path, found: dict[str, Any], missing_bands: list[str], opts: Options, say: Any,
+                **extra: Any) -> dict[str, Any]:
+        """The run's details into ``QI_DATA/builtin_report.json``: what the campaign report, STAC and a
+        derived folder (which copies it) show as the parameters, software and terrain that ran."""
+        details = {**found, "missing_bands": missing_bands, "output_format": opts.output_format,
+                   "gipp_sha256": _gipp_sha256(), "software": _software(self.version()), **extra}
+        dem = details.get("dem") or {}
+        say("terrain: " + (f"DEM {dem['dem']}" if dem.get("dem") else f"flat (no DEM) at {opts.elevation_km} km"))
+        (gdir / "QI_DATA" / "builtin_report.json").write_text(json.dumps(details, indent=1, default=str))
+        return details
 
     def _deliver(self, product: Any, staging_dir: Path, settings: JobSettings, log_path: Path, say: Any,
                  spec: Any, l2a_dir: Path, publish: Callable[..., Any]) -> Any:
@@ -220,11 +224,10 @@ class BuiltinProcessor:
                                 grids={r: (*g.shape, g.transform) for r, g in d.grids.items()
                                        if r in d.result.details["resolutions"]},
                                 scl_percent=d.result.details.get("scl_percent"))
+            details = self._report(gdir, d.result.details, d.result.missing_bands, opts, say, derived_only=True)
             l2a = open_l2a(safe, require_bands=False)
             derived = publish(l2a, d.images, Path(l2a_dir).resolve() / safe.name, d.tci, d.scl)
         say(f"wrote and verified {derived.out_dir}")
-        details = {**d.result.details, "missing_bands": d.result.missing_bands, "gipp_sha256": _gipp_sha256(),
-                   "software": _software(self.version()), "derived_only": True}
         return Delivered(derived=derived, processor=self.name, processor_version=self.version(), details=details)
 
     def _effective_options(self, settings: JobSettings) -> Options:
