@@ -110,16 +110,37 @@ def test_run_keep_derived_writes_no_l2a_and_counts_as_done(tmp_path: Path) -> No
     assert s2l2a("report", str(camp)).returncode == 0
 
 
-def test_band_by_band_decoding_reduces_like_the_whole_bands(tmp_path: Path) -> None:
-    """decode_reduced (both paths) gives the 60/20 m inputs and the no-data masks that whole bands give."""
+@pytest.mark.parametrize("whole_ratios", [False, True])
+def test_band_by_band_decoding_reduces_like_the_whole_bands(tmp_path: Path, whole_ratios: bool) -> None:
+    """decode_reduced (both paths) gives the 60/20 m inputs and the no-data masks that whole bands give.
+
+    ``whole_ratios``: the sample's bands cut to 438/219/73 px, grids in exact 2x/6x ratios like a real
+    tile's, so the block-mean and all-zero-block paths run (the decimated sample's 439/219/73 do not)."""
     from s2l2a.processors.builtin import pipeline as pl
 
     granule = open_l1c(L1C).granules[0]
     files = {b: Path(p) for b, p in granule.band_files.items() if b in pl.NATIVE}
+    if whole_ratios:
+        cut = tmp_path / "cut"
+        cut.mkdir()
+        for b, f in list(files.items()):
+            n = 438 * 10 // pl.NATIVE[b]
+            with rasterio.open(f) as src:
+                profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="uint16", crs=src.crs,
+                               transform=src.transform)
+                files[b] = cut / f"{b}.tif"
+                with rasterio.open(files[b], "w", **profile) as dst:
+                    dst.write(src.read(1, window=((0, n), (0, n))), 1)
+        spill_dir = tmp_path / "spill"
+        spill_dir.mkdir()
+    else:
+        spill_dir = tmp_path
     data, transforms, _crs = pl.read_bands(files)
     grids = pl._grids(granule, {b: a.shape for b, a in data.items()}, transforms)
+    if whole_ratios:
+        assert {r: g.shape for r, g in grids.items()} == {10: (438, 438), 20: (219, 219), 60: (73, 73)}
     red = pl.decode_reduced(files, grids, 1, (10, 20, 60), True, keep=("B04",), spill=("B08", "B8A"),
-                            spill_dir=tmp_path)
+                            spill_dir=spill_dir)
     assert list(red.data60) == list(data)  # the decoding order (the 60 m validity band depends on it)
     for r, mask in pl.shared_nodata(data, grids).items():
         np.testing.assert_array_equal(red.nodata[r], mask)
@@ -130,7 +151,7 @@ def test_band_by_band_decoding_reduces_like_the_whole_bands(tmp_path: Path) -> N
     for b in red.data20:
         np.testing.assert_array_equal(pl.rows_resampled(red.data20[b], grids[20].shape, 0, grids[20].shape[0]),
                                       pl.rows_resampled(data[b], grids[20].shape, 0, grids[20].shape[0]))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["B08.u16", "B8A.u16"]
+    assert sorted(p.name for p in spill_dir.iterdir()) == ["B08.u16", "B8A.u16"]
     for b in ("B04", "B08", "B8A"):
         np.testing.assert_array_equal(red.load(b), data[b])
-    assert not list(tmp_path.iterdir())  # handed over once, then gone
+    assert not list(spill_dir.iterdir())  # handed over once, then gone

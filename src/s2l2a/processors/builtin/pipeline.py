@@ -60,6 +60,7 @@ from .radiometry import (
     dn_to_reflectance,
     resample_dn_mean,
     resample_nearest,
+    zero_blocks,
 )
 from .sclgipp import load_sc_gipp
 from .watervapour import retrieve_wv
@@ -289,8 +290,13 @@ def _reduce_band(red: ReducedBands, b: str, arr: np.ndarray, grids: dict[int, Gr
     """One decoded band into ``red``: its zeros, its 60 m (and 20 m classification) copy, kept or spilled."""
     g60, g20 = grids[60], grids.get(20)
     red.shapes[b] = arr.shape
-    zero = arr == 0
+    zero: np.ndarray | None = None
     for r in mask_res:
+        blocks = zero_blocks(arr, grids[r].shape) if NATIVE[b] < r else None
+        if blocks is not None:  # the same mask without a full-size boolean
+            red.nodata[r] |= blocks
+            continue
+        zero = arr == 0 if zero is None else zero
         if NATIVE[b] > r:
             up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
         else:

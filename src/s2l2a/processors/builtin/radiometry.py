@@ -127,6 +127,43 @@ def _block_mean_kernel(numba: Any) -> Any:
     return kernel
 
 
+def zero_blocks(dn: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Where :func:`resample_dn_mean` of ``dn`` (uint16) onto ``shape`` is 0, i.e. whole blocks of
+    no data, straight from the DN: ``(dn == 0)`` reduced with ``all`` made a full-size boolean and
+    cost ~1.2 s per 10 m band, this pass ~0.05 s. None without numba or for a non-integer ratio (the
+    caller takes its numpy way)."""
+    fy, ry = divmod(dn.shape[0], shape[0])
+    fx, rx = divmod(dn.shape[1], shape[1])
+    kernel = _zero_blocks_kernel()
+    if kernel is None or ry or rx or fy != fx or fy < 2 or dn.dtype != np.uint16:
+        return None
+    out = np.empty(shape, np.bool_)
+    kernel(dn, fy, out)
+    return out
+
+
+@jit.kernel
+def _zero_blocks_kernel(numba: Any) -> Any:
+    """Compile the all-zero-block loop on first use; None without numba (or with S2L2A_NO_NUMBA set)."""
+
+    @numba.njit(parallel=True, nogil=True, cache=False)
+    def kernel(src, f, out):  # pragma: no cover - compiled
+        h, w = out.shape
+        for i in numba.prange(h):
+            for j in range(w):
+                z = True
+                for a in range(f):
+                    for b in range(f):
+                        if src[i * f + a, j * f + b] != 0:
+                            z = False
+                            break
+                    if not z:
+                        break
+                out[i, j] = z
+
+    return kernel
+
+
 class _quiet:
     """Silence numpy's 'mean of empty slice' warnings inside a block."""
 
