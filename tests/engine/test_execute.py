@@ -185,6 +185,23 @@ def test_capacity_never_oversubscribes() -> None:
     assert big.slots == 1 and big.limited_by == "memory"
 
 
+def test_spare_cores_go_to_the_jobs_only_when_jobs_are_fewer_than_slots() -> None:
+    from s2l2a.engines.base import with_spare_cores
+
+    one = with_spare_cores(plan_capacity(1, 1024, n_jobs=1, machine=(2, 24000)))
+    assert (one.slots, one.job_cores, one.limited_by) == (1, 2, "jobs")   # one image: both cores
+    three = with_spare_cores(plan_capacity(1, 1024, n_jobs=3, machine=(16, 65536)))
+    assert (three.slots, three.job_cores) == (3, 5)
+    assert "5 core(s)" in three.describe()
+    full = with_spare_cores(plan_capacity(1, 1024, n_jobs=40, machine=(8, 65536)))
+    assert (full.slots, full.job_cores) == (8, 1)                          # a full machine: as configured
+    held = with_spare_cores(plan_capacity(1, 1024, workers=1, n_jobs=1, machine=(8, 65536)))
+    assert held.job_cores == 1                                             # --workers: the user's choice
+    memory = with_spare_cores(plan_capacity(1, 4096, n_jobs=3, machine=(16, 8192)))
+    assert (memory.slots, memory.job_cores, memory.limited_by) == (2, 1, "memory")
+    assert with_spare_cores(plan_capacity(4, 1024, n_jobs=1, machine=(2, 8192))).job_cores == 4  # never fewer
+
+
 def test_jobspec_and_manifest_roundtrip(tmp_path: Path) -> None:
     a, b, c = (JobSpec(job_id=i, product_path=f"/p/{i}.SAFE", settings={"timeout_s": 5.0, "future": 1})
                for i in (1, 2, 3))

@@ -379,11 +379,14 @@ class _Run:
                       f"{counts['skipped']} skipped; {self.where_outputs()}")
             self.derive_done()
             return s
-        from s2l2a.engines.base import plan_capacity
+        from s2l2a.engines.base import plan_capacity, with_spare_cores
 
         resolved, job_settings, specs = self.specs(jobs)
         cap = plan_capacity(job_settings.cores, job_settings.memory_mb,
                             workers=self.o.workers or self.settings.workers or None, n_jobs=len(specs))
+        if self.o.engine != "dask":  # a Dask cluster's workers have their own cores
+            cap = with_spare_cores(cap)
+            _give_cores(specs, cap.job_cores)
         s.total, s.capacity = len(specs), cap.describe()
         self.note(f"running {len(specs)} job(s) with {resolved}, {cap.describe()}")
         self._drive(self._make_engine(cap), specs, resolved)
@@ -479,7 +482,8 @@ class _Run:
                         self.report(RunEvent("outcome", job_id=int(outcome.job_id), outcome=outcome, **counters()))
                     if s.low_disk or not again:
                         break
-                    todo = self.specs(store.jobs(states="queued", job_ids=again))[2]
+                    todo = _give_cores(self.specs(store.jobs(states="queued", job_ids=again))[2],
+                                       engine.capacity.job_cores)
         except (KeyboardInterrupt, _Stop):
             s.interrupted = True
         finally:
@@ -645,3 +649,9 @@ class _Run:
         s.exit_code = EXIT_FAILURES if store.counts()["failed"] else 0
         return len(requeued)
 
+
+def _give_cores(specs: list[Any], cores: int) -> list[Any]:
+    """The cores each job may use (:func:`s2l2a.engines.base.with_spare_cores`), into its settings."""
+    for spec in specs:
+        spec.settings["cores"] = int(cores)
+    return specs
