@@ -316,6 +316,32 @@ def test_run_and_status_on_an_already_full_disk_are_one_line(worked: Path, tmp_p
         "free space and run the command again"]
 
 
+def test_a_full_disk_under_the_derived_outputs_is_one_line_and_gdal_speaks_in_the_job_log(
+        tmp_path: Path, tmpfs: None) -> None:
+    """The built-in's deliverable run (--keep derived) writing its COGs onto a full disk: GDAL's own
+    "No space left on device" lines go to the job's log, not the terminal; the failure names the
+    full disk; nothing half-written stays."""
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    mnt = tmp_path / "disk"
+    c = mnt / "camp"
+    q = shlex.quote
+    exe = q(str(S2L2A))
+    script = (f"{exe} init {q(str(c))} --processor builtin >/dev/null || exit 98\n"
+              f"{exe} plan {q(str(c))} {q(str(sample))} >/dev/null || exit 98\n"
+              f"{exe} config {q(str(c))} resources.min_free_mb 1 >/dev/null || exit 98\n"
+              f"{exe} run {q(str(c))} --derive ndvi --keep derived --skip-check disk >run.out 2>&1; "
+              f"echo rc=$?\n"
+              f"cp run.out {q(str(tmp_path / 'run.out'))}; cp {q(str(c / 'logs' / '1.log'))} {q(str(tmp_path))}\n"
+              f"find {q(str(c))} -name '.partial*' -o -name '*.tif' -o -name '*.u16'\n")
+    r = _in_tmpfs(mnt, "1600k", script, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.split() == ["rc=3"], r.stdout + r.stderr  # nothing half-written left
+    shown = (tmp_path / "run.out").read_text()
+    assert "No space left" not in shown and "_tiff" not in shown, shown  # nothing native on the terminal
+    failures = [ln for ln in shown.splitlines() if ln.startswith("job 1:")]
+    assert failures and all("disk_full" in ln and "no space left on device" in ln for ln in failures), shown
+    assert "No space left on device" in (tmp_path / "1.log").read_text()  # GDAL's own words, with the job
+
+
 def test_a_disk_filling_during_a_run_leaves_no_traceback_and_no_job_running(tmp_path: Path, tmpfs: None) -> None:
     n = 10
     l1c = tmp_path / "l1c"

@@ -185,6 +185,25 @@ def test_capacity_never_oversubscribes() -> None:
     assert big.slots == 1 and big.limited_by == "memory"
 
 
+def test_native_stderr_goes_to_the_job_log_while_the_job_runs(tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """What native code prints on file descriptor 2 during a job lands in its log; a second job of
+    the same process (Dask threads) does not steal the descriptor; afterwards stderr is stderr."""
+    import os
+
+    from s2l2a.campaign.execute import _stderr_into
+
+    first, second = tmp_path / "logs" / "1.log", tmp_path / "logs" / "2.log"
+    with _stderr_into(first):
+        os.write(2, b"_tiffWriteProc: No space left on device.\n")
+        with _stderr_into(second):
+            os.write(2, b"from the second job\n")
+    os.write(2, b"after the jobs\n")
+    assert first.read_text() == "_tiffWriteProc: No space left on device.\nfrom the second job\n"
+    assert not second.exists()
+    assert capfd.readouterr().err == "after the jobs\n"
+
+
 def test_spare_cores_go_to_the_jobs_only_when_jobs_are_fewer_than_slots() -> None:
     from s2l2a.engines.base import with_spare_cores
 

@@ -18,8 +18,11 @@ import errno
 import os
 import shutil
 import socket
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -192,11 +195,59 @@ class _Phase:
     name: str = "prepare"
 
 
+_STDERR_LOCK = threading.Lock()
+_stderr_users = 0  # jobs of this process inside _stderr_into (only the first one redirects)
+
+
+@contextmanager
+def _stderr_into(log_path: Path) -> Iterator[None]:
+    """The process's stderr (file descriptor 2) into the job's own log while the job runs.
+
+    Native libraries print there themselves: on a full disk GDAL's libtiff wrote
+    "_tiffWriteProc: No space left on device." eight times per attempt, on the user's terminal
+    under the local engine, around run's one-line failure. Here they land in the job log, where
+    the failure's context belongs. A process running several jobs at once (a Dask worker with
+    threads) redirects for the first only: one descriptor cannot point at two logs."""
+    global _stderr_users
+    with _STDERR_LOCK:
+        first = _stderr_users == 0
+        _stderr_users += 1
+    saved = None
+    if first:
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+                os.dup2(fd, 2)
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):  # no log to write (a full disk), or no stderr: leave it as it is
+            saved = None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+        with _STDERR_LOCK:
+            _stderr_users -= 1
+
+
 def run_job(campaign_dir: Path | str, spec: JobSpec) -> JobOutcome:
     """Run one conversion end to end and return (and write) its outcome; never raises for a job
     failure: every exception becomes a failed outcome with a FailureClass and a one-line message.
     """
-    campaign_dir = Path(campaign_dir)
+    with _stderr_into(job_log_path(Path(campaign_dir), spec.job_id)):
+        return _run_job(Path(campaign_dir), spec)
+
+
+def _run_job(campaign_dir: Path, spec: JobSpec) -> JobOutcome:
     t0 = time.monotonic()
     log_path = job_log_path(campaign_dir, spec.job_id)
     staging = staging_root(campaign_dir, spec) / str(spec.job_id)

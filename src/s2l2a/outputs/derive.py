@@ -27,6 +27,7 @@ import numpy as np
 
 from s2l2a import __version__
 from s2l2a.clock import utcnow
+from s2l2a.diskspace import free_bytes
 from s2l2a.errors import ConfigError, S2L2AError
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
@@ -389,13 +390,41 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
         _cleanup(staging)
         raise
     except Exception as e:  # noqa: BLE001 - GDAL/numpy/OS failures become one line naming the product
+        reason = _reason(e, out_dir)  # before the cleanup frees the space a full disk lacked
         _cleanup(staging)
-        msg = " ".join(str(e).split()) or type(e).__name__
-        raise DeriveError(f"writing derived outputs of {name} failed: {msg}", out_dir) from e
+        raise DeriveError(f"writing derived outputs of {name} failed: {reason}", out_dir) from e
     except BaseException:
         _cleanup(staging)
         raise
     return result
+
+
+#: a failed write with less than this free beside it is called a full disk
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def _reason(e: BaseException, out_dir: Path) -> str:
+    """One line for a failed write. rasterio says only "Write failed. See previous exception for
+    details." and GDAL printed the cause (libtiff: "No space left on device") instead of raising
+    it, so a write failing with the disk (nearly) full says so, with the space left."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        if text := " ".join(str(x).split()):
+            texts.append(text)
+        x = x.__cause__ or x.__context__
+    text = texts[0] if texts else type(e).__name__
+    if "see previous exception" in text.lower() and len(texts) > 1:
+        text = f"{text.split('.')[0]} ({texts[1]})"
+    try:
+        free = free_bytes(out_dir)
+    except OSError:
+        return text
+    if free < FULL_DISK_BYTES:
+        return f"no space left on device: {free // 2**20} MB free on {out_dir} ({text})"
+    return text
 
 
 def _tags(product: Any, what: str, formula: str | None, res: int) -> dict[str, str]:
