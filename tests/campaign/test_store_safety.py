@@ -331,15 +331,20 @@ def test_a_full_disk_under_the_derived_outputs_is_one_line_and_gdal_speaks_in_th
               f"{exe} config {q(str(c))} resources.min_free_mb 1 >/dev/null || exit 98\n"
               f"{exe} run {q(str(c))} --derive ndvi --keep derived --skip-check disk >run.out 2>&1; "
               f"echo rc=$?\n"
-              f"cp run.out {q(str(tmp_path / 'run.out'))}; cp {q(str(c / 'logs' / '1.log'))} {q(str(tmp_path))}\n"
-              f"find {q(str(c))} -name '.partial*' -o -name '*.tif' -o -name '*.u16'\n")
+              f"cp {q(str(c / 'logs' / '1.log'))} {q(str(tmp_path))}\n"
+              f"find {q(str(c))} -name '.partial*' -o -name '*.tif' -o -name '*.u16'\n"
+              f"{exe} retry {q(str(c))} >/dev/null || exit 98\n"  # the full L2A path: a short write
+              f"{exe} run {q(str(c))} --skip-check disk >/dev/null 2>&1; echo full=$?\n"
+              f"{exe} status {q(str(c))} >{q(str(tmp_path / 'full.out'))} 2>&1\n")
     r = _in_tmpfs(mnt, "1600k", script, cwd=tmp_path)
-    assert r.returncode == 0 and r.stdout.split() == ["rc=3"], r.stdout + r.stderr  # nothing half-written left
+    assert r.returncode == 0 and r.stdout.split() == ["rc=3", "full=3"], r.stdout + r.stderr  # nothing half-written
     shown = (tmp_path / "run.out").read_text()
     assert "No space left" not in shown and "_tiff" not in shown, shown  # nothing native on the terminal
     failures = [ln for ln in shown.splitlines() if ln.startswith("job 1:")]
     assert failures and all("disk_full" in ln and "no space left on device" in ln for ln in failures), shown
     assert "No space left on device" in (tmp_path / "1.log").read_text()  # GDAL's own words, with the job
+    full = [ln for ln in (tmp_path / "full.out").read_text().splitlines() if "[disk_full]" in ln]
+    assert full and "failed: OSError" in full[0] and "(disk full: " in full[0] and " MB free on " in full[0], full
 
 
 def test_a_disk_filling_during_a_run_leaves_no_traceback_and_no_job_running(tmp_path: Path, tmpfs: None) -> None:

@@ -309,10 +309,14 @@ def _run_job(campaign_dir: Path, spec: JobSpec) -> JobOutcome:
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
-        if outcome.failure_class in (FailureClass.OTHER.value, FailureClass.EMPTY_OUTPUT.value) and _disk_full(
-                e, log_path, (staging, output_root(campaign_dir, spec))):
-            outcome.failure_class = FailureClass.DISK_FULL.value
-        outcome.message = _one_line(f"{phase.name} failed for {label}: {e}")
+        full = None
+        if outcome.failure_class in (FailureClass.OTHER.value, FailureClass.EMPTY_OUTPUT.value):
+            full = _disk_full(e, log_path, (staging, output_root(campaign_dir, spec)))
+            if full is not None:
+                outcome.failure_class = FailureClass.DISK_FULL.value
+        # a short write ("192721 requested and 161792 written") does not say why: the space left does
+        why = f" (disk full: {full})" if full and not any(_says_disk_full(str(x)) for x in _chain(e)) else ""
+        outcome.message = _one_line(f"{phase.name} failed for {label}: {e}{why}")
     finally:
         keep = outcome.state != "done" and settings.extra.get("keep_failed_staging", False)
         if not keep or outcome.failure_class == FailureClass.DISK_FULL.value:  # never keep the space
@@ -415,25 +419,27 @@ def _says_disk_full(text: str) -> bool:
     return any(t in low for t in _DISK_FULL_TEXTS)
 
 
-def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> bool:
-    """Whether a failure that did not name its class came from a full disk: the text of the
-    failure or the end of the job log says so, or a folder the job writes to is (nearly) full."""
+def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> str | None:
+    """Why a failure that did not name its class came from a full disk (None: it did not): the text
+    of the failure says so, a folder the job writes to is (nearly) full, or the end of the job log
+    says so (a native library's message, written there by :func:`_stderr_into`)."""
     if any(_says_disk_full(str(x)) for x in _chain(e)):
-        return True
+        return "no space left on device"
+    for folder in folders:
+        try:
+            free = free_bytes(folder)
+        except OSError:
+            continue
+        if free < DISK_FULL_FLOOR:
+            return f"{free // 2**20} MB free on {folder}"
     try:
         with open(log_path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
             if _says_disk_full(f.read().decode("utf-8", "replace")):
-                return True
+                return "the job log says no space left on device"
     except OSError:
         pass
-    for folder in folders:
-        try:
-            if free_bytes(folder) < DISK_FULL_FLOOR:
-                return True
-        except OSError:
-            continue
-    return False
+    return None
 
 
 def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:
