@@ -172,7 +172,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
             if choice.get("SCL") == r:
                 images[r]["SCL"] = MemoryImage(s, grids[r].transform, crs)
     res.details["scl_percent"], res.details["nodata_percent"] = scl_shares(scl_img)
-    tci, scl_ql = _quicklooks(an, grids, out_res, data20 or data60, scl_img, scl_res, opts)
+    tci, scl_ql = _quicklooks(an, grids, out_res, data20 or data60, scl_img, scl_res)
     del data60, data20
     release_freed_memory()  # the classification's temporaries, before the index bands come back
 
@@ -200,7 +200,7 @@ def run_deliverables(product: Any, granule: Any, opts: Options, lut: Any, spec: 
 
 
 def _quicklooks(an: Any, grids: dict[int, Any], out_res: tuple[int, ...], toa: dict[str, np.ndarray],
-                scl: np.ndarray | None, scl_res: int, opts: Options) -> tuple[np.ndarray | None, np.ndarray | None]:
+                scl: np.ndarray | None, scl_res: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Preview arrays like outputs/quicklook.py's: sized from the coarsest grid with QUICKLOOK_SIDE
     pixels (else the finest), the true colour inverted from the coarse band copies the analysis used
     (a preview, not pixel-equal to the written TCI's), the SCL sampled nearest."""
@@ -213,7 +213,9 @@ def _quicklooks(an: Any, grids: dict[int, Any], out_res: tuple[int, ...], toa: d
         boa = {}
         for b in ("B02", "B03", "B04"):
             small = np.ascontiguousarray(resample_nearest(toa[b], shape), dtype=np.uint16).copy()
-            boa[b] = invert_in_place(small, an.cells, an.coeffs[b], *an.refl[b], use_numba=opts.use_numba)
+            # numpy: a 512 px preview is milliseconds, compiling the numba kernel for it 1.5 s (the
+            # index bands invert through the analysis' own model, which does not need this kernel)
+            boa[b] = invert_in_place(small, an.cells, an.coeffs[b], *an.refl[b], use_numba=False)
         tci = np.moveaxis(tci_from_dn(boa["B04"], boa["B03"], boa["B02"]), 0, -1)
     scl_ql = None
     if scl is not None:
