@@ -111,8 +111,8 @@ def plan_capacity(job_cores: int, job_memory_mb: int, *, workers: int | None = N
 def with_spare_cores(cap: Capacity) -> Capacity:
     """Fewer jobs than slots (one image on a laptop): the cores no job would use go to the jobs that
     run, so a single conversion decodes on every core instead of leaving all but one idle (the
-    built-in's deliverable run on a full tile: 91.6 s on 1 core, 54.8 s on 2). Only then: a machine full of jobs, or one held
-    back by ``--workers``, keeps ``cores_per_job``."""
+    built-in's deliverable run on a full tile: 91.6 s on 1 core, 54.8 s on 2). Only then: a machine
+    full of jobs, or one held back by ``--workers``, keeps ``cores_per_job``."""
     if cap.limited_by != "jobs":
         return cap
     return replace(cap, job_cores=max(cap.job_cores, cap.machine_cores // max(cap.slots, 1)))
