@@ -149,12 +149,15 @@ def test_noop_array_then_status_after_openlava_forgot_and_a_run_limit(openlava: 
     assert view["scheduler_knows"] is False and view["result_files"] == 5
     # what each element used: five workers measured themselves; the SIGKILLed one left only
     # OpenLava's job report at the head of its output file (CPU time, Max Memory: sampled every
-    # few seconds, so a 1-second worker shows as its batch shell's 5 MB)
+    # few seconds, so a 1-second worker shows as its batch shell's 5 MB, and one killed before
+    # the first sample gets no Max Memory line at all: "CPU time : 0.28 sec." and "Max Swap : 4 KB"
+    # only, seen in a CI run; its peak is then unknown, not 0)
     used = {e["index"]: e for e in view["usage"]["elements"]}
     killed = rec.element_of(failure["job_id"])
     assert all(e["source"] == "worker" and e["cpu_s"] > 0 and 30 < e["peak_mb"] < 2048
                for i, e in used.items() if i != killed), used
-    assert used[killed]["source"] == "output file" and used[killed]["peak_mb"] > 0, used[killed]
+    peak = used[killed]["peak_mb"]
+    assert used[killed]["source"] == "output file" and (peak is None or peak > 0), used[killed]
     assert used[killed]["cpu_s"] is not None and used[killed]["state"] == "failed"
     text = openlava.s2l2a("status", camp).stdout
     assert "over 6/6 element(s) (output file, worker)" in text, text
