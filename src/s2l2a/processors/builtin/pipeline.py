@@ -57,10 +57,10 @@ from .radiometry import (
     BOA_QUANTIFICATION,
     SATURATED_DN,
     WVP_QUANTIFICATION,
+    all_blocks,
     dn_to_reflectance,
     resample_dn_mean,
     resample_nearest,
-    zero_blocks,
 )
 from .sclgipp import load_sc_gipp
 from .watervapour import retrieve_wv
@@ -290,13 +290,8 @@ def _reduce_band(red: ReducedBands, b: str, arr: np.ndarray, grids: dict[int, Gr
     """One decoded band into ``red``: its zeros, its 60 m (and 20 m classification) copy, kept or spilled."""
     g60, g20 = grids[60], grids.get(20)
     red.shapes[b] = arr.shape
-    zero: np.ndarray | None = None
+    zero = arr == 0
     for r in mask_res:
-        blocks = zero_blocks(arr, grids[r].shape) if NATIVE[b] < r else None
-        if blocks is not None:  # the same mask without a full-size boolean
-            red.nodata[r] |= blocks
-            continue
-        zero = arr == 0 if zero is None else zero
         if NATIVE[b] > r:
             up[NATIVE[b]] = zero if NATIVE[b] not in up else (up[NATIVE[b]] | zero)
         else:
@@ -529,7 +524,7 @@ def _zeros_on(zero: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return zero
     (fy, ry), (fx, rx) = divmod(zero.shape[0], shape[0]), divmod(zero.shape[1], shape[1])
     if not ry and not rx and fy == fx and fy > 1:
-        return zero.reshape(shape[0], fy, shape[1], fx).all(axis=(1, 3))
+        return all_blocks(zero, fy)
     return resample_nearest(zero, shape)
 
 
