@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from s2l2a.errors import S2L2AError
 
@@ -24,6 +25,33 @@ def human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+#: free space below which a failed write counts as a full disk (ENOSPC is not always passed on:
+#: GDAL reports "IO error writing tag data" or "Write failed" while libtiff printed "No space left
+#: on device", numpy "192721 requested and 161792 written")
+DISK_FULL_FLOOR = 16 * 1024 * 1024
+#: what a full disk (or quota) says in an error's text
+DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+def says_disk_full(text: str) -> bool:
+    """Whether an error's text says the disk (or the quota) is full."""
+    low = text.lower()
+    return any(t in low for t in DISK_FULL_TEXTS)
+
+
+def short_of_space(folders: Any) -> str | None:
+    """``"N MB free on FOLDER"`` for the first of ``folders`` whose file system is below
+    DISK_FULL_FLOOR, after a write failed without saying why; None when none is."""
+    for folder in folders:
+        try:
+            free = free_bytes(folder)
+        except OSError:
+            continue
+        if free < DISK_FULL_FLOOR:
+            return f"{free // 2**20} MB free on {folder}"
+    return None
 
 
 def existing_ancestor(path: Path | str) -> Path:

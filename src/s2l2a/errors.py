@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -45,3 +46,16 @@ def environment_error(e: BaseException) -> str | None:
     if isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e)):
         return f"campaign.sqlite: {e}; free some space and run the command again"
     return None
+
+
+def exception_chain(e: BaseException) -> Iterator[BaseException]:
+    """``e`` and every exception it was raised from or during (each once)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        todo += [x.__cause__, x.__context__]

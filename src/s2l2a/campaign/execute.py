@@ -52,8 +52,8 @@ from s2l2a.campaign.layout import (
 )
 from s2l2a.campaign.usage import Meter
 from s2l2a.clock import utcnow
-from s2l2a.diskspace import free_bytes
-from s2l2a.errors import CampaignError, ProductError
+from s2l2a.diskspace import says_disk_full, short_of_space
+from s2l2a.errors import CampaignError, ProductError, exception_chain
 from s2l2a.fsutil import fsync_dir, write_text_atomic
 from s2l2a.processors.base import JobSettings, ProcessingFailed
 from s2l2a.safe.acquisition import same_acquisition
@@ -65,11 +65,7 @@ __all__ = ["LOGS_DIR", "OUTPUT_DIR", "PARTIAL_PREFIX", "REPLACED_PREFIX", "SOURC
 FOLDED_DIR = "folded"
 #: a job's message is at most this long in the store and the result file; the log keeps it whole
 MESSAGE_CAP = 500
-#: free space below which a failed write counts as a full disk (ENOSPC is not always passed on:
-#: GDAL reports "IO error writing tag data" while libtiff printed "No space left on device")
-DISK_FULL_FLOOR = 16 * 1024 * 1024
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
 def _one_line(text: str) -> str:
@@ -315,7 +311,7 @@ def _run_job(campaign_dir: Path, spec: JobSpec) -> JobOutcome:
             if full is not None:
                 outcome.failure_class = FailureClass.DISK_FULL.value
         # a short write ("192721 requested and 161792 written") does not say why: the space left does
-        why = f" (disk full: {full})" if full and not any(_says_disk_full(str(x)) for x in _chain(e)) else ""
+        why = f" (disk full: {full})" if full and not says_disk_full(str(e)) else ""
         outcome.message = _one_line(f"{phase.name} failed for {label}: {e}{why}")
     finally:
         keep = outcome.state != "done" and settings.extra.get("keep_failed_staging", False)
@@ -401,41 +397,18 @@ def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: Jo
                           f"{'; ' + outcome.derive_error if outcome.derive_error else ''}\n")
 
 
-def _chain(e: BaseException) -> Iterator[BaseException]:
-    """``e`` and every exception it was raised from or during (each once)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [e]
-    while todo:
-        x = todo.pop()
-        if x is None or id(x) in seen:
-            continue
-        seen.add(id(x))
-        yield x
-        todo += [x.__cause__, x.__context__]
-
-
-def _says_disk_full(text: str) -> bool:
-    low = text.lower()
-    return any(t in low for t in _DISK_FULL_TEXTS)
-
-
 def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> str | None:
     """Why a failure that did not name its class came from a full disk (None: it did not): the text
     of the failure says so, a folder the job writes to is (nearly) full, or the end of the job log
     says so (a native library's message, written there by :func:`_stderr_into`)."""
-    if any(_says_disk_full(str(x)) for x in _chain(e)):
+    if any(says_disk_full(str(x)) for x in exception_chain(e)):
         return "no space left on device"
-    for folder in folders:
-        try:
-            free = free_bytes(folder)
-        except OSError:
-            continue
-        if free < DISK_FULL_FLOOR:
-            return f"{free // 2**20} MB free on {folder}"
+    if (short := short_of_space(folders)) is not None:
+        return short
     try:
         with open(log_path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 65536))
-            if _says_disk_full(f.read().decode("utf-8", "replace")):
+            if says_disk_full(f.read().decode("utf-8", "replace")):
                 return "the job log says no space left on device"
     except OSError:
         pass
@@ -444,9 +417,9 @@ def _disk_full(e: BaseException, log_path: Path, folders: tuple[Path, ...]) -> s
 
 def _classify(e: BaseException, phase: str) -> tuple[str, int | None]:
     """FailureClass value and exit status for an exception raised in ``phase``."""
-    for x in _chain(e):
+    for x in exception_chain(e):
         if (isinstance(x, OSError) and x.errno in _DISK_FULL_ERRNOS) or (
-                not isinstance(x, ProcessingFailed) and _says_disk_full(str(x))):
+                not isinstance(x, ProcessingFailed) and says_disk_full(str(x))):
             return FailureClass.DISK_FULL.value, getattr(e, "exit_status", None)
     if isinstance(e, ProcessingFailed):
         return e.failure_class.value, e.exit_status

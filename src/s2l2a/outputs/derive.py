@@ -27,8 +27,8 @@ import numpy as np
 
 from s2l2a import __version__
 from s2l2a.clock import utcnow
-from s2l2a.diskspace import free_bytes
-from s2l2a.errors import ConfigError, S2L2AError
+from s2l2a.diskspace import short_of_space
+from s2l2a.errors import ConfigError, S2L2AError, exception_chain
 from s2l2a.outputs.cog import CogError, check_cog
 from s2l2a.outputs.indices import Formula, builtin_index, parse_formula_option
 from s2l2a.outputs.provenance import read_provenance
@@ -399,32 +399,16 @@ def write_derived(product: Any, images: dict[int, dict[str, Any]], out_dir: Path
     return result
 
 
-#: a failed write with less than this free beside it is called a full disk
-FULL_DISK_BYTES = 64 * 2**20
-
-
 def _reason(e: BaseException, out_dir: Path) -> str:
     """One line for a failed write. rasterio says only "Write failed. See previous exception for
     details." and GDAL printed the cause (libtiff: "No space left on device") instead of raising
     it, so a write failing with the disk (nearly) full says so, with the space left."""
-    texts: list[str] = []
-    seen: set[int] = set()
-    x: BaseException | None = e
-    while x is not None and id(x) not in seen:
-        seen.add(id(x))
-        if text := " ".join(str(x).split()):
-            texts.append(text)
-        x = x.__cause__ or x.__context__
+    texts = [t for x in exception_chain(e) if (t := " ".join(str(x).split()))]
     text = texts[0] if texts else type(e).__name__
     if "see previous exception" in text.lower() and len(texts) > 1:
         text = f"{text.split('.')[0]} ({texts[1]})"
-    try:
-        free = free_bytes(out_dir)
-    except OSError:
-        return text
-    if free < FULL_DISK_BYTES:
-        return f"no space left on device: {free // 2**20} MB free on {out_dir} ({text})"
-    return text
+    short = short_of_space((out_dir,))
+    return f"no space left on device: {short} ({text})" if short is not None else text
 
 
 def _tags(product: Any, what: str, formula: str | None, res: int) -> dict[str, str]:
