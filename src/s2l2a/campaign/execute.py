@@ -301,7 +301,7 @@ def _run_job(campaign_dir: Path, spec: JobSpec) -> JobOutcome:
             outcome.output_path = str(final)
             outcome.message = f"{label} -> {final}"
             if spec.derive:
-                _derive(campaign_dir, spec, tile, final, outcome, log_path, _cores(settings))
+                _derive(campaign_dir, spec, tile, final, outcome, log_path, settings.cores)
     except Exception as e:  # noqa: BLE001 - every failure must become an outcome, not a dead worker
         outcome.state = "failed"
         outcome.failure_class, outcome.exit_status = _classify(e, phase.name)
@@ -357,7 +357,7 @@ def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, st
     tile = spec.tile or product.tile
     derive_spec = DeriveSpec.from_settings(dict(spec.derive or {}), default_indices=("ndvi",))
     res = processor.deliver(product, staging, settings, log_path, derive_spec, output_root(campaign_dir, spec) / tile,
-                            publisher(Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, _cores(settings)))
+                            publisher(Path(campaign_dir) / DERIVED_DIR / tile, derive_spec, settings.cores))
     outcome.gipp_sha256 = res.details.get("gipp_sha256") or None
     outcome.processor_version = res.processor_version or outcome.processor_version
     outcome.state = "done"
@@ -365,11 +365,6 @@ def _deliver(campaign_dir: Path, spec: JobSpec, product: Any, processor: Any, st
     outcome.derived_path = str(res.derived.out_dir)
     outcome.message = f"{product.name} -> {outcome.derived_path} (derived only)"
     _append_log(log_path, f"derive: {outcome.derived_path} (the L2A was not written: --keep derived)\n")
-
-
-def _cores(settings: Any) -> int:
-    """The cores this job was given (its COG compression may use them all)."""
-    return max(1, int(settings.cores or 1))
 
 
 def _derive(campaign_dir: Path, spec: JobSpec, tile: str, l2a: Path, outcome: JobOutcome,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from s2l2a.campaign.layout import SETTINGS_FILE, CampaignLayout
+from s2l2a.campaign.layout import CampaignLayout
 from s2l2a.cli._common import campaign_argument
-from s2l2a.cli.sen2cor import _sen2cor_section, one_line_errors
+from s2l2a.cli.sen2cor import _campaign_settings, _sen2cor_section, one_line_errors
 
 #: the layout laid out for a built-in campaign: Sen2Cor 2.11's, the Copernicus tiles unchanged (cop90)
 BUILTIN_LAYOUT_VERSION = "2.11"
@@ -33,7 +33,8 @@ def cmd(campaign: Path, source: str | None, cache: Path | None, base_url: str | 
     from s2l2a.auxdata.dem import footprints_of, prepare_dem
     from s2l2a.errors import CampaignError
 
-    builtin = version is None and sen2cor_path is None and _processor(campaign) == "builtin"
+    settings = _campaign_settings(campaign)
+    builtin = version is None and sen2cor_path is None and settings is not None and settings.processor == "builtin"
     if builtin:
         version = BUILTIN_LAYOUT_VERSION
     elif version is None:
@@ -60,15 +61,6 @@ def cmd(campaign: Path, source: str | None, cache: Path | None, base_url: str | 
         click.echo(f"DEM_Directory {layout.directory}/")
         click.echo(f"DEM_Reference {layout.dem_reference}")
     click.echo(f"all {len(footprints)} product footprint(s) covered by valid DEM data")
-
-
-def _processor(campaign: Path) -> str | None:
-    """The campaign's processor setting (None: not a campaign yet)."""
-    if not (campaign / SETTINGS_FILE).is_file():
-        return None
-    from s2l2a.campaign.settings import CampaignSettings
-
-    return CampaignSettings.load(campaign).processor
 
 
 def _planned_products(campaign: Path) -> list[Path]:

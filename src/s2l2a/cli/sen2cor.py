@@ -169,12 +169,18 @@ def _finite(param: click.Parameter, value: float) -> float:
     return value
 
 
-def _sen2cor_section(campaign: Path | None) -> dict[str, Any]:
+def _campaign_settings(campaign: Path | None) -> Any:
+    """The campaign's settings; None where ``campaign`` is not one (yet)."""
     if campaign is None or not (campaign / SETTINGS_FILE).is_file():
-        return {}
+        return None
     from s2l2a.campaign.settings import CampaignSettings
 
-    return dict(CampaignSettings.load(campaign).sen2cor)
+    return CampaignSettings.load(campaign)
+
+
+def _sen2cor_section(campaign: Path | None) -> dict[str, Any]:
+    settings = _campaign_settings(campaign)
+    return dict(settings.sen2cor) if settings is not None else {}
 
 
 def _install_path(path: Path | None, campaign: Path | None) -> Path | None:
