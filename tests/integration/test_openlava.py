@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -85,15 +86,21 @@ def _campaign(openlava: OpenLava, prefix: str, n: int, **kw: object) -> Path:
 
 def _standin(openlava: OpenLava) -> Path:
     """``L2A_Process`` for the user: the project's Sen2Cor stand-in on the user's Python, except
-    that an input whose name holds ``$HOG_MATCH`` allocates and touches ``$HOG_MB`` MB first."""
+    that an input whose name holds ``$HOG_MATCH`` allocates and touches ``$HOG_MB`` MB first.
+
+    The stand-in and the real texts it replays (``data/sen2cor`` beside it) are copied into the
+    user's folder: the clone may sit where the user cannot read (``mktemp -d`` makes it 0700)."""
     work = openlava.workdir("sen2cor")
+    standin = work / "standin" / STANDIN.name
+    shutil.copytree(STANDIN.parent, standin.parent)
+    shutil.copytree(STANDIN.parents[1] / "data" / "sen2cor", work / "data" / "sen2cor")
     exe = work / "L2A_Process"
     hog = "import os, time; b = b'x' * (int(os.environ['HOG_MB']) * 2**20); time.sleep(120)"
     exe.write_text("#!/bin/sh\n"
                    'case "$*" in\n'
                    f'  *"${{HOG_MATCH:-no-hog}}"*) exec \'{openlava.python}\' -c "{hog}" ;;\n'
                    "esac\n"
-                   f"exec '{openlava.python}' '{STANDIN}' \"$@\"\n")
+                   f"exec '{openlava.python}' '{standin}' \"$@\"\n")
     exe.chmod(0o755)
     openlava.give(work)
     return exe
